@@ -1,0 +1,47 @@
+# The README's two commands: `make bench` and `make test`.
+PLATFORM ?=
+WORKLOAD ?=
+VARIANT ?=
+UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
+BENCH = .venv/bin/bench
+
+.PHONY: install bench test test-unit test-integration harness-bench report doctor clean
+
+.venv-tools/bin/uv:
+	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
+
+install: .venv/.installed
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+# With PLATFORM (and optionally WORKLOAD) one cell; without, every runnable platform and workload.
+bench: install
+ifneq ($(PLATFORM),)
+	$(BENCH) run $(PLATFORM) $(or $(WORKLOAD),latency-probe) $(if $(VARIANT),--variant $(VARIANT))
+	$(BENCH) report
+else
+	$(BENCH) suite
+endif
+
+test: install
+	.venv/bin/pytest -q -rs
+
+test-unit: install
+	.venv/bin/pytest -q -rs -m "not integration"
+
+test-integration: install
+	.venv/bin/pytest -q -rs -m integration
+
+# Figures for the harness's own overhead, on the null platform (a benchmark, not a test).
+harness-bench: install
+	.venv/bin/python -m harness.selfbench
+
+report: install
+	$(BENCH) report
+
+doctor: install
+	$(BENCH) doctor
+
+clean:
+	rm -rf .venv .venv-tools .bench

@@ -1,0 +1,254 @@
+"""`bench`: the command line. Every failure ends in one line naming the cause and a non-zero exit."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import doctor as doctor_mod
+from . import spec
+from .errors import BenchError, RunInterrupted
+from .paths import RESULTS_DIR, STATE_DIR
+from .platforms import ORCHESTRATORS, REGISTRY, adapter_class
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.")
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_WORKLOADS = ["idle-60s", "latency-probe", "chain-40x-fib10", "chain-10x-fib33", "fanout-100-noop"]
+
+
+def _ports(values: list[str]) -> dict[str, int]:
+    pinned = {}
+    for item in values:
+        name, _, port = item.partition("=")
+        if not port.isdigit():
+            raise BenchError(f"--port takes NAME=PORT (e.g. server=4200), got {item!r}")
+        pinned[name] = int(port)
+    return pinned
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress, label: str):
+        self.p, self.label, self.task = progress, label, None
+
+    def __call__(self, event: str, **kw) -> None:
+        if event == "phase":
+            if self.task is not None:
+                self.p.remove_task(self.task)
+            desc = f"{self.label} {kw['name']}" + (f" ({kw['detail']})" if kw.get("detail") else "")
+            self.task = self.p.add_task(desc, total=kw.get("total"))
+        elif event == "advance" and self.task is not None:
+            self.p.advance(self.task, kw.get("amount", 1))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def _run_one(platform: str, workload: spec.Workload, variant, backend, ports, hz, keep) -> Path:
+    from .driver import RunOptions, run
+    with _progress() as p:
+        return run(RunOptions(platform, workload, variant, backend, ports, hz, keep_run_dir=keep),
+                   _RichProgress(p, f"{platform}/{workload.name}"))
+
+
+@app.command("run")
+def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)"),
+            workload: str = typer.Argument(..., help="workload name or path to a YAML file"),
+            variant: Optional[str] = typer.Option(None, help="stack variant, e.g. postgres"),
+            backend: str = typer.Option("native", help="native (compose and external come later)"),
+            port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)"),
+            repetitions: Optional[int] = typer.Option(None, help="override the workload's measured repetitions"),
+            warmup: Optional[int] = typer.Option(None, help="override the workload's warmup repetitions"),
+            runs: Optional[int] = typer.Option(None, help="override workflow runs per repetition"),
+            sample_hz: float = typer.Option(5.0, help="resource sampling rate"),
+            keep_run_dir: bool = typer.Option(False, help="keep the temporary run directory (data, raw logs)")):
+    """Bring PLATFORM's stack up, run WORKLOAD, write results/PLATFORM/<run-id>/, stop everything."""
+    adapter_class(platform)
+    wl = spec.load(workload)
+    overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs}.items() if v is not None}
+    if overrides:
+        wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
+    path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir)
+    doc = json.loads((path / "run.json").read_text())
+    out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}")
+    if doc["status"] != "complete":
+        raise BenchError(f"{platform}/{wl.name} {doc['status']}: {doc.get('error', 'see run.json')}")
+
+
+@app.command()
+def suite(platforms: list[str] = typer.Option([], "--platform", help="default: every platform doctor finds runnable"),
+          workloads: list[str] = typer.Option([], "--workload", help=f"default: {' '.join(DEFAULT_WORKLOADS)}"),
+          variant: Optional[str] = typer.Option(None)):
+    """Run the default benchmark: each workload on each runnable platform, then the report."""
+    chosen = platforms or [p for p in ORCHESTRATORS if doctor_mod.runnable(p)]
+    for name in platforms:
+        adapter_class(name)
+    loaded = [spec.load(w) for w in (workloads or DEFAULT_WORKLOADS)]
+    skipped = [p for p in ORCHESTRATORS if p not in chosen]
+    if skipped:
+        console.print(f"not runnable here (see `bench doctor`): {', '.join(skipped)}")
+    failures = []
+    for platform in chosen:
+        for wl in loaded:
+            try:
+                path = _run_one(platform, wl, variant, "native", {}, 5.0, False)
+                status = json.loads((path / "run.json").read_text())["status"]
+                out.print(f"{platform}/{wl.name}: {status} -> {path}")
+                if status != "complete":
+                    failures.append(f"{platform}/{wl.name}")
+            except RunInterrupted:
+                raise
+            except BenchError as err:
+                console.print(f"[red]{platform}/{wl.name} failed:[/red] {err}")
+                failures.append(f"{platform}/{wl.name}")
+    _report(RESULTS_DIR)
+    if failures:
+        raise BenchError(f"{len(failures)} cell(s) failed: {', '.join(failures)}")
+
+
+def _report(results: Path) -> None:
+    from .report import render
+    md, html = render(results)
+    out.print(f"report: {md}\n        {html}")
+
+
+@app.command()
+def report(results: Path = typer.Option(RESULTS_DIR, help="results folder to read")):
+    """Render the latest run of each platform and workload into markdown and HTML."""
+    _report(results)
+
+
+@app.command("list")
+def list_cmd():
+    """Platforms, workloads and backends."""
+    table = Table("platform", "stack variants", "runs here", title="platforms")
+    for name in REGISTRY:
+        cls = adapter_class(name)
+        variants = "in-process"
+        if cls.stack:
+            from .stack import definition
+            d = definition.load(cls.stack)
+            variants = ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
+        table.add_row(name, variants, "yes" if doctor_mod.runnable(name) else "no")
+    out.print(table)
+    table = Table("workload", "shape", "tasks x runs", "warmup+reps", "description", title="workloads")
+    for name in spec.available():
+        w = spec.load(name)
+        size = f"{w.duration_s:.0f}s" if w.shape == "idle" else f"{w.tasks} x {w.runs}"
+        table.add_row(name, w.shape, size, f"{w.warmup}+{w.repetitions}", w.description)
+    out.print(table)
+    table = Table("backend", "status", title="backends")
+    table.add_row("native", "available: services as local processes from registry packages")
+    table.add_row("compose", "not yet implemented (needs a Docker engine)")
+    table.add_row("external", "not yet implemented")
+    out.print(table)
+
+
+@app.command()
+def doctor():
+    """Which platforms can run on this machine; for the others, what is missing and how to get it."""
+    all_ok = True
+    for name in ORCHESTRATORS:
+        reqs = doctor_mod.check(name)
+        ok = all(r.ok for r in reqs)
+        all_ok &= ok
+        out.print(f"[bold]{name}[/bold]: {'[green]runnable[/green]' if ok else '[red]not runnable[/red]'}")
+        for r in reqs:
+            out.print(f"  {'ok ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"))
+    if not all_ok:
+        raise typer.Exit(1)
+
+
+def _state_file(platform: str) -> Path:
+    return STATE_DIR / f"{platform}.json"
+
+
+@app.command()
+def up(platform: str, variant: Optional[str] = typer.Option(None),
+       port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)")):
+    """Start PLATFORM's stack in the background on 127.0.0.1 (stop it with `bench down`)."""
+    from . import install
+    from .results import new_run_id
+    from .stack import definition
+    from .stack.native import NativeStack
+    cls = adapter_class(platform)
+    if not cls.stack:
+        raise BenchError(f"{platform} has no stack to bring up")
+    state = _state_file(platform)
+    if state.exists():
+        raise BenchError(f"{platform} is already up (state in {state}); run `bench down {platform}` first")
+    d = definition.load(cls.stack)
+    installed = install.python_env(d.platform, d.install.python)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-up-{platform}-"))
+    ctx = definition.RenderContext(new_run_id("up"), run_dir, installed.bin_dir, _ports(port))
+    rendered = definition.render(d, variant or d.default_variant(), ctx)
+    stack = NativeStack(run_dir, attached=False)
+    try:
+        with _progress() as p:
+            for svc in rendered.services:
+                p.add_task(f"starting {svc.name}", total=None)
+                stack.start(svc)
+    except BaseException:
+        stack.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"run_dir": str(run_dir), "pids": [r.pid for r in stack.services],
+                                 "endpoints": rendered.endpoints}))
+    os.chmod(state, 0o600)  # endpoints may carry per-run credentials
+    for key, value in rendered.endpoints.items():
+        out.print(f"{key}: {value}")
+    out.print(f"logs: {stack.log_dir}")
+
+
+@app.command()
+def down(platform: str):
+    """Stop a stack started with `bench up` and remove its run directory."""
+    from .stack.native import stop_tree
+    adapter_class(platform)
+    state = _state_file(platform)
+    if not state.exists():
+        raise BenchError(f"{platform} is not up (no {state})")
+    doc = json.loads(state.read_text())
+    for pid in reversed(doc["pids"]):
+        stop_tree(pid)
+    shutil.rmtree(doc["run_dir"], ignore_errors=True)
+    state.unlink()
+    out.print(f"{platform}: stopped")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RunInterrupted as err:
+        console.print(f"[yellow]interrupted:[/yellow] {err}")
+        sys.exit(130)
+    except BenchError as err:
+        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except Exception as err:  # click usage errors and the like
+        import click
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise

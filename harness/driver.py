@@ -1,0 +1,289 @@
+"""The driver: brings a stack up, runs a workload through an adapter and takes every timing.
+
+Flow of data: stack -> driver -> samples -> stats -> results. All harness-side timestamps are
+time.time_ns() on the same host clock the task bodies stamp with.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from . import analysis, install, machine
+from .errors import BenchError, RunInterrupted
+from .platforms import adapter_class
+from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest
+from .results import Redactor, RunRecorder, new_run_id
+from .spec import Workload
+from .stack import definition
+from .stack.native import NativeStack
+from .stamps import StampReader
+
+Progress = Callable[..., None]  # progress(event, **details); the CLI draws it
+
+
+@dataclass
+class RunOptions:
+    platform: str
+    workload: Workload
+    variant: str | None = None
+    backend: str = "native"
+    pinned_ports: dict[str, int] = field(default_factory=dict)
+    sample_hz: float = 5.0
+    results_root: Path | None = None
+    keep_run_dir: bool = False
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM ends a run the way Ctrl-C does: cleanly, keeping what was measured."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
+    adapter: Adapter = adapter_class(opts.platform)()
+    stack_def = definition.load(adapter.stack) if adapter.stack else None
+    variant = opts.variant or (stack_def.default_variant() if stack_def else "in-process")
+    if opts.backend != "native":
+        raise BenchError(f"backend {opts.backend!r} is not available yet; use --backend native")
+    wl = opts.workload
+    run_id = new_run_id(wl.name)
+    redact = Redactor()
+    recorder = RunRecorder(opts.platform, run_id, {
+        "backend": opts.backend, "variant": variant,
+        "workload": {"name": wl.name, "hash": wl.digest(), "spec": wl.model_dump()},
+        "machine": machine.machine(), "harness": machine.harness_revision(),
+        "sampler_hz": opts.sample_hz,
+    }, redact, opts.results_root)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{opts.platform}-"))
+    run = _Run(opts, adapter, recorder, run_dir, run_id, progress)
+    status, error = "failed", None
+    try:
+        with sigterm_as_interrupt():
+            run.execute(stack_def, variant, redact)
+        status = "complete" if run.all_repetitions_ok() else "failed"
+        if status == "failed":
+            error = "one or more repetitions failed validation; see repetitions"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)"
+        raise RunInterrupted(f"interrupted; partial results kept in {recorder.dir}") from None
+    except BenchError as err:
+        error = str(err)
+        raise BenchError(f"{err} (partial results in {recorder.dir})") from None
+    finally:
+        # Cleanup must finish even if a second Ctrl-C arrives while it runs.
+        with _signals_deferred():
+            run.shutdown()
+            recorder.finish(status, redact(error) if error else None)
+            if not opts.keep_run_dir:
+                shutil.rmtree(run_dir, ignore_errors=True)
+    return recorder.dir
+
+
+@contextmanager
+def _signals_deferred():
+    try:
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+class _Run:
+    def __init__(self, opts, adapter, recorder, run_dir, run_id, progress):
+        self.opts, self.adapter, self.recorder = opts, adapter, recorder
+        self.run_dir, self.run_id, self.progress = run_dir, run_id, progress
+        self.stack = NativeStack(run_dir)
+        self.stamps_dir = run_dir / "stamps"
+        self.stamps_dir.mkdir()
+        os.chmod(self.stamps_dir, 0o777)  # workers may run as another user
+        self.stamps = StampReader(self.stamps_dir)
+        self.sampler = None
+        self.task_rows: list[dict] = []
+        self.workflow_rows: list[dict] = []
+        self.repetitions: list[dict] = []
+        self.setup: dict = {}
+        self.phases: list[dict] = []
+        self.t_ready_ns: int | None = None
+
+    # -- phases ----------------------------------------------------------------------------
+    def execute(self, stack_def, variant, redact) -> None:
+        from .sampler import ResourceSampler
+        wl = self.opts.workload
+        env_bin, versions, settings = Path(os.path.dirname(os.sys.executable)), {}, {}
+        if stack_def:
+            self.progress("phase", name="install", detail=", ".join(stack_def.install.python))
+            t0 = time.monotonic()
+            installed = install.python_env(stack_def.platform, stack_def.install.python)
+            self.setup.update(install_s=time.monotonic() - t0, install_cached=installed.cached,
+                              first_install_s=installed.first_install_s, footprint_bytes=installed.footprint_bytes)
+            env_bin, versions = installed.bin_dir, dict(installed.versions)
+            ctx = definition.RenderContext(self.run_id, self.run_dir, env_bin, self.opts.pinned_ports)
+            rendered = definition.render(stack_def, variant, ctx)
+            redact.add(rendered.secrets)
+            services, endpoints, settings = rendered.services, rendered.endpoints, rendered.settings
+            if any(s.role == "database" for s in services):
+                from .stack.postgres import install_dir
+                self.setup["footprint_bytes"] += install.tree_size(install_dir())
+        else:
+            services, endpoints = [], {}
+        settings = {**settings, **self.adapter.settings}
+        self.recorder.update(settings=settings, versions=versions, endpoints=endpoints, setup=self.setup)
+
+        me = psutil.Process()
+        self.sampler = ResourceSampler(lambda: {**self.stack.processes(), "harness": me},
+                                       lambda: {**self.stack.roles(), "harness": "harness"}, hz=self.opts.sample_hz)
+        self.sampler.start()
+
+        self._phase_start("start")
+        t_launch = time.monotonic()
+        ready_s = {}
+        for svc in services:
+            self.progress("phase", name="start", detail=svc.name)
+            t = time.monotonic()
+            self.stack.start(svc)
+            ready_s[svc.name] = time.monotonic() - t
+        self.t_ready_ns = time.time_ns()
+        self.setup.update(start_to_ready_s=time.monotonic() - t_launch if services else None, services_ready_s=ready_s)
+        self.recorder.update(setup=self.setup)
+
+        deployment = Deployment(self.run_id, wl, self.run_dir, self.stamps_dir, env_bin, endpoints)
+        self.progress("phase", name="deploy", detail="workers")
+        self.adapter.connect(deployment)
+        t = time.monotonic()
+        for worker in self.adapter.workers(deployment):
+            self.stack.start(worker)
+        self.adapter.deploy(deployment)
+        self.setup.update(deploy_s=time.monotonic() - t, long_running_services=len(self.stack.services))
+        versions.update(self.adapter.versions())
+        self.recorder.update(setup=self.setup, versions=versions)
+        self._phase_end()
+
+        if wl.shape == "idle":
+            self._idle(wl.duration_s)
+        else:
+            total = wl.warmup + wl.repetitions
+            for rep in range(total):
+                self._repetition(rep, warmup=rep < wl.warmup, deployment=deployment)
+
+    def _idle(self, duration_s: float) -> None:
+        self._phase_start("idle")
+        end = time.monotonic() + duration_s
+        self.progress("phase", name="idle", total=duration_s)
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(1.0, left))
+            self.stack.check_alive()
+            self.progress("advance", amount=min(1.0, left))
+        self._phase_end()
+        self.repetitions.append({"repetition": 0, "phase": "idle", "warmup": False, "status": "ok"})
+        self.recorder.update(repetitions=self.repetitions)
+
+    def _repetition(self, rep: int, warmup: bool, deployment: Deployment) -> None:
+        wl = self.opts.workload
+        phase = f"warmup-{rep + 1}" if warmup else f"rep-{rep + 1 - wl.warmup}"
+        self._phase_start(phase)
+        self.progress("phase", name=phase, total=wl.runs)
+        handles = []
+        failure = None
+        for i in range(wl.runs):
+            req = WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
+            submit_ns = time.time_ns()
+            handle = self.adapter.submit(req)
+            try:
+                status = self.adapter.wait(handle, wl.timeout_s)
+            except TimeoutError:
+                status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
+            done_ns = time.time_ns()
+            handles.append((req, handle, submit_ns, done_ns, status))
+            self.stack.check_alive()
+            self.progress("advance", amount=1)
+            if failure:
+                break
+        self._phase_end()
+
+        # Outside the measured window: engine records and stamps.
+        stamps = self.stamps.read_new()
+        engine = {}
+        for req, handle, *_ in handles:
+            try:
+                engine[req.workflow_id] = self.adapter.records(handle, req)
+            except Exception as err:  # an engine that cannot report is a failed repetition, not a crash
+                engine[req.workflow_id] = EngineWorkflow(status=f"records unavailable: {err}")
+        rows, wf_rows, verdict = analysis.assemble(rep, phase, warmup, wl, handles, stamps, engine)
+        if failure:
+            verdict = {**verdict, "status": "failed", "reasons": [failure, *verdict["reasons"]]}
+        self.task_rows += rows
+        self.workflow_rows += wf_rows
+        self.repetitions.append({"repetition": rep, "phase": phase, "warmup": warmup, **verdict})
+        if "ready_to_first_task_s" not in self.setup and rows:
+            first_end = min(r["body_end_ns"] for r in rows)
+            self.setup["ready_to_first_task_s"] = (first_end - self.t_ready_ns) / 1e9
+        self.recorder.write_table("tasks", self.task_rows)
+        self.recorder.write_table("workflows", self.workflow_rows)
+        self.recorder.update(repetitions=self.repetitions, setup=self.setup)
+
+    def _phase_start(self, name: str) -> None:
+        if self.sampler:
+            self.sampler.set_phase(name)
+        self.phases.append({"name": name, "start_ns": time.time_ns(), "end_ns": None})
+        self.recorder.update(phases=self.phases)
+
+    def _phase_end(self) -> None:
+        self.phases[-1]["end_ns"] = time.time_ns()
+        if self.sampler:
+            self.sampler.set_phase("between")
+            self.recorder.write_table("resources", self.sampler.take_rows())
+        self.recorder.update(phases=self.phases)
+
+    def all_repetitions_ok(self) -> bool:
+        measured = [r for r in self.repetitions if not r["warmup"]]
+        return bool(measured) and all(r["status"] == "ok" for r in self.repetitions)
+
+    def shutdown(self) -> None:
+        try:
+            self.adapter.close()
+        except Exception:
+            pass
+        if self.sampler:
+            self.sampler.set_phase("stop")
+        self.stack.stop()
+        if self.sampler:
+            self.sampler.stop()
+            self.recorder.write_table("resources", self.sampler.take_rows())
+            self.recorder.doc["sampler"] = {"hz": self.sampler.hz, "ticks": self.sampler.ticks,
+                                            "late_ticks": self.sampler.late_ticks,
+                                            "own_cpu_s": self.sampler.own_cpu_s, "wall_s": self.sampler.wall_s}
+        if self.phases and self.phases[-1]["end_ns"] is None:
+            self.phases[-1]["end_ns"] = time.time_ns()
+        self.recorder.doc.update(phases=self.phases, setup=self.setup, repetitions=self.repetitions)
+        try:
+            self.recorder.doc["summary"] = analysis.summarize_tables(
+                self.recorder.doc, analysis.frame(self.task_rows), analysis.frame(self.workflow_rows),
+                analysis.frame(self.sampler.take_rows() if self.sampler else []))
+        except Exception as err:  # a summary bug must not lose the raw data
+            self.recorder.doc["summary_error"] = str(err)
+        self.recorder.copy_logs(self.stack.log_dir)

@@ -1,0 +1,112 @@
+"""The adapter interface every platform implements (a YCSB "binding").
+
+Adapters connect, deploy, submit and read the engine's own records. They never time anything:
+the driver takes every harness-side timestamp around their calls.
+"""
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..spec import Workload
+from ..stack.service import ServiceSpec
+
+
+@dataclass(frozen=True)
+class WorkflowRequest:
+    workflow_id: str   # unique within the run; carries the run id, so cleanup is by prefix
+    shape: str         # chain | fanout
+    tasks: int
+    op: str
+    n: int
+
+    def params(self) -> dict:
+        return {"workflow_id": self.workflow_id, "shape": self.shape, "tasks": self.tasks, "op": self.op, "n": self.n}
+
+
+@dataclass
+class EngineTask:
+    """One task as the engine recorded it (epoch nanoseconds; None where the engine keeps no such record)."""
+    index: int
+    created_ns: int | None = None
+    queued_ns: int | None = None
+    started_ns: int | None = None
+    finished_ns: int | None = None
+    attempts: int = 1
+
+
+@dataclass
+class EngineWorkflow:
+    status: str                       # completed | failed | ...
+    created_ns: int | None = None
+    started_ns: int | None = None
+    finished_ns: int | None = None
+    tasks: list[EngineTask] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    run_id: str
+    workload: Workload
+    run_dir: Path
+    stamps_dir: Path
+    env_bin: Path            # bin/ of the platform's installed environment (python, CLIs)
+    endpoints: dict[str, str]
+
+    @property
+    def names(self) -> str:
+        """Prefix for every queue, deployment and workflow this run creates."""
+        return f"bench-{self.run_id}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    what: str
+    ok: bool
+    fix: str = ""
+
+
+class Adapter(ABC):
+    name: ClassVar[str]
+    stack: ClassVar[str | None]             # folder under stacks/, None for in-process platforms
+    settings: ClassVar[dict[str, dict]] = {}  # non-default settings of the adapter's workers
+
+    def requirements(self) -> list[Requirement]:
+        """What this machine needs to run the platform natively (bench doctor)."""
+        return []
+
+    @abstractmethod
+    def connect(self, deployment: Deployment) -> None: ...
+
+    def workers(self, deployment: Deployment) -> list[ServiceSpec]:
+        """Worker processes to run as stack services (sampled and stopped like the servers)."""
+        return []
+
+    @abstractmethod
+    def deploy(self, deployment: Deployment) -> None:
+        """Register the workload's flow/workflow; return once workers can take tasks."""
+
+    @abstractmethod
+    def submit(self, request: WorkflowRequest) -> Any: ...
+
+    @abstractmethod
+    def wait(self, handle: Any, timeout_s: float) -> str:
+        """Block until the workflow run is final; return its status. Raise TimeoutError past timeout_s."""
+
+    @abstractmethod
+    def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow: ...
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def executable(name: str, env_bin: Path | None = None) -> str | None:
+    if env_bin and (env_bin / name).exists():
+        return str(env_bin / name)
+    return shutil.which(name)

@@ -1,0 +1,37 @@
+"""Loopback ports: every stack binds 127.0.0.1 only."""
+from __future__ import annotations
+
+import socket
+
+from ..errors import BenchError
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def ensure_free(port: int, owner: str) -> None:
+    if not is_free(port):
+        raise BenchError(f"port {port} on {LOOPBACK} is already in use (needed by {owner})")
+
+
+def accepts(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -232,7 +232,7 @@ class _Run:
             try:
                 engine[req.workflow_id] = self.adapter.records(handle, req)
             except Exception as err:  # an engine that cannot report is a failed repetition, not a crash
-                engine[req.workflow_id] = EngineWorkflow(status=f"records unavailable: {err}")
+                engine[req.workflow_id] = EngineWorkflow(status=f"records unavailable: {str(err)[:200]}")
         rows, wf_rows, verdict = analysis.assemble(rep, phase, warmup, wl, handles, stamps, engine)
         if failure:
             verdict = {**verdict, "status": "failed", "reasons": [failure, *verdict["reasons"]]}

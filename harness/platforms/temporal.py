@@ -1,0 +1,99 @@
+"""Temporal adapter: workflows started with the Python SDK client, engine times from workflow history."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from typing import Any
+
+from ..paths import REPO_ROOT
+from ..stack.service import ReadyCheck, ServiceSpec
+from ..taskbody import STAMPS_DIR_ENV
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+
+
+class TemporalAdapter(Adapter):
+    name = "temporal"
+    stack = "temporal"
+    settings = {
+        "worker.activity_executor": {"value": "ThreadPoolExecutor(max_workers=100)", "default": "none (required)",
+                                     "why": "synchronous Python activities need an executor; sized for fanout-100"},
+        "activity.start_to_close_timeout": {"value": "workload timeout_s", "default": "none (required)",
+                                            "why": "the SDK requires a timeout on every activity"},
+    }
+
+    def connect(self, deployment: Deployment) -> None:
+        from temporalio.client import Client
+        self._deployment = deployment
+        self._loop = asyncio.new_event_loop()
+        self._queue = deployment.names
+        self._client = self._run(Client.connect(deployment.endpoints["frontend"],
+                                                namespace=deployment.endpoints["namespace"]))
+
+    def workers(self, deployment: Deployment) -> list[ServiceSpec]:
+        ready = deployment.run_dir / "temporal-worker.ready"
+        return [ServiceSpec(
+            name="worker", role="worker", cwd=REPO_ROOT,
+            command=[str(deployment.env_bin / "python"), "-m", "harness.workers.temporal_worker"],
+            env={"TEMPORAL_ADDRESS": deployment.endpoints["frontend"],
+                 "TEMPORAL_NAMESPACE": deployment.endpoints["namespace"],
+                 "BENCH_TASK_QUEUE": self._queue, "BENCH_READY_FILE": str(ready),
+                 STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT)},
+            ready=ReadyCheck(file=str(ready), timeout_s=60))]
+
+    def deploy(self, deployment: Deployment) -> None:
+        pass  # workflow types need no registration; the worker polls the run's task queue
+
+    def submit(self, request: WorkflowRequest) -> Any:
+        params = {**request.params(), "task_timeout_s": self._deployment.workload.timeout_s}
+        return self._run(self._client.start_workflow("BenchWorkflow", params, id=request.workflow_id,
+                                                     task_queue=self._queue))
+
+    def wait(self, handle: Any, timeout_s: float) -> str:
+        from temporalio.client import WorkflowFailureError
+        try:
+            self._run(asyncio.wait_for(handle.result(), timeout_s))
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{handle.id} not complete after {timeout_s}s") from None
+        except WorkflowFailureError:
+            return "failed"
+        return "completed"
+
+    def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
+        from temporalio.api.enums.v1 import EventType
+        history = self._run(handle.fetch_history())
+        wf = EngineWorkflow(status="running")
+        scheduled: dict[int, EngineTask] = {}
+        for ev in history.events:
+            t = ev.event_time.ToNanoseconds()
+            kind = ev.event_type
+            if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                wf.created_ns = t
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and wf.started_ns is None:
+                wf.started_ns = t
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                wf.status, wf.finished_ns = "completed", t
+            elif kind in (EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT):
+                wf.status, wf.finished_ns = "failed", t
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attrs = ev.activity_task_scheduled_event_attributes
+                scheduled[ev.event_id] = EngineTask(int(attrs.activity_id), created_ns=t, queued_ns=t)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                attrs = ev.activity_task_started_event_attributes
+                task = scheduled[attrs.scheduled_event_id]
+                task.started_ns, task.attempts = t, attrs.attempt
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                scheduled[ev.activity_task_completed_event_attributes.scheduled_event_id].finished_ns = t
+        wf.tasks = sorted(scheduled.values(), key=lambda task: task.index)
+        return wf
+
+    def versions(self) -> dict[str, str]:
+        cli = self._deployment.env_bin / "temporal"
+        done = subprocess.run([str(cli), "--version"], capture_output=True, text=True)
+        return {"temporal_cli": done.stdout.strip()}
+
+    def close(self) -> None:
+        if hasattr(self, "_loop") and not self._loop.is_closed():
+            self._loop.close()
+
+    def _run(self, coro):
+        return self._loop.run_until_complete(coro)

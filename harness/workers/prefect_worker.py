@@ -1,0 +1,50 @@
+"""Prefect worker: serves the benchmark flow as a deployment, the way `flow.serve()` does.
+
+The runner polls the API for scheduled flow runs every BENCH_PREFECT_POLL_S seconds and runs
+each flow run in a subprocess; tasks run inside the flow run on Prefect's default task runner.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.futures import wait
+
+from harness.taskbody import run_task
+
+
+@task(name="bench-task", task_run_name="t-{index}")
+def bench_task(workflow_id: str, index: int, op: str, n: int) -> int:
+    start = time.time_ns()
+    return run_task(workflow_id, index, op, n, start)
+
+
+@flow(name="bench-flow")
+def bench_flow(workflow_id: str, shape: str, tasks: int, op: str, n: int) -> int:
+    if shape == "chain":
+        for i in range(tasks):
+            bench_task(workflow_id, i, op, n)
+    else:
+        futures = [bench_task.submit(workflow_id, i, op, n) for i in range(tasks)]
+        done = wait(futures)
+        for f in done.done:
+            f.result()
+    return tasks
+
+
+def main() -> None:
+    from prefect.runner import Runner
+    runner = Runner(name=os.environ["BENCH_DEPLOYMENT"], query_seconds=float(os.environ["BENCH_PREFECT_POLL_S"]))
+    runner.add_flow(bench_flow, name=os.environ["BENCH_DEPLOYMENT"])
+    Path(os.environ["BENCH_READY_FILE"]).touch()
+    asyncio.run(runner.start())
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass

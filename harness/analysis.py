@@ -14,11 +14,17 @@ LATENCY_METRICS = {
     "engine_queue_to_start": "engine: task queued/scheduled -> task started",
     "transition": "chain: previous task body ended -> next task body started",
     "workflow_e2e": "harness submit -> harness saw the workflow complete",
+    "engine_workflow_start": "engine: workflow run created/scheduled -> workflow run started",
 }
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
+    """Rows as a DataFrame; epoch-nanosecond columns stay exact integers (nullable), not floats."""
+    df = pd.DataFrame(rows)
+    for col in df.columns:
+        if col.endswith("_ns"):
+            df[col] = df[col].astype("Int64")
+    return df
 
 
 def assemble(rep: int, phase: str, warmup: bool, workload, handles, stamps: list[dict], engine: dict):
@@ -110,6 +116,8 @@ def latency_samples(tasks: pd.DataFrame, workflows: pd.DataFrame, reps: set[int]
         out["transition"] = (chains["body_start_ns"] - prev_end).dropna().astype("float64")
     if not w.empty:
         out["workflow_e2e"] = (w["done_ns"] - w["submit_ns"]).astype("float64")
+        ew = w.dropna(subset=["engine_created_ns", "engine_started_ns"])
+        out["engine_workflow_start"] = (ew["engine_started_ns"] - ew["engine_created_ns"]).astype("float64")
     return out
 
 

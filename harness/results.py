@@ -61,7 +61,8 @@ class RunRecorder:
         _atomic_write(self.dir / "run.json", json.dumps(self.redact(self.doc), indent=2, default=str).encode())
 
     def write_table(self, name: str, rows: list[dict]) -> None:
-        df = pd.DataFrame(rows)
+        from .analysis import frame
+        df = frame(rows)
         tmp = self.dir / f".{name}.parquet.tmp"
         df.to_parquet(tmp, index=False)
         os.replace(tmp, self.dir / f"{name}.parquet")

@@ -65,6 +65,17 @@ class ResourceSampler(threading.Thread):
                 trees[name] = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
+        # A service started by another (every service is a child of the harness) is charged to
+        # itself only: drop nested services' processes from the enclosing tree.
+        roots = {procs[0].pid: name for name, procs in trees.items()}
+        for name, procs in trees.items():
+            pids = {p.pid for p in procs[1:]}
+            nested = set()
+            for pid, other in roots.items():
+                if other != name and pid in pids:
+                    nested |= {p.pid for p in trees[other]}
+            if nested:
+                trees[name] = [p for p in procs if p.pid not in nested]
         self._trees, self._trees_at = trees, now
 
     def sample_once(self) -> None:

@@ -1,0 +1,131 @@
+"""The seed document's claims, each with the measurement that can support or contradict it.
+
+A verdict is one of: supported, contradicted, inconclusive (measured, but the data cannot
+decide), not measured (a platform or workload it needs has no complete run here), or
+not testable (the claim compares against something this harness does not run).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+SEED_PLATFORMS = ["prefect", "temporal", "hatchet", "kestra", "windmill"]
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    evidence: str
+
+
+@dataclass
+class Claim:
+    id: str
+    platform: str
+    quote: str
+    evaluate: Callable[["Facts"], Verdict]
+
+
+class Facts:
+    """Read-only view of the latest complete run of each (platform, workload)."""
+
+    def __init__(self, cells: dict[tuple[str, str], dict]):
+        self.cells = cells
+
+    def get(self, platform: str, workload: str) -> dict | None:
+        return self.cells.get((platform, workload))
+
+    def latency(self, platform: str, workload: str, metric: str) -> dict | None:
+        cell = self.get(platform, workload)
+        return cell and cell["summary"]["latency_ms"].get(metric)
+
+    def idle_rss_mb(self, platform: str) -> float | None:
+        """Mean RSS of all the platform's services (servers, databases, workers) while idle."""
+        cell = self.get(platform, "idle-60s")
+        if not cell:
+            return None
+        rows = [r for r in cell["summary"]["resources"] if r["kind"] == "idle" and r["role"] != "harness"]
+        return sum(r["rss_mean_mb"] for r in rows) if rows else None
+
+    def measured(self, workload: str) -> list[str]:
+        return [p for (p, w) in self.cells if w == workload and p in SEED_PLATFORMS]
+
+
+def _sub_ms(f: Facts) -> Verdict:
+    probe = f.latency("hatchet", "latency-probe", "submit_to_first_start")
+    if not probe:
+        return Verdict("not measured", "no complete latency-probe run of hatchet")
+    engine = f.latency("hatchet", "latency-probe", "engine_queue_to_start")
+    ev = f"submit -> task start p50 {probe['p50_ms']:.3f} ms, p99 {probe['p99_ms']:.3f} ms"
+    if engine:
+        ev += f"; engine queued -> started p50 {engine['p50_ms']:.3f} ms"
+    return Verdict("supported" if probe["p50_ms"] < 1 else "contradicted", ev)
+
+
+def _thousands_per_s(f: Facts) -> Verdict:
+    cell = f.get("hatchet", "fanout-100-noop")
+    if not cell:
+        return Verdict("not measured", "no complete fanout-100-noop run of hatchet")
+    tp = cell["summary"]["throughput_tasks_per_s"]
+    ev = f"fanout-100-noop: median {tp['median']:.0f} tasks/s over {tp['n']} repetitions (cv {tp['cv']:.0%})"
+    return Verdict("supported" if tp["median"] >= 1000 else "contradicted", ev)
+
+
+def _temporal_heavier(f: Facts) -> Verdict:
+    rss = {p: f.idle_rss_mb(p) for p in SEED_PLATFORMS}
+    rss = {p: v for p, v in rss.items() if v is not None}
+    if "temporal" not in rss:
+        return Verdict("not measured", "no complete idle-60s run of temporal")
+    others = {p: v for p, v in rss.items() if p != "temporal"}
+    if not others:
+        return Verdict("inconclusive", f"temporal idle RSS {rss['temporal']:.0f} MB; no other platform to compare")
+    ev = "idle RSS, all services: " + ", ".join(f"{p} {v:.0f} MB" for p, v in sorted(rss.items(), key=lambda kv: kv[1]))
+    return Verdict("supported" if rss["temporal"] > max(others.values()) else "contradicted", ev)
+
+
+def _temporal_most_complex(f: Facts) -> Verdict:
+    cells = {p: f.get(p, "idle-60s") for p in SEED_PLATFORMS}
+    cells = {p: c for p, c in cells.items() if c}
+    if "temporal" not in cells or len(cells) < 2:
+        return Verdict("not measured" if "temporal" not in cells else "inconclusive",
+                       "needs idle-60s runs of temporal and at least one other platform")
+    parts = []
+    for p, c in cells.items():
+        s = c["setup"]
+        parts.append(f"{p}: {s.get('long_running_services')} services, start->ready {s.get('start_to_ready_s', 0):.1f} s")
+    services = {p: c["setup"].get("long_running_services") or 0 for p, c in cells.items()}
+    return Verdict("supported" if services["temporal"] > max(v for p, v in services.items() if p != "temporal")
+                   else "contradicted", "; ".join(parts) + f" ({cells['temporal']['variant']} variant)")
+
+
+def _not_yet(what: str) -> Callable[[Facts], Verdict]:
+    return lambda f: Verdict("not measured", what)
+
+
+CLAIMS = [
+    Claim("hatchet-sub-ms", "hatchet", "Ultra-low latency: optimized for sub-millisecond task scheduling", _sub_ms),
+    Claim("hatchet-thousands-per-s", "hatchet", "High throughput: designed for thousands of tasks per second",
+          _thousands_per_s),
+    Claim("temporal-higher-resources", "temporal", "Temporal: higher resource requirements for reliability",
+          _temporal_heavier),
+    Claim("temporal-most-complex", "temporal", "Temporal: most complex - multi-service architecture",
+          _temporal_most_complex),
+    Claim("windmill-13x-airflow", "windmill", "Performance: claims 13x faster than Airflow",
+          lambda f: Verdict("not testable", "Airflow is not benchmarked by this harness; Windmill runs only "
+                                            "under Docker Compose and is compared here with the other four instead")),
+    Claim("stateless-workers", "prefect", "Stateless workers: workers can be easily replaced",
+          _not_yet("needs a worker-replacement experiment (kill a worker mid-run, measure recovery); not built yet")),
+]
+
+
+def evaluate(cells: dict[tuple[str, str], dict]) -> list[dict]:
+    facts = Facts(cells)
+    out = []
+    for claim in CLAIMS:
+        try:
+            v = claim.evaluate(facts)
+        except (KeyError, TypeError) as err:
+            v = Verdict("inconclusive", f"incomplete data: {err}")
+        out.append({"id": claim.id, "platform": claim.platform, "quote": claim.quote,
+                    "verdict": v.verdict, "evidence": v.evidence})
+    return out

@@ -50,6 +50,8 @@ class NativeStack:
     def launch(self, spec: ServiceSpec) -> Running:
         for role, port in spec.ports.items():
             ensure_free(port, f"{spec.name} ({role})")
+        if not shutil.which(spec.command[0]):
+            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
         if spec.prepare:
             spec.prepare()
         log_path = self.log_dir / f"{spec.name}.log"
@@ -59,12 +61,9 @@ class NativeStack:
             command = ["setpriv", "--pdeathsig", "SIGTERM", "--", *command]
         env = {**os.environ, **spec.env}
         with open(log_path, "ab") as log:
-            try:
-                popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         env=env, cwd=spec.cwd or self.run_dir, start_new_session=True,
-                                         user=spec.user, group=spec.user)
-            except FileNotFoundError:
-                raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}") from None
+            popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=spec.cwd or self.run_dir, start_new_session=True,
+                                     user=spec.user, group=spec.user)
         running = Running(spec, popen, log_path)
         self.services.append(running)
         return running

@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import spec
+from harness.doctor import runnable
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = [sys.executable, "-m", "harness"]
+
+
+def small(name: str, **overrides) -> spec.Workload:
+    """A standard workload, shrunk so a test runs in seconds."""
+    return spec.Workload.model_validate({**spec.load(name).model_dump(), **overrides})
+
+
+def bench(*args: str, results: Path, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BENCH_RESULTS_DIR": str(results), "BENCH_STATE_DIR": str(results / ".state")}
+    return subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO, **kw)
+
+
+def require_runnable(platform: str) -> None:
+    if not runnable(platform):
+        pytest.skip(f"{platform} cannot run on this machine (see `bench doctor`)")
+
+
+def leftovers(marker: str) -> list[psutil.Process]:
+    """Processes whose command line mentions marker (e.g. a run directory)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return [p for p in found if p.pid != os.getpid()]

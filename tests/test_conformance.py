@@ -1,0 +1,68 @@
+"""The shared conformance suite: every registered platform that can run here passes it unchanged.
+
+Real servers, started natively. A platform this machine cannot run is skipped with the reason.
+"""
+import json
+
+import pandas as pd
+import pytest
+
+from harness.driver import RunOptions, run
+from harness.platforms import REGISTRY
+
+from .conftest import require_runnable, small
+
+SHAPES = {
+    "latency-probe": dict(runs=3, repetitions=1),
+    "chain-40x-fib10": dict(tasks=5, repetitions=1),
+    "fanout-100-noop": dict(tasks=10, repetitions=1),
+}
+
+
+def _marks(platform):
+    return [] if platform == "null" else [pytest.mark.integration]
+
+
+@pytest.mark.parametrize("platform", [pytest.param(p, marks=_marks(p)) for p in REGISTRY])
+@pytest.mark.parametrize("workload", list(SHAPES))
+def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
+    require_runnable(platform)
+    wl = small(workload, **SHAPES[workload])
+    path = run(RunOptions(platform, wl, results_root=tmp_path))
+    doc = json.loads((path / "run.json").read_text())
+    assert doc["status"] == "complete", doc.get("error") or doc["repetitions"]
+
+    tasks = pd.read_parquet(path / "tasks.parquet")
+    flows = pd.read_parquet(path / "workflows.parquet")
+    runs_total = wl.runs * (wl.warmup + wl.repetitions)
+    # every task ran exactly once
+    assert len(flows) == runs_total and (flows["status"] == "completed").all()
+    assert len(tasks) == wl.tasks * runs_total
+    assert tasks.groupby(["workflow_id", "index"]).size().eq(1).all()
+    assert set(tasks["index"]) == set(range(wl.tasks))
+    # harness stamps are ordered: submit <= start <= finish
+    assert (tasks["submit_ns"] <= tasks["body_start_ns"]).all()
+    assert (tasks["body_start_ns"] <= tasks["body_end_ns"]).all()
+    # the engine's own records exist for every task and are ordered
+    for col in ("engine_queued_ns", "engine_started_ns", "engine_finished_ns"):
+        assert tasks[col].notna().all(), f"{platform} recorded no {col}"
+    assert (tasks["engine_queued_ns"] <= tasks["engine_started_ns"]).all()
+    assert (tasks["engine_started_ns"] <= tasks["engine_finished_ns"]).all()
+    # chains never overlap
+    if wl.shape == "chain":
+        for _, g in tasks.sort_values("index").groupby("workflow_id"):
+            assert (g["body_start_ns"].iloc[1:].values >= g["body_end_ns"].iloc[:-1].values).all()
+    # every latency is positive
+    for metric, s in doc["summary"]["latency_ms"].items():
+        if s is not None:
+            assert s["negatives"] == 0 and s["p50_ms"] > 0, metric
+    # setup and resources were measured
+    setup = doc["setup"]
+    assert setup["ready_to_first_task_s"] > 0
+    if platform != "null":
+        assert setup["start_to_ready_s"] > 0 and setup["long_running_services"] >= 2
+        assert setup["footprint_bytes"] > 0 and setup["install_s"] >= 0
+        res = pd.read_parquet(path / "resources.parquet")
+        assert {"server", "worker"} <= set(res["service"])
+        assert doc["versions"], "server and SDK versions are recorded"
+    assert "settings" in doc

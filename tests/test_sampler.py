@@ -1,0 +1,31 @@
+import sys
+import time
+
+import psutil
+
+from harness.sampler import ResourceSampler
+from harness.stack.native import NativeStack
+from harness.stack.service import ServiceSpec
+
+SPIN = "import time\nend=time.time()+30\nwhile time.time()<end: pass"
+SLEEP = "import time; time.sleep(30)"
+
+
+def test_busy_and_idle_services_are_told_apart(tmp_path):
+    with NativeStack(tmp_path) as stack:
+        stack.start(ServiceSpec(name="busy", command=[sys.executable, "-c", SPIN]))
+        stack.start(ServiceSpec(name="idle", command=[sys.executable, "-c", SLEEP]))
+        me = psutil.Process()
+        sampler = ResourceSampler(lambda: {**stack.processes(), "harness": me}, stack.roles, hz=10)
+        sampler.set_phase("probe")
+        sampler.start()
+        time.sleep(2.0)
+        sampler.stop()
+    rows = [r for r in sampler.rows if r["cpu_pct"] is not None]
+    mean = lambda svc: sum(r["cpu_pct"] for r in rows if r["service"] == svc) / max(1, sum(r["service"] == svc for r in rows))
+    assert mean("busy") > 40, "a spinning process should use most of a core"
+    assert mean("idle") < 10
+    assert mean("harness") < mean("busy"), "the harness tree must not include the services it started"
+    assert sum(r["service"] == "busy" for r in rows) >= 12  # >= 5 Hz (asked for 10) over 2 s
+    assert all(r["rss_bytes"] > 0 for r in sampler.rows)
+    assert {r["phase"] for r in sampler.rows} == {"probe"}

@@ -234,7 +234,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except RunInterrupted as err:
-        console.print(f"[yellow]interrupted:[/yellow] {err}")
+        console.print(f"[yellow]interrupted:[/yellow] {err}", soft_wrap=True)
         sys.exit(130)
     except BenchError as err:
         console.print(f"[red]error:[/red] {err}", soft_wrap=True)

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
             error = "one or more repetitions failed validation; see repetitions"
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)"
-        raise RunInterrupted(f"interrupted; partial results kept in {recorder.dir}") from None
+        raise RunInterrupted(f"partial results kept in {recorder.dir}") from None
     except BenchError as err:
         error = str(err)
         raise BenchError(f"{err} (partial results in {recorder.dir})") from None
@@ -96,6 +97,44 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
             if not opts.keep_run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
     return recorder.dir
+
+
+@contextmanager
+def watchdog(stack: NativeStack, period_s: float = 0.2):
+    """Ends a blocking wait as soon as any service dies, with the service's exit as the error.
+
+    Adapters block inside their SDK while a workflow runs; a dead worker would otherwise show up
+    only as a timeout minutes later. The watchdog thread signals the main thread, whose handler
+    raises the error there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    failure: list[BenchError] = []
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if failure:
+            raise failure[0]
+
+    def watch():
+        while not stop.wait(period_s):
+            try:
+                stack.check_alive()
+            except BenchError as err:
+                failure.append(err)
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                return
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    thread = threading.Thread(target=watch, name="service-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
 
 
 @contextmanager
@@ -171,7 +210,12 @@ class _Run:
         self.setup.update(start_to_ready_s=time.monotonic() - t_launch if services else None, services_ready_s=ready_s)
         self.recorder.update(setup=self.setup)
 
-        deployment = Deployment(self.run_id, wl, self.run_dir, self.stamps_dir, env_bin, endpoints)
+        with watchdog(self.stack):
+            self._deploy_and_measure(Deployment(self.run_id, wl, self.run_dir, self.stamps_dir, env_bin, endpoints),
+                                     versions)
+
+    def _deploy_and_measure(self, deployment: Deployment, versions: dict) -> None:
+        wl = self.opts.workload
         self.progress("phase", name="deploy", detail="workers")
         self.adapter.connect(deployment)
         t = time.monotonic()

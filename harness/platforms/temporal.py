@@ -92,8 +92,16 @@ class TemporalAdapter(Adapter):
         return {"temporal_cli": done.stdout.strip()}
 
     def close(self) -> None:
-        if hasattr(self, "_loop") and not self._loop.is_closed():
-            self._loop.close()
+        if not hasattr(self, "_loop") or self._loop.is_closed():
+            return
+        # An interrupt can leave a wait pending: cancel it before the loop goes away.
+        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._loop.run_until_complete(asyncio.wait(pending, timeout=5))
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
 
     def _run(self, coro):
         return self._loop.run_until_complete(coro)

@@ -1,0 +1,140 @@
+"""Bad input through the real command line: one clear line, a non-zero exit, nothing left running."""
+import json
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from .conftest import BENCH, REPO, bench, leftovers, require_runnable
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_unknown_platform(tmp_path):
+    done = bench("run", "airflow", "latency-probe", results=tmp_path)
+    assert done.returncode == 1
+    assert "unknown platform 'airflow'; known: null, prefect, temporal" in one_error_line(done)
+
+
+def test_unknown_workload(tmp_path):
+    done = bench("run", "null", "latency-probe-2", results=tmp_path)
+    assert done.returncode == 1 and "unknown workload 'latency-probe-2'" in one_error_line(done)
+
+
+def test_malformed_workload_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nshape: chain\n  tasks: 3\n")
+    done = bench("run", "null", str(bad), results=tmp_path)
+    assert done.returncode == 1 and "malformed YAML" in one_error_line(done)
+
+
+def test_run_list_report_on_null(tmp_path):
+    done = bench("run", "null", "latency-probe", "--runs", "3", "--repetitions", "1", results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "null/latency-probe: complete" in done.stdout
+    assert bench("list", results=tmp_path).returncode == 0
+    done = bench("report", "--results", str(tmp_path), results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "<table>" in html and "data:image/png;base64," in html and "http" not in html.split("<body>")[1][:2000]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| null | in-process | 1/0 |" in md and "not measured" in md
+
+
+def test_report_without_results_is_an_error(tmp_path):
+    done = bench("report", "--results", str(tmp_path / "empty"), results=tmp_path)
+    assert done.returncode == 1 and "no complete runs" in one_error_line(done)
+
+
+def test_doctor_names_what_each_platform_needs(tmp_path):
+    done = bench("doctor", results=tmp_path)
+    assert "prefect" in done.stdout and "temporal" in done.stdout
+    assert done.returncode in (0, 1)
+
+
+@pytest.mark.integration
+def test_port_in_use(tmp_path):
+    require_runnable("temporal")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = bench("run", "temporal", "latency-probe", "--port", f"frontend={port}", results=tmp_path)
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert f"port {port} on 127.0.0.1 is already in use (needed by server (frontend))" in line
+    run_json = next(tmp_path.glob("temporal/*/run.json"))
+    assert json.loads(run_json.read_text())["status"] == "failed"
+
+
+def _start(tmp_path, *args):
+    env = {"BENCH_RESULTS_DIR": str(tmp_path)}
+    import os
+    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_phase(tmp_path, platform, prefix, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run_json in tmp_path.glob(f"{platform}/*/run.json"):
+            try:
+                doc = json.loads(run_json.read_text())
+            except json.JSONDecodeError:
+                continue
+            if any(p["name"].startswith(prefix) for p in doc.get("phases", [])):
+                return run_json
+        time.sleep(0.2)
+    raise AssertionError(f"no {prefix} phase within {timeout}s")
+
+
+def _descendants(pid):
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
+    require_runnable("temporal")
+    proc = _start(tmp_path, "run", "temporal", "latency-probe", "--runs", "200")
+    run_json = _wait_for_phase(tmp_path, "temporal", "rep-1")
+    children = _descendants(proc.pid)
+    assert len(children) >= 2  # server and worker
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and str(run_json.parent) in err
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {alive}"
+    doc = json.loads(run_json.read_text())
+    assert doc["status"] == "interrupted"
+    assert doc["repetitions"][0]["phase"] == "warmup-1"  # the warmup finished before the signal: kept
+    assert (run_json.parent / "tasks.parquet").exists() and (run_json.parent / "resources.parquet").exists()
+
+
+@pytest.mark.integration
+def test_worker_death_fails_the_run_cleanly(tmp_path):
+    require_runnable("temporal")
+    proc = _start(tmp_path, "run", "temporal", "latency-probe", "--runs", "200")
+    run_json = _wait_for_phase(tmp_path, "temporal", "rep-1")
+    children = _descendants(proc.pid)
+    worker = next(p for p in children if "temporal_worker" in " ".join(p.cmdline()))
+    worker.kill()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "worker died with exit code -9" in err or "not complete within" in err, err
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert json.loads(run_json.read_text())["status"] == "failed"
+    assert not leftovers(str(run_json.parent.name))

@@ -71,6 +71,15 @@ def _thousands_per_s(f: Facts) -> Verdict:
     return Verdict("supported" if tp["median"] >= 1000 else "contradicted", ev)
 
 
+def _dev_only(f: Facts, platform: str, workload: str, evidence: str) -> Verdict | None:
+    """A claim about how a platform is deployed cannot be settled on a single-process dev server."""
+    cell = f.get(platform, workload)
+    if cell and cell.get("deployment") == "development":
+        return Verdict("inconclusive", f"{evidence}; but {platform} was measured only as "
+                                       f"'{cell.get('stack_description')}', not the deployment the claim describes")
+    return None
+
+
 def _temporal_heavier(f: Facts) -> Verdict:
     rss = {p: f.idle_rss_mb(p) for p in SEED_PLATFORMS}
     rss = {p: v for p, v in rss.items() if v is not None}
@@ -80,6 +89,8 @@ def _temporal_heavier(f: Facts) -> Verdict:
     if not others:
         return Verdict("inconclusive", f"temporal idle RSS {rss['temporal']:.0f} MB; no other platform to compare")
     ev = "idle RSS, all services: " + ", ".join(f"{p} {v:.0f} MB" for p, v in sorted(rss.items(), key=lambda kv: kv[1]))
+    if dev := _dev_only(f, "temporal", "idle-60s", ev):
+        return dev
     return Verdict("supported" if rss["temporal"] > max(others.values()) else "contradicted", ev)
 
 
@@ -93,9 +104,12 @@ def _temporal_most_complex(f: Facts) -> Verdict:
     for p, c in cells.items():
         s = c["setup"]
         parts.append(f"{p}: {s.get('long_running_services')} services, start->ready {s.get('start_to_ready_s', 0):.1f} s")
+    ev = "; ".join(parts)
+    if dev := _dev_only(f, "temporal", "idle-60s", ev):
+        return dev
     services = {p: c["setup"].get("long_running_services") or 0 for p, c in cells.items()}
     return Verdict("supported" if services["temporal"] > max(v for p, v in services.items() if p != "temporal")
-                   else "contradicted", "; ".join(parts) + f" ({cells['temporal']['variant']} variant)")
+                   else "contradicted", ev)
 
 
 def _not_yet(what: str) -> Callable[[Facts], Verdict]:

@@ -83,7 +83,7 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
         wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
     path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir)
     doc = json.loads((path / "run.json").read_text())
-    out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}")
+    out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}", soft_wrap=True)
     if doc["status"] != "complete":
         raise BenchError(f"{platform}/{wl.name} {doc['status']}: {doc.get('error', 'see run.json')}")
 
@@ -106,7 +106,7 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
             try:
                 path = _run_one(platform, wl, variant, "native", {}, 5.0, False)
                 status = json.loads((path / "run.json").read_text())["status"]
-                out.print(f"{platform}/{wl.name}: {status} -> {path}")
+                out.print(f"{platform}/{wl.name}: {status} -> {path}", soft_wrap=True)
                 if status != "complete":
                     failures.append(f"{platform}/{wl.name}")
             except RunInterrupted:
@@ -122,7 +122,7 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
 def _report(results: Path) -> None:
     from .report import render
     md, html = render(results)
-    out.print(f"report: {md}\n        {html}")
+    out.print(f"report: {md}\n        {html}", soft_wrap=True)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -63,6 +64,10 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
     adapter: Adapter = adapter_class(opts.platform)()
     stack_def = definition.load(adapter.stack) if adapter.stack else None
     variant = opts.variant or (stack_def.default_variant() if stack_def else "in-process")
+    if stack_def and variant not in stack_def.variants:
+        raise BenchError(f"{opts.platform} has no variant {variant!r}; known: {', '.join(stack_def.variants)}")
+    if not stack_def and variant != "in-process":
+        raise BenchError(f"{opts.platform} runs in-process and has no variants")
     if opts.backend != "native":
         raise BenchError(f"backend {opts.backend!r} is not available yet; use --backend native")
     wl = opts.workload
@@ -159,7 +164,6 @@ class _Run:
         self.stack = NativeStack(run_dir)
         self.stamps_dir = run_dir / "stamps"
         self.stamps_dir.mkdir()
-        os.chmod(self.stamps_dir, 0o777)  # workers may run as another user
         self.stamps = StampReader(self.stamps_dir)
         self.sampler = None
         self.task_rows: list[dict] = []
@@ -173,7 +177,7 @@ class _Run:
     def execute(self, stack_def, variant, redact) -> None:
         from .sampler import ResourceSampler
         wl = self.opts.workload
-        env_bin, versions, settings = Path(os.path.dirname(os.sys.executable)), {}, {}
+        env_bin, versions, settings = Path(sys.executable).parent, {}, {}
         if stack_def:
             self.progress("phase", name="install", detail=", ".join(stack_def.install.python))
             t0 = time.monotonic()
@@ -191,7 +195,9 @@ class _Run:
         else:
             services, endpoints = [], {}
         settings = {**settings, **self.adapter.settings}
-        self.recorder.update(settings=settings, versions=versions, endpoints=endpoints, setup=self.setup)
+        self.recorder.update(settings=settings, versions=versions, endpoints=endpoints, setup=self.setup,
+                             deployment=stack_def.deployment if stack_def else "in-process",
+                             stack_description=stack_def.description if stack_def else "")
 
         me = psutil.Process()
         self.sampler = ResourceSampler(lambda: {**self.stack.processes(), "harness": me},

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import analysis, claims  # noqa: E402
+from . import analysis, claims, stats  # noqa: E402
 from .errors import BenchError  # noqa: E402
 from .results import iter_runs, load_run  # noqa: E402
 
@@ -138,20 +138,23 @@ def _rows(cells: dict) -> dict[str, list[dict]]:
     return rows
 
 
+SETUP_TIMES = ("start_to_ready_s", "deploy_s", "ready_to_first_task_s")
+
+
 def _setup_rows(cells: dict) -> list[dict]:
-    """One row per platform and variant: its idle-60s run when there is one, else its latest run."""
-    chosen: dict[tuple, dict] = {}
-    for (platform, variant, workload), cell in cells.items():
-        key = (platform, variant)
-        best = chosen.get(key)
-        if best is None or (workload == "idle-60s") > (best["workload"]["name"] == "idle-60s") or (
-                (workload == "idle-60s") == (best["workload"]["name"] == "idle-60s") and cell["started_at"] > best["started_at"]):
-            chosen[key] = cell
+    """One row per platform and variant. Every run is one stack lifecycle, so every run is one
+    sample of the setup times: the row gives their median and range over the runs shown."""
+    groups: dict[tuple, list[dict]] = {}
+    for (platform, variant, _), cell in cells.items():
+        groups.setdefault((platform, variant), []).append(cell)
     rows = []
-    for (platform, variant), cell in sorted(chosen.items()):
-        s = cell["setup"]
-        rows.append({"platform": platform, "variant": variant, "workload": cell["workload"]["name"], **s,
-                     "footprint_mb": (s.get("footprint_bytes") or 0) / 2**20 or None})
+    for (platform, variant), runs in sorted(groups.items()):
+        latest = max(runs, key=lambda c: c["started_at"])["setup"]
+        row = {"platform": platform, "variant": variant, "runs": len(runs), **latest,
+               "footprint_mb": (latest.get("footprint_bytes") or 0) / 2**20 or None}
+        for key in SETUP_TIMES:
+            row[key] = stats.spread([c["setup"].get(key) for c in runs])
+        rows.append(row)
     return rows
 
 
@@ -232,7 +235,8 @@ def _resource_chart(cells: dict):
 
 
 def _setup_chart(cells: dict):
-    rows = [r for r in _setup_rows(cells) if r.get("start_to_ready_s") is not None]
+    rows = [{**r, **{k: (r[k] or {}).get("median") for k in SETUP_TIMES}} for r in _setup_rows(cells)]
+    rows = [r for r in rows if r.get("start_to_ready_s") is not None]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))

@@ -138,3 +138,23 @@ def test_worker_death_fails_the_run_cleanly(tmp_path):
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert json.loads(run_json.read_text())["status"] == "failed"
     assert not leftovers(str(run_json.parent.name))
+
+
+@pytest.mark.integration
+def test_up_and_down(tmp_path):
+    require_runnable("temporal")
+    done = bench("up", "temporal", results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "frontend: 127.0.0.1:" in done.stdout
+    state = json.loads((tmp_path / ".state" / "temporal.json").read_text())
+    procs = [psutil.Process(pid) for pid in state["pids"]]
+    assert all(p.is_running() for p in procs)
+    again = bench("up", "temporal", results=tmp_path)
+    assert again.returncode == 1 and "already up" in one_error_line(again)
+    done = bench("down", "temporal", results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    assert not alive
+    assert not (tmp_path / ".state" / "temporal.json").exists()
+    done = bench("down", "temporal", results=tmp_path)
+    assert done.returncode == 1 and "is not up" in one_error_line(done)

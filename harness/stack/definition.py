@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,6 +62,9 @@ class InstallDef(_Strict):
 class StackDef(_Strict):
     platform: str
     description: str = ""
+    # "production": the shape the vendor documents for self-hosting; "development": a single-process
+    # dev server. Claims about deployments are judged only on production-shaped stacks.
+    deployment: Literal["production", "development"] = "production"
     install: InstallDef = InstallDef()
     variants: dict[str, VariantDef]
     services: list[ServiceDef]

@@ -1,0 +1,59 @@
+"""Claim verdicts follow from the numbers, and say so when a platform was not measured."""
+from harness import claims
+
+
+def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, services=2, deployment="production"):
+    resources = [] if idle_rss is None else [
+        {"kind": "idle", "role": "server", "rss_mean_mb": idle_rss * 0.75},
+        {"kind": "idle", "role": "worker", "rss_mean_mb": idle_rss * 0.25},
+        {"kind": "idle", "role": "harness", "rss_mean_mb": 9999.0},  # the driver is never the platform's
+    ]
+    latency = {"submit_to_first_start": None if p50 is None else {"p50_ms": p50, "p99_ms": p50 * 2},
+               "engine_queue_to_start": None}
+    return {"platform": platform, "variant": "default", "deployment": deployment, "stack_description": "x",
+            "setup": {"long_running_services": services, "start_to_ready_s": 1.0},
+            "summary": {"latency_ms": latency, "resources": resources,
+                        "throughput_tasks_per_s": None if throughput is None else
+                        {"median": throughput, "n": 5, "cv": 0.01}}}
+
+
+def verdicts(cells):
+    return {v["id"]: v for v in claims.evaluate(cells)}
+
+
+def test_nothing_measured_is_never_zero():
+    v = verdicts({})
+    assert {x["verdict"] for x in v.values()} <= {"not measured", "not testable"}
+
+
+def test_hatchet_latency_and_throughput():
+    fast = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4),
+                     ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=2500)})
+    assert fast["hatchet-sub-ms"]["verdict"] == "supported"
+    assert fast["hatchet-thousands-per-s"]["verdict"] == "supported"
+    slow = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=12.0),
+                     ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=300)})
+    assert slow["hatchet-sub-ms"]["verdict"] == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"]["evidence"]
+    assert slow["hatchet-thousands-per-s"]["verdict"] == "contradicted"
+
+
+def test_temporal_resources_compared_without_the_harness():
+    heavy = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800),
+                      ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    assert heavy["temporal-higher-resources"]["verdict"] == "supported"
+    light = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200),
+                      ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    assert light["temporal-higher-resources"]["verdict"] == "contradicted"
+    assert "temporal 200 MB" in light["temporal-higher-resources"]["evidence"]
+
+
+def test_a_dev_server_cannot_settle_a_deployment_claim():
+    v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200, deployment="development"),
+                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    assert v["temporal-higher-resources"]["verdict"] == "inconclusive"
+    assert v["temporal-most-complex"]["verdict"] == "inconclusive"
+
+
+def test_one_platform_alone_is_inconclusive():
+    v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=500)})
+    assert v["temporal-higher-resources"]["verdict"] == "inconclusive"

@@ -79,6 +79,7 @@ def assemble(rep: int, phase: str, warmup: bool, workload, handles, stamps: list
             "engine_finished_ns": eng.finished_ns if eng else None,
             "tasks_expected": req.tasks, "tasks_completed": len(unique), "duplicates": dup,
         })
+    anomalies = engine_anomalies(task_rows)
     expected = workload.tasks * workload.runs
     if len(handles) < workload.runs:
         reasons.append(f"only {len(handles)} of {workload.runs} workflow runs submitted")
@@ -88,9 +89,23 @@ def assemble(rep: int, phase: str, warmup: bool, workload, handles, stamps: list
     return task_rows, wf_rows, {
         "status": "failed" if reasons else "ok", "reasons": reasons[:20],
         "tasks_expected": expected, "tasks_completed": completed, "duplicates": duplicates,
-        "window_s": window_s,
+        "engine_anomalies": anomalies, "window_s": window_s,
         "throughput_tasks_per_s": completed / window_s if window_s and not reasons else None,
     }
+
+
+def engine_anomalies(task_rows: list[dict]) -> dict:
+    """Tasks whose engine record lacks a start time, or whose engine times are out of order
+    (queued > started or started > finished). The stamps decide whether a task ran; these count
+    how far the engine's own bookkeeping can be trusted, and are left out of engine latencies."""
+    missing = disordered = 0
+    for r in task_rows:
+        q, st, fin = r.get("engine_queued_ns"), r.get("engine_started_ns"), r.get("engine_finished_ns")
+        if st is None:
+            missing += 1
+        elif (q is not None and q > st) or (fin is not None and st > fin):
+            disordered += 1
+    return {"missing_start": missing, "out_of_order": disordered}
 
 
 def ok_measured(run_doc: dict) -> set[int]:
@@ -109,6 +124,8 @@ def latency_samples(tasks: pd.DataFrame, workflows: pd.DataFrame, reps: set[int]
     first = t.groupby("workflow_id").agg(start=("body_start_ns", "min"), submit=("submit_ns", "first"))
     out["submit_to_first_start"] = (first["start"] - first["submit"]).astype("float64")
     eng = t.dropna(subset=["engine_queued_ns", "engine_started_ns"])
+    if "engine_finished_ns" in eng:  # out-of-order engine records are counted as anomalies instead
+        eng = eng[eng["engine_finished_ns"].isna() | (eng["engine_started_ns"] <= eng["engine_finished_ns"])]
     out["engine_queue_to_start"] = (eng["engine_started_ns"] - eng["engine_queued_ns"]).astype("float64")
     chains = t[t["shape"] == "chain"].sort_values(["workflow_id", "index"])
     if not chains.empty:
@@ -161,5 +178,7 @@ def summarize_tables(run_doc: dict, tasks: pd.DataFrame, workflows: pd.DataFrame
         "latency_ms": latency,
         "submit_to_first_start_p50_by_repetition_ms": stats.spread(per_rep_p50),
         "throughput_tasks_per_s": stats.spread(throughput),
+        "engine_anomalies": {k: sum((r.get("engine_anomalies") or {}).get(k, 0) for r in run_doc.get("repetitions", [])
+                                    if r["repetition"] in reps) for k in ("missing_start", "out_of_order")},
         "resources": res.to_dict(orient="records") if not res.empty else [],
     }

@@ -190,26 +190,26 @@ def up(platform: str, variant: Optional[str] = typer.Option(None),
     state = _state_file(platform)
     if state.exists():
         raise BenchError(f"{platform} is already up (state in {state}); run `bench down {platform}` first")
+    from .driver import start_stack
+    from .results import Redactor
     d = definition.load(cls.stack)
-    installed = install.python_env(d.platform, d.install.python)
+    installed = install.platform(d)
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-up-{platform}-"))
-    ctx = definition.RenderContext(new_run_id("up"), run_dir, installed.bin_dir, _ports(port))
+    ctx = definition.RenderContext(new_run_id("up"), run_dir, installed.bin_dir, _ports(port), go_bin=installed.go_bin)
     rendered = definition.render(d, variant or d.default_variant(), ctx)
     stack = NativeStack(run_dir, attached=False)
     try:
         with _progress() as p:
-            for svc in rendered.services:
-                p.add_task(f"starting {svc.name}", total=None)
-                stack.start(svc)
+            start_stack(stack, rendered, Redactor(), _RichProgress(p, platform))
     except BaseException:
         stack.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"run_dir": str(run_dir), "pids": [r.pid for r in stack.services],
-                                 "endpoints": rendered.endpoints}))
+                                 "endpoints": rendered.endpoints()}))
     os.chmod(state, 0o600)  # endpoints may carry per-run credentials
-    for key, value in rendered.endpoints.items():
+    for key, value in rendered.endpoints().items():
         out.print(f"{key}: {value}")
     out.print(f"logs: {stack.log_dir}")
 

@@ -22,6 +22,14 @@ def check(platform: str) -> list[Requirement]:
                 reqs.append(Requirement(f"{dist} {metadata.version(dist)} (PyPI, pinned in uv.lock)", True))
             except metadata.PackageNotFoundError:
                 reqs.append(Requirement(f"{dist} (PyPI)", False, "run `make install`"))
+        if d.install.go:
+            from .install import go_version, version_tuple
+            g = d.install.go
+            have = go_version()
+            ok = have is not None and version_tuple(have) >= version_tuple(g.requires_go)
+            reqs.append(Requirement(
+                f"Go >= {g.requires_go} to build {g.module}@{g.version} (have: {have or 'none'})", ok,
+                f"install a Go toolchain >= {g.requires_go} and put `go` on PATH; the build uses the Go module proxy"))
     reqs.extend(cls().requirements())
     return reqs
 

@@ -92,8 +92,8 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
         status, error = "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)"
         raise RunInterrupted(f"partial results kept in {recorder.dir}") from None
     except BenchError as err:
-        error = str(err)
-        raise BenchError(f"{err} (partial results in {recorder.dir})") from None
+        error = redact(str(err))
+        raise BenchError(f"{error} (partial results in {recorder.dir})") from None
     finally:
         # Cleanup must finish even if a second Ctrl-C arrives while it runs.
         with _signals_deferred():
@@ -157,6 +157,30 @@ def _signals_deferred():
         signal.signal(signal.SIGTERM, old_term)
 
 
+def start_stack(stack: NativeStack, rendered: definition.RenderedStack, redact: Redactor,
+                progress: Progress = lambda *a, **k: None) -> dict[str, float]:
+    """Take the stack's steps in order; returns seconds per step (launch -> ready, or run -> exit)."""
+    rendered.write_files()
+    seconds = {}
+    for spec in rendered.steps():
+        progress("phase", name="start", detail=spec.name)
+        t = time.monotonic()
+        try:
+            if spec.oneshot:
+                out = stack.run_oneshot(spec)
+                if spec.capture:
+                    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+                    if not lines:
+                        raise BenchError(f"{spec.name} printed nothing to capture as {spec.capture}")
+                    rendered.ctx.capture(spec.capture, lines[-1])
+            else:
+                stack.start(spec)
+        finally:
+            redact.add(rendered.secrets())
+        seconds[spec.name] = time.monotonic() - t
+    return seconds
+
+
 class _Run:
     def __init__(self, opts, adapter, recorder, run_dir, run_id, progress):
         self.opts, self.adapter, self.recorder = opts, adapter, recorder
@@ -179,23 +203,24 @@ class _Run:
         wl = self.opts.workload
         env_bin, versions, settings = Path(sys.executable).parent, {}, {}
         if stack_def:
-            self.progress("phase", name="install", detail=", ".join(stack_def.install.python))
+            self.progress("phase", name="install", detail=stack_def.platform)
             t0 = time.monotonic()
-            installed = install.python_env(stack_def.platform, stack_def.install.python)
+            installed = install.platform(stack_def)
             self.setup.update(install_s=time.monotonic() - t0, install_cached=installed.cached,
                               first_install_s=installed.first_install_s, footprint_bytes=installed.footprint_bytes)
             env_bin, versions = installed.bin_dir, dict(installed.versions)
-            ctx = definition.RenderContext(self.run_id, self.run_dir, env_bin, self.opts.pinned_ports)
+            ctx = definition.RenderContext(self.run_id, self.run_dir, env_bin, self.opts.pinned_ports,
+                                           go_bin=installed.go_bin)
             rendered = definition.render(stack_def, variant, ctx)
-            redact.add(rendered.secrets)
-            services, endpoints, settings = rendered.services, rendered.endpoints, rendered.settings
-            if any(s.role == "database" for s in services):
+            settings = rendered.settings
+            if any(s.builtin == "postgres" for s in stack_def.services
+                   if s.variants is None or variant in s.variants):
                 from .stack.postgres import install_dir
                 self.setup["footprint_bytes"] += install.tree_size(install_dir())
         else:
-            services, endpoints = [], {}
+            rendered = None
         settings = {**settings, **self.adapter.settings}
-        self.recorder.update(settings=settings, versions=versions, endpoints=endpoints, setup=self.setup,
+        self.recorder.update(settings=settings, versions=versions, setup=self.setup,
                              deployment=stack_def.deployment if stack_def else "in-process",
                              stack_description=stack_def.description if stack_def else "")
 
@@ -206,15 +231,11 @@ class _Run:
 
         self._phase_start("start")
         t_launch = time.monotonic()
-        ready_s = {}
-        for svc in services:
-            self.progress("phase", name="start", detail=svc.name)
-            t = time.monotonic()
-            self.stack.start(svc)
-            ready_s[svc.name] = time.monotonic() - t
+        ready_s = start_stack(self.stack, rendered, redact, self.progress) if rendered else {}
+        endpoints = rendered.endpoints() if rendered else {}
         self.t_ready_ns = time.time_ns()
-        self.setup.update(start_to_ready_s=time.monotonic() - t_launch if services else None, services_ready_s=ready_s)
-        self.recorder.update(setup=self.setup)
+        self.setup.update(start_to_ready_s=time.monotonic() - t_launch if rendered else None, services_ready_s=ready_s)
+        self.recorder.update(setup=self.setup, endpoints=endpoints)
 
         with watchdog(self.stack):
             self._deploy_and_measure(Deployment(self.run_id, wl, self.run_dir, self.stamps_dir, env_bin, endpoints),

@@ -1,8 +1,10 @@
 """Installs a platform's artifacts into a cache keyed by their exact versions.
 
-Python-distributed platforms get their own virtual environment, built by uv with the versions
-of this project's lockfile, so the server and workers run as a user would install them and
-the footprint on disk is the platform's own. A second run finds the environment and is cached.
+- Python distributions: the platform's own virtual environment, built by uv with the versions of
+  this project's lockfile, so servers and workers run as a user would install them and the
+  footprint on disk is the platform's own.
+- Go modules: binaries built with the ordinary `go` client from the module at a pinned version.
+A second run finds the artifacts and is reported as cached.
 """
 from __future__ import annotations
 
@@ -30,10 +32,74 @@ class Installed:
     versions: dict[str, str]
     footprint_bytes: int
     first_install_s: float | None  # how long the uncached install took when it happened
+    go_bin: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
         return self.env_dir / "bin"
+
+
+def platform(defn) -> Installed:
+    """Everything a stack definition's `install:` names, as one result."""
+    env = python_env(defn.platform, defn.install.python)
+    if defn.install.go is None:
+        return env
+    go = go_binaries(defn.platform, defn.install.go)
+    firsts = [x for x in (env.first_install_s, go.first_install_s) if x is not None]
+    return Installed(env.env_dir, env.cached and go.cached, {**env.versions, **go.versions},
+                     env.footprint_bytes + go.footprint_bytes, sum(firsts) if firsts else None, go_bin=go.bin_dir)
+
+
+def go_version() -> str | None:
+    go = shutil.which("go")
+    if not go:
+        return None
+    done = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True)
+    return done.stdout.strip().removeprefix("go") if done.returncode == 0 else None
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+def go_binaries(platform: str, spec) -> Installed:
+    have = go_version()
+    if have is None:
+        raise BenchError(f"{platform} is built from Go sources: install Go >= {spec.requires_go}")
+    if version_tuple(have) < version_tuple(spec.requires_go):
+        raise BenchError(f"{platform} needs Go >= {spec.requires_go} to build; this machine has {have}")
+    key = hashlib.sha256(json.dumps([spec.model_dump(), have]).encode()).hexdigest()[:12]
+    root = CACHE_DIR / "go" / f"{platform}-{spec.version}-{key}"
+    bin_dir, marker = root / "bin", root / MARKER
+    versions = {spec.module: spec.version, "go": have}
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        return Installed(root, True, versions, info["footprint_bytes"], info["install_s"], go_bin=bin_dir)
+
+    shutil.rmtree(root, ignore_errors=True)
+    build = root / "build"
+    build.mkdir(parents=True)
+    env = {**os.environ, "GOBIN": str(bin_dir), "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    started = time.monotonic()
+    try:
+        # Built inside a throwaway module that requires the pinned version, verified against the
+        # module's own go.sum: `go install pkg@version` would also ask the proxy for the module's
+        # version list, which is refused for some modules.
+        (build / "go.mod").write_text(f"module benchbuild\n\ngo {have}\n\nrequire {spec.module} {spec.version}\n")
+        done = _run([shutil.which("go"), "mod", "download", "-json", f"{spec.module}@{spec.version}"], cwd=build, env=env)
+        module_dir = Path(json.loads(done)["Dir"])
+        (build / "go.sum").write_bytes((module_dir / "go.sum").read_bytes())
+        tags = ["-tags", ",".join(spec.tags)] if spec.tags else []
+        _run([shutil.which("go"), "install", "-trimpath", *tags, *(f"{spec.module}/{p}" for p in spec.packages)],
+             cwd=build, env=env)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - started
+    shutil.rmtree(build, ignore_errors=True)
+    footprint = tree_size(bin_dir)
+    marker.write_text(json.dumps({"install_s": seconds, "footprint_bytes": footprint, "versions": versions}))
+    return Installed(root, False, versions, footprint, seconds, go_bin=bin_dir)
 
 
 def uv_bin() -> str:
@@ -106,10 +172,11 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], **kw) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if done.returncode != 0:
         raise BenchError(f"{' '.join(cmd[:3])} failed: {_last(done.stderr or done.stdout)}")
+    return done.stdout
 
 
 def _last(text: str) -> str:

@@ -134,6 +134,7 @@ def _rows(cells: dict) -> dict[str, list[dict]]:
             "ok": s["measured_repetitions_ok"], "failed": s["measured_repetitions_failed"],
             "lat": lat, "throughput": s["throughput_tasks_per_s"],
             "p50_spread": s["submit_to_first_start_p50_by_repetition_ms"],
+            "anomalies": s.get("engine_anomalies") or {},
         })
     return rows
 

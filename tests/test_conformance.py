@@ -43,11 +43,16 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     # harness stamps are ordered: submit <= start <= finish
     assert (tasks["submit_ns"] <= tasks["body_start_ns"]).all()
     assert (tasks["body_start_ns"] <= tasks["body_end_ns"]).all()
-    # the engine's own records exist for every task and are ordered
-    for col in ("engine_queued_ns", "engine_started_ns", "engine_finished_ns"):
+    # the engine's own records exist for every task; a few may lack a start or be out of order
+    # (an engine that records asynchronously), which the run counts as anomalies: at most 5%
+    for col in ("engine_queued_ns", "engine_finished_ns"):
         assert tasks[col].notna().all(), f"{platform} recorded no {col}"
-    assert (tasks["engine_queued_ns"] <= tasks["engine_started_ns"]).all()
-    assert (tasks["engine_started_ns"] <= tasks["engine_finished_ns"]).all()
+    anomalies = sum(sum(r["engine_anomalies"].values()) for r in doc["repetitions"])
+    ordered = tasks.dropna(subset=["engine_started_ns"])
+    bad = ((ordered["engine_queued_ns"] > ordered["engine_started_ns"]) |
+           (ordered["engine_started_ns"] > ordered["engine_finished_ns"])).sum()
+    assert anomalies == bad + tasks["engine_started_ns"].isna().sum(), "anomalies are counted as they are"
+    assert anomalies <= 0.05 * len(tasks), f"{platform}: {anomalies} of {len(tasks)} engine records unusable"
     # chains never overlap
     if wl.shape == "chain":
         for _, g in tasks.sort_values("index").groupby("workflow_id"):
@@ -63,6 +68,6 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
         assert setup["start_to_ready_s"] > 0 and setup["long_running_services"] >= 2
         assert setup["footprint_bytes"] > 0 and setup["install_s"] >= 0
         res = pd.read_parquet(path / "resources.parquet")
-        assert {"server", "worker"} <= set(res["service"])
+        assert {"server", "worker"} <= set(res["role"])
         assert doc["versions"], "server and SDK versions are recorded"
     assert "settings" in doc

@@ -9,6 +9,7 @@ REGISTRY: dict[str, str] = {
     "null": "harness.platforms.null:NullAdapter",
     "prefect": "harness.platforms.prefect:PrefectAdapter",
     "temporal": "harness.platforms.temporal:TemporalAdapter",
+    "hatchet": "harness.platforms.hatchet:HatchetAdapter",
 }
 # The benchmarkable platforms; `null` measures the harness itself.
 ORCHESTRATORS = [name for name in REGISTRY if name != "null"]

@@ -1,15 +1,18 @@
 """Stack definitions: stacks/<platform>/native.yaml, rendered for one run.
 
 Strings may reference `{port.NAME}` (a free loopback port, or one the user pinned),
-`{secret.NAME}` (generated per run, redacted from everything the harness writes),
-`{run_dir}`, `{env_bin}` (the platform's installed environment) and `{run_id}`.
+`{secret.NAME}` (generated per run, or captured from a one-shot step; redacted from everything
+the harness writes), `{run_dir}`, `{env_bin}` (the platform's Python environment), `{go_bin}`
+(the platform's Go binaries) and `{run_id}`. Steps are rendered one at a time, just before they
+run, so a later step can use what an earlier one captured (e.g. an API token).
 """
 from __future__ import annotations
 
+import os
 import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,7 +43,11 @@ class ReadyDef(_Strict):
 class ServiceDef(_Strict):
     name: str
     role: str = "server"
+    kind: Literal["service", "oneshot"] = "service"  # oneshot: runs to completion before the next step
+    capture: str | None = None            # oneshot: its last line of stdout becomes {secret.<capture>}
+    retry_s: float = 0                    # oneshot: retry a failing command for this long
     builtin: str | None = None            # "postgres": provided by harness/stack/postgres.py
+    args: list[str] = Field(default_factory=list)  # extra arguments for a builtin (e.g. "-c", "max_connections=300")
     command: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     ports: list[str] = Field(default_factory=list)
@@ -55,8 +62,22 @@ class VariantDef(_Strict):
     settings: dict[str, Setting] = Field(default_factory=dict)
 
 
+class GoInstallDef(_Strict):
+    module: str
+    version: str
+    packages: list[str]                   # paths inside the module, e.g. cmd/hatchet-engine
+    tags: list[str] = Field(default_factory=list)
+    requires_go: str                      # the module's `go` directive: the oldest toolchain that builds it
+
+
 class InstallDef(_Strict):
     python: list[str] = Field(default_factory=list)   # distributions installed into the platform's environment
+    go: GoInstallDef | None = None
+
+
+class FileDef(_Strict):
+    path: str
+    content: str
 
 
 class StackDef(_Strict):
@@ -67,6 +88,8 @@ class StackDef(_Strict):
     deployment: Literal["production", "development"] = "production"
     install: InstallDef = InstallDef()
     variants: dict[str, VariantDef]
+    env: dict[str, str] = Field(default_factory=dict)     # given to every non-builtin step
+    files: list[FileDef] = Field(default_factory=list)    # written (mode 0600) before the first step
     services: list[ServiceDef]
     settings: dict[str, Setting] = Field(default_factory=dict)
     endpoints: dict[str, str] = Field(default_factory=dict)
@@ -111,6 +134,7 @@ class RenderContext:
     run_dir: Path
     env_bin: Path
     pinned_ports: dict[str, int] = field(default_factory=dict)
+    go_bin: Path | None = None
 
     def __post_init__(self):
         self.port = _Lazy(free_port, self.pinned_ports)
@@ -119,9 +143,12 @@ class RenderContext:
     def render(self, text: str) -> str:
         try:
             return text.format(port=self.port, secret=self.secret, run_dir=self.run_dir,
-                               env_bin=self.env_bin, run_id=self.run_id)
+                               env_bin=self.env_bin, go_bin=self.go_bin, run_id=self.run_id)
         except (KeyError, AttributeError, IndexError) as err:
             raise BenchError(f"stack definition references unknown placeholder {err} in {text!r}") from None
+
+    def capture(self, name: str, value: str) -> None:
+        self.secret._values[name] = value
 
     def secrets(self) -> list[str]:
         return list(self.secret.values().values())
@@ -129,27 +156,47 @@ class RenderContext:
 
 @dataclass
 class RenderedStack:
-    platform: str
+    """A stack definition bound to one run; steps render as they are taken."""
+    defn: StackDef
     variant: str
-    services: list[ServiceSpec]
-    endpoints: dict[str, str]
-    settings: dict[str, dict]
-    secrets: list[str]
+    ctx: RenderContext
 
+    @property
+    def platform(self) -> str:
+        return self.defn.platform
 
-def render(defn: StackDef, variant: str, ctx: RenderContext) -> RenderedStack:
-    if variant not in defn.variants:
-        raise BenchError(f"{defn.platform} has no variant {variant!r}; known: {', '.join(defn.variants)}")
-    vdef = defn.variants[variant]
-    services = []
-    for sdef in defn.services:
-        if sdef.variants is not None and variant not in sdef.variants:
-            continue
+    @property
+    def settings(self) -> dict[str, dict]:
+        vdef = self.defn.variants[self.variant]
+        return {k: s.model_dump() for k, s in {**self.defn.settings, **vdef.settings}.items()}
+
+    def write_files(self) -> None:
+        for f in self.defn.files:
+            path = Path(self.ctx.render(f.path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secrets
+            with os.fdopen(fd, "w") as out:
+                out.write(self.ctx.render(f.content))
+
+    def steps(self) -> Iterator[ServiceSpec]:
+        vdef = self.defn.variants[self.variant]
+        for sdef in self.defn.services:
+            if sdef.variants is not None and self.variant not in sdef.variants:
+                continue
+            yield self._spec(sdef, vdef)
+
+    def endpoints(self) -> dict[str, str]:
+        return {k: self.ctx.render(v) for k, v in self.defn.endpoints.items()}
+
+    def secrets(self) -> list[str]:
+        return self.ctx.secrets()
+
+    def _spec(self, sdef: ServiceDef, vdef: VariantDef) -> ServiceSpec:
+        ctx = self.ctx
         if sdef.builtin == "postgres":
             from .postgres import postgres_service
-            services.append(postgres_service(sdef.name, ctx))
-            continue
-        env = {k: ctx.render(v) for k, v in {**sdef.env, **vdef.env.get(sdef.name, {})}.items()}
+            return postgres_service(sdef.name, ctx, [ctx.render(a) for a in sdef.args])
+        env = {k: ctx.render(v) for k, v in {**self.defn.env, **sdef.env, **vdef.env.get(sdef.name, {})}.items()}
         ready = None
         if sdef.ready:
             r = sdef.ready
@@ -157,9 +204,13 @@ def render(defn: StackDef, variant: str, ctx: RenderContext) -> RenderedStack:
                                tcp=int(ctx.render(r.tcp)) if r.tcp else None,
                                command=tuple(ctx.render(c) for c in r.command) if r.command else None,
                                timeout_s=r.timeout_s)
-        services.append(ServiceSpec(
+        return ServiceSpec(
             name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in sdef.command], env=env, ready=ready,
-            ports={p: int(ctx.render("{port.%s}" % p)) for p in sdef.ports}))
-    endpoints = {k: ctx.render(v) for k, v in defn.endpoints.items()}
-    settings = {k: s.model_dump() for k, s in {**defn.settings, **vdef.settings}.items()}
-    return RenderedStack(defn.platform, variant, services, endpoints, settings, ctx.secrets())
+            ports={p: int(ctx.render("{port.%s}" % p)) for p in sdef.ports},
+            oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s)
+
+
+def render(defn: StackDef, variant: str, ctx: RenderContext) -> RenderedStack:
+    if variant not in defn.variants:
+        raise BenchError(f"{defn.platform} has no variant {variant!r}; known: {', '.join(defn.variants)}")
+    return RenderedStack(defn, variant, ctx)

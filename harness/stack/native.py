@@ -85,6 +85,35 @@ class NativeStack:
                                  f"({check.describe()}); log: {running.log_path}")
             time.sleep(POLL_S)
 
+    def run_oneshot(self, spec: ServiceSpec) -> str:
+        """Run a one-shot step (migration, schema, token) to completion; return its stdout."""
+        if not shutil.which(spec.command[0]):
+            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
+        timeout = spec.ready.timeout_s if spec.ready else 300.0
+        deadline = time.monotonic() + spec.retry_s
+        env = {**os.environ, **spec.env}
+        while True:
+            proc = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env, cwd=spec.cwd or self.run_dir,
+                                    start_new_session=True, user=spec.user, group=spec.user)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop_tree(proc.pid, grace_s=2)
+                proc.communicate()
+                raise BenchError(f"{spec.name} did not finish within {timeout:.0f}s") from None
+            finally:
+                if proc.poll() is None:  # interrupted: leave nothing behind
+                    stop_tree(proc.pid, grace_s=2)
+            with open(self.log_dir / f"{spec.name}.log", "ab") as log:
+                log.write(out + err)
+            if proc.returncode == 0:
+                return out.decode(errors="replace")
+            if time.monotonic() >= deadline:
+                tail = last_line(self.log_dir / f"{spec.name}.log")
+                raise BenchError(f"{spec.name} failed with exit code {proc.returncode}; last log line: {tail!r}")
+            time.sleep(0.5)
+
     def start(self, spec: ServiceSpec) -> Running:
         running = self.launch(spec)
         self.wait_ready(running)

@@ -28,7 +28,7 @@ def install_dir() -> Path:
     return bin_dir().parent
 
 
-def postgres_service(name: str, ctx) -> ServiceSpec:
+def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSpec:
     port, password = ctx.port.postgres, ctx.secret.postgres
     data = ctx.run_dir / "pgdata"
     as_root = os.geteuid() == 0
@@ -63,7 +63,7 @@ def postgres_service(name: str, ctx) -> ServiceSpec:
     return ServiceSpec(
         name=name, role="database", user=user, ports={"postgres": port},
         command=[str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                 "-k", str(data)],
+                 "-k", str(data), *(args or [])],
         ready=ReadyCheck(command=(str(bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port),
                                   "-U", DB_USER, "-d", DB_NAME), timeout_s=60),
         prepare=prepare,

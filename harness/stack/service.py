@@ -37,3 +37,6 @@ class ServiceSpec:
     ports: dict[str, int] = field(default_factory=dict)  # ports this service binds, by role
     prepare: Callable[[], None] | None = None  # one-shot step before launch (e.g. initdb), part of start-up
     role: str = "server"                       # server | database | worker: how the report groups it
+    oneshot: bool = False                      # runs to completion (migrations, schema, tokens)
+    capture: str | None = None                 # oneshot: name under which its last stdout line is kept
+    retry_s: float = 0.0                       # oneshot: keep retrying a failing command this long

@@ -145,10 +145,12 @@ def resource_table(resources: pd.DataFrame) -> pd.DataFrame:
     r = resources.copy()
     r["kind"] = r["phase"].map(phase_kind)
     r["rss_mb"] = r["rss_bytes"] / 2**20
+    r["pss_mb"] = (r["pss_bytes"] if "pss_bytes" in r else r["rss_bytes"] * float("nan")) / 2**20
     g = r.groupby(["kind", "service", "role"])
     table = g.agg(cpu_mean_pct=("cpu_pct", "mean"), cpu_p95_pct=("cpu_pct", lambda s: s.quantile(0.95)),
                   cpu_max_pct=("cpu_pct", "max"), rss_mean_mb=("rss_mb", "mean"),
                   rss_p95_mb=("rss_mb", lambda s: s.quantile(0.95)), rss_max_mb=("rss_mb", "max"),
+                  pss_mean_mb=("pss_mb", "mean"), pss_max_mb=("pss_mb", "max"),
                   samples=("rss_mb", "size"))
     return table.reset_index()
 

@@ -6,6 +6,7 @@ not testable (the claim compares against something this harness does not run).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,13 +40,18 @@ class Facts:
         cell = self.get(platform, workload)
         return cell and cell["summary"]["latency_ms"].get(metric)
 
-    def idle_rss_mb(self, platform: str) -> float | None:
-        """Mean RSS of all the platform's services (servers, databases, workers) while idle."""
+    def idle_memory_mb(self, platform: str) -> float | None:
+        """Mean memory of all the platform's services (servers, databases, workers) while idle:
+        PSS where sampled (shared pages counted once), else RSS."""
         cell = self.get(platform, "idle-60s")
         if not cell:
             return None
         rows = [r for r in cell["summary"]["resources"] if r["kind"] == "idle" and r["role"] != "harness"]
-        return sum(r["rss_mean_mb"] for r in rows) if rows else None
+        def memory(r: dict) -> float:
+            pss = r.get("pss_mean_mb")
+            return r["rss_mean_mb"] if pss is None or math.isnan(pss) else pss
+
+        return sum(memory(r) for r in rows) if rows else None
 
     def measured(self, workload: str) -> list[str]:
         return [p for (p, w) in self.cells if w == workload and p in SEED_PLATFORMS]
@@ -81,14 +87,14 @@ def _dev_only(f: Facts, platform: str, workload: str, evidence: str) -> Verdict 
 
 
 def _temporal_heavier(f: Facts) -> Verdict:
-    rss = {p: f.idle_rss_mb(p) for p in SEED_PLATFORMS}
+    rss = {p: f.idle_memory_mb(p) for p in SEED_PLATFORMS}
     rss = {p: v for p, v in rss.items() if v is not None}
     if "temporal" not in rss:
         return Verdict("not measured", "no complete idle-60s run of temporal")
     others = {p: v for p, v in rss.items() if p != "temporal"}
     if not others:
         return Verdict("inconclusive", f"temporal idle RSS {rss['temporal']:.0f} MB; no other platform to compare")
-    ev = "idle RSS, all services: " + ", ".join(f"{p} {v:.0f} MB" for p, v in sorted(rss.items(), key=lambda kv: kv[1]))
+    ev = "idle memory (PSS), all services: " + ", ".join(f"{p} {v:.0f} MB" for p, v in sorted(rss.items(), key=lambda kv: kv[1]))
     if dev := _dev_only(f, "temporal", "idle-60s", ev):
         return dev
     return Verdict("supported" if rss["temporal"] > max(others.values()) else "contradicted", ev)

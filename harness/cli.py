@@ -18,7 +18,7 @@ from . import doctor as doctor_mod
 from . import spec
 from .errors import BenchError, RunInterrupted
 from .paths import RESULTS_DIR, STATE_DIR
-from .platforms import ORCHESTRATORS, REGISTRY, adapter_class
+from .platforms import NOT_NATIVE, ORCHESTRATORS, REGISTRY, adapter_class
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.")
@@ -131,6 +131,28 @@ def report(results: Path = typer.Option(RESULTS_DIR, help="results folder to rea
     _report(results)
 
 
+@app.command("install")
+def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every registered platform with a stack")):
+    """Obtain each platform's artifacts (Python environment, Go binaries) into the cache, timed."""
+    import time
+
+    from . import install
+    from .stack import definition
+    names = platforms or [p for p in ORCHESTRATORS if adapter_class(p).stack]
+    for name in names:
+        cls = adapter_class(name)
+        if not cls.stack:
+            raise BenchError(f"{name} has nothing to install")
+        with _progress() as p:
+            p.add_task(f"installing {name}", total=None)
+            t = time.monotonic()
+            done = install.platform(definition.load(cls.stack))
+        took = time.monotonic() - t
+        out.print(f"{name}: {'cached' if done.cached else 'installed'} in {took:.1f}s "
+                  f"({done.footprint_bytes / 2**20:.0f} MB; {', '.join(f'{k} {v}' for k, v in done.versions.items())})",
+                  soft_wrap=True)
+
+
 @app.command("list")
 def list_cmd():
     """Platforms, workloads and backends."""
@@ -143,6 +165,8 @@ def list_cmd():
             d = definition.load(cls.stack)
             variants = ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
         table.add_row(name, variants, "yes" if doctor_mod.runnable(name) else "no")
+    for name, why in NOT_NATIVE.items():
+        table.add_row(name, "–", f"no: {why}")
     out.print(table)
     table = Table("workload", "shape", "tasks x runs", "warmup+reps", "description", title="workloads")
     for name in spec.available():
@@ -168,6 +192,9 @@ def doctor():
         out.print(f"[bold]{name}[/bold]: {'[green]runnable[/green]' if ok else '[red]not runnable[/red]'}")
         for r in reqs:
             out.print(f"  {'ok ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"))
+    for name, why in NOT_NATIVE.items():
+        all_ok = False
+        out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: {why}", soft_wrap=True)
     if not all_ok:
         raise typer.Exit(1)
 

@@ -1,4 +1,4 @@
-"""Samples CPU and RSS of each service's whole process tree with psutil, on a fixed schedule.
+"""Samples CPU, RSS and PSS of each service's whole process tree, on a fixed schedule.
 
 CPU % is computed from each process's cumulative CPU time between two samples (100 = one core);
 a process born between samples is charged all of its CPU time. CPU of a process that exits
@@ -13,6 +13,20 @@ from typing import Callable
 import psutil
 
 CHILD_REFRESH_S = 1.0  # re-walking /proc for children is the sampler's largest cost
+
+
+def pss_bytes(pid: int) -> int | None:
+    """Proportional set size: shared pages divided among the processes sharing them, so a tree
+    of processes sharing memory (PostgreSQL's backends) is not counted many times over, as RSS is.
+    Read from smaps_rollup, which psutil does not use (its memory_full_info walks full smaps)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 class ResourceSampler(threading.Thread):
@@ -88,7 +102,7 @@ class ResourceSampler(threading.Thread):
         seen: dict[int, float] = {}
         for name, procs in self._trees.items():
             cpu_s = 0.0
-            rss = 0
+            rss = pss = 0
             alive = 0
             for proc in procs:
                 try:
@@ -101,6 +115,7 @@ class ResourceSampler(threading.Thread):
                     continue
                 alive += 1
                 rss += mem
+                pss += pss_bytes(proc.pid) or 0
                 seen[proc.pid] = total
                 prev = self._last_cpu.get(proc.pid)
                 if prev is not None:
@@ -110,7 +125,7 @@ class ResourceSampler(threading.Thread):
             if alive:
                 self.rows.append({"t_ns": t_ns, "phase": self.phase, "service": name, "role": roles.get(name, ""),
                                   "cpu_pct": None if interval is None else 100.0 * cpu_s / interval,
-                                  "rss_bytes": rss, "procs": alive})
+                                  "rss_bytes": rss, "pss_bytes": pss, "procs": alive})
         self._last_cpu = seen
         self._last_t = now
         self.ticks += 1

@@ -21,7 +21,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
 def test_unknown_platform(tmp_path):
     done = bench("run", "airflow", "latency-probe", results=tmp_path)
     assert done.returncode == 1
-    assert "unknown platform 'airflow'; known: null, prefect, temporal" in one_error_line(done)
+    assert "unknown platform 'airflow'; known: null, prefect, temporal, temporal-dev, hatchet" in one_error_line(done)
 
 
 def test_unknown_workload(tmp_path):
@@ -62,16 +62,16 @@ def test_doctor_names_what_each_platform_needs(tmp_path):
 
 @pytest.mark.integration
 def test_port_in_use(tmp_path):
-    require_runnable("temporal")
+    require_runnable("temporal-dev")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        done = bench("run", "temporal", "latency-probe", "--port", f"frontend={port}", results=tmp_path)
+        done = bench("run", "temporal-dev", "latency-probe", "--port", f"frontend={port}", results=tmp_path)
     assert done.returncode == 1
     line = one_error_line(done)
     assert f"port {port} on 127.0.0.1 is already in use (needed by server (frontend))" in line
-    run_json = next(tmp_path.glob("temporal/*/run.json"))
+    run_json = next(tmp_path.glob("temporal-dev/*/run.json"))
     assert json.loads(run_json.read_text())["status"] == "failed"
 
 
@@ -106,9 +106,9 @@ def _descendants(pid):
 @pytest.mark.integration
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
-    require_runnable("temporal")
-    proc = _start(tmp_path, "run", "temporal", "latency-probe", "--runs", "200")
-    run_json = _wait_for_phase(tmp_path, "temporal", "rep-1")
+    require_runnable("temporal-dev")
+    proc = _start(tmp_path, "run", "temporal-dev", "latency-probe", "--runs", "200")
+    run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
     children = _descendants(proc.pid)
     assert len(children) >= 2  # server and worker
     proc.send_signal(sig)
@@ -125,9 +125,9 @@ def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
 
 @pytest.mark.integration
 def test_worker_death_fails_the_run_cleanly(tmp_path):
-    require_runnable("temporal")
-    proc = _start(tmp_path, "run", "temporal", "latency-probe", "--runs", "200")
-    run_json = _wait_for_phase(tmp_path, "temporal", "rep-1")
+    require_runnable("temporal-dev")
+    proc = _start(tmp_path, "run", "temporal-dev", "latency-probe", "--runs", "200")
+    run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
     children = _descendants(proc.pid)
     worker = next(p for p in children if "temporal_worker" in " ".join(p.cmdline()))
     worker.kill()
@@ -142,19 +142,19 @@ def test_worker_death_fails_the_run_cleanly(tmp_path):
 
 @pytest.mark.integration
 def test_up_and_down(tmp_path):
-    require_runnable("temporal")
-    done = bench("up", "temporal", results=tmp_path)
+    require_runnable("temporal-dev")
+    done = bench("up", "temporal-dev", results=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "frontend: 127.0.0.1:" in done.stdout
-    state = json.loads((tmp_path / ".state" / "temporal.json").read_text())
+    state = json.loads((tmp_path / ".state" / "temporal-dev.json").read_text())
     procs = [psutil.Process(pid) for pid in state["pids"]]
     assert all(p.is_running() for p in procs)
-    again = bench("up", "temporal", results=tmp_path)
+    again = bench("up", "temporal-dev", results=tmp_path)
     assert again.returncode == 1 and "already up" in one_error_line(again)
-    done = bench("down", "temporal", results=tmp_path)
+    done = bench("down", "temporal-dev", results=tmp_path)
     assert done.returncode == 0, done.stderr
     _, alive = psutil.wait_procs(procs, timeout=10)
     assert not alive
-    assert not (tmp_path / ".state" / "temporal.json").exists()
-    done = bench("down", "temporal", results=tmp_path)
+    assert not (tmp_path / ".state" / "temporal-dev.json").exists()
+    done = bench("down", "temporal-dev", results=tmp_path)
     assert done.returncode == 1 and "is not up" in one_error_line(done)

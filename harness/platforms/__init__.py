@@ -9,7 +9,14 @@ REGISTRY: dict[str, str] = {
     "null": "harness.platforms.null:NullAdapter",
     "prefect": "harness.platforms.prefect:PrefectAdapter",
     "temporal": "harness.platforms.temporal:TemporalAdapter",
+    "temporal-dev": "harness.platforms.temporal:TemporalDevAdapter",
     "hatchet": "harness.platforms.hatchet:HatchetAdapter",
+}
+# Platforms of the seed document that have no native stack, and why (bench doctor, bench list).
+NOT_NATIVE: dict[str, str] = {
+    "kestra": "its distribution jar (Maven io.kestra:kestra, also io.kestra:webserver and io.kestra:jdbc-postgres) "
+              "is not served by the Maven registry this machine reaches: `mvn dependency:get` finds no version",
+    "windmill": "its server is published only as a container image: it needs the compose backend and a Docker engine",
 }
 # The benchmarkable platforms; `null` measures the harness itself.
 ORCHESTRATORS = [name for name in REGISTRY if name != "null"]

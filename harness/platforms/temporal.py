@@ -105,3 +105,9 @@ class TemporalAdapter(Adapter):
 
     def _run(self, coro):
         return self._loop.run_until_complete(coro)
+
+
+class TemporalDevAdapter(TemporalAdapter):
+    """The same SDK worker against the CLI's single-process development server."""
+    name = "temporal-dev"
+    stack = "temporal-dev"

@@ -1,6 +1,7 @@
 """Stack definitions: stacks/<platform>/native.yaml, rendered for one run.
 
 Strings may reference `{port.NAME}` (a free loopback port, or one the user pinned),
+`{lowport.NAME}` (the same, below 32768, for services that store ports as 16-bit integers),
 `{secret.NAME}` (generated per run, or captured from a one-shot step; redacted from everything
 the harness writes), `{run_dir}`, `{env_bin}` (the platform's Python environment), `{go_bin}`
 (the platform's Go binaries) and `{run_id}`. Steps are rendered one at a time, just before they
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BenchError
 from ..paths import STACKS_DIR
-from .ports import free_port
+from .ports import free_port, free_port_below
 from .service import ReadyCheck, ServiceSpec
 
 
@@ -138,11 +139,12 @@ class RenderContext:
 
     def __post_init__(self):
         self.port = _Lazy(free_port, self.pinned_ports)
+        self.lowport = _Lazy(free_port_below, self.pinned_ports)
         self.secret = _Lazy(lambda: _secrets.token_urlsafe(24))
 
     def render(self, text: str) -> str:
         try:
-            return text.format(port=self.port, secret=self.secret, run_dir=self.run_dir,
+            return text.format(port=self.port, lowport=self.lowport, secret=self.secret, run_dir=self.run_dir,
                                env_bin=self.env_bin, go_bin=self.go_bin, run_id=self.run_id)
         except (KeyError, AttributeError, IndexError) as err:
             raise BenchError(f"stack definition references unknown placeholder {err} in {text!r}") from None
@@ -206,7 +208,8 @@ class RenderedStack:
                                timeout_s=r.timeout_s)
         return ServiceSpec(
             name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in sdef.command], env=env, ready=ready,
-            ports={p: int(ctx.render("{port.%s}" % p)) for p in sdef.ports},
+            ports={p: int(ctx.render(("{lowport.%s}" if p in ctx.lowport.values() else "{port.%s}") % p))
+                   for p in sdef.ports},
             oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s)
 
 

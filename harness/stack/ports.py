@@ -14,6 +14,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_below(limit: int = 32768, floor: int = 20000) -> int:
+    """A free port under `limit`, for services that store ports in 16-bit signed columns
+    (Temporal's cluster membership table); the kernel's ephemeral range starts above it."""
+    import random
+    for _ in range(200):
+        port = random.randrange(floor, limit)
+        if is_free(port):
+            return port
+    raise BenchError(f"no free loopback port between {floor} and {limit}")
+
+
 def is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -118,6 +118,21 @@ def _temporal_most_complex(f: Facts) -> Verdict:
                    else "contradicted", ev)
 
 
+def _resource_ranking(f: Facts) -> Verdict:
+    """The comparison matrix: Hatchet low, Prefect moderate, Temporal high (Kestra and Windmill moderate)."""
+    expected = ["hatchet", "prefect", "temporal"]
+    mem = {p: f.idle_memory_mb(p) for p in SEED_PLATFORMS}
+    measured = [p for p in expected if mem.get(p) is not None]
+    if len(measured) < 2:
+        return Verdict("not measured", "needs idle-60s runs of at least two of hatchet, prefect, temporal")
+    ev = "idle memory (PSS), all services: " + ", ".join(f"{p} {mem[p]:.0f} MB" for p in sorted(measured, key=mem.get))
+    devs = [p for p in measured if (f.get(p, "idle-60s") or {}).get("deployment") == "development"]
+    if devs:
+        return Verdict("inconclusive", f"{ev}; {', '.join(devs)} measured only as a development server")
+    in_order = all(mem[a] < mem[b] for a, b in zip(measured, measured[1:]))
+    return Verdict("supported" if in_order else "contradicted", ev + f" (claimed order: {' < '.join(measured)})")
+
+
 def _not_yet(what: str) -> Callable[[Facts], Verdict]:
     return lambda f: Verdict("not measured", what)
 
@@ -130,6 +145,8 @@ CLAIMS = [
           _temporal_heavier),
     Claim("temporal-most-complex", "temporal", "Temporal: most complex - multi-service architecture",
           _temporal_most_complex),
+    Claim("resource-ranking", "all", "Resource requirements: Hatchet low, Prefect moderate, Temporal high",
+          _resource_ranking),
     Claim("windmill-13x-airflow", "windmill", "Performance: claims 13x faster than Airflow",
           lambda f: Verdict("not testable", "Airflow is not benchmarked by this harness; Windmill runs only "
                                             "under Docker Compose and is compared here with the other four instead")),

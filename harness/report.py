@@ -67,7 +67,7 @@ def render(results: Path) -> tuple[Path, Path]:
         "resources": _resource_rows(cells),
         "settings": _settings(cells),
         "claims": claims.evaluate(default_cells),
-        "not_measured": [p for p in claims.SEED_PLATFORMS if p not in {k[0] for k in cells}],
+        "not_measured": _not_measured(cells),
         "incomplete": incomplete,
         "metrics": analysis.LATENCY_METRICS,
         "charts": charts,
@@ -99,6 +99,13 @@ img{max-width:100%}code{background:#f6f6f6;padding:0 3px}
 {body}
 </body></html>
 """
+
+
+def _not_measured(cells: dict) -> list[str]:
+    from .platforms import NOT_NATIVE
+    measured = {k[0] for k in cells}
+    return [f"{p} ({NOT_NATIVE.get(p, 'no complete run in these results')})"
+            for p in claims.SEED_PLATFORMS if p not in measured]
 
 
 def _default_variant_cells(cells: dict) -> dict:

@@ -57,3 +57,12 @@ def test_a_dev_server_cannot_settle_a_deployment_claim():
 def test_one_platform_alone_is_inconclusive():
     v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=500)})
     assert v["temporal-higher-resources"]["verdict"] == "inconclusive"
+
+
+def test_resource_ranking_follows_the_matrix():
+    ok = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+                   for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))})
+    assert ok["resource-ranking"]["verdict"] == "supported"
+    bad = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+                    for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))})
+    assert bad["resource-ranking"]["verdict"] == "contradicted"

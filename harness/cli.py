@@ -112,7 +112,7 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
             except RunInterrupted:
                 raise
             except BenchError as err:
-                console.print(f"[red]{platform}/{wl.name} failed:[/red] {err}")
+                console.print(f"[red]{platform}/{wl.name} failed:[/red] {err}", soft_wrap=True)
                 failures.append(f"{platform}/{wl.name}")
     _report(RESULTS_DIR)
     if failures:

@@ -5,7 +5,6 @@ time.time_ns() on the same host clock the task bodies stamp with.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sys

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from typing import Any
@@ -29,10 +28,8 @@ def _index(display_name: str | None) -> int | None:
 
 
 def client_env(deployment: Deployment) -> dict[str, str]:
-    return {"HATCHET_CLIENT_TOKEN": deployment.endpoints["token"],
-            "HATCHET_CLIENT_HOST_PORT": deployment.endpoints["grpc"],
-            "HATCHET_CLIENT_SERVER_URL": deployment.endpoints["api"],
-            "HATCHET_CLIENT_TLS_STRATEGY": "none"}
+    return {"BENCH_HATCHET_TOKEN": deployment.endpoints["token"], "BENCH_HATCHET_GRPC": deployment.endpoints["grpc"],
+            "BENCH_HATCHET_API": deployment.endpoints["api"]}
 
 
 class HatchetAdapter(Adapter):
@@ -45,13 +42,12 @@ class HatchetAdapter(Adapter):
     }
 
     def connect(self, deployment: Deployment) -> None:
-        os.environ.update(client_env(deployment))  # the SDK reads its configuration from the environment
-        from hatchet_sdk import Hatchet
-        from ..workers.hatchet_worker import BenchInput
+        from ..workers.hatchet_worker import BenchInput, client
         self._deployment = deployment
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self._hatchet = Hatchet()
+        ep = deployment.endpoints
+        self._hatchet = client(ep["token"], ep["grpc"], ep["api"])
         self._name = deployment.names
         self._workflow = self._hatchet.workflow(name=self._name, input_validator=BenchInput)
         self._input = BenchInput

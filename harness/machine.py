@@ -44,5 +44,6 @@ def harness_revision() -> dict:
         return done.stdout.strip() if done.returncode == 0 else None
 
     sha = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    # Changes to the harness itself, not to results/ (where earlier results may have been removed).
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"git_sha": sha, "dirty": bool(dirty) if dirty is not None else None}

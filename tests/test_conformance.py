@@ -43,16 +43,20 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     # harness stamps are ordered: submit <= start <= finish
     assert (tasks["submit_ns"] <= tasks["body_start_ns"]).all()
     assert (tasks["body_start_ns"] <= tasks["body_end_ns"]).all()
-    # the engine's own records exist for every task; a few may lack a start or be out of order
-    # (an engine that records asynchronously), which the run counts as anomalies: at most 5%
-    for col in ("engine_queued_ns", "engine_finished_ns"):
-        assert tasks[col].notna().all(), f"{platform} recorded no {col}"
-    anomalies = sum(sum(r["engine_anomalies"].values()) for r in doc["repetitions"])
-    ordered = tasks.dropna(subset=["engine_started_ns"])
+    # the engine's own records exist for the tasks; a few may be missing, lack a start or be out of
+    # order (an engine that records asynchronously), which the run counts as anomalies: at most 5%
+    counted = {k: sum(r["engine_anomalies"][k] for r in doc["repetitions"])
+               for k in ("missing_record", "missing_start", "out_of_order")}
+    engine_cols = ["engine_queued_ns", "engine_started_ns", "engine_finished_ns"]
+    recorded = tasks[tasks[engine_cols].notna().any(axis=1)]
+    assert counted["missing_record"] == len(tasks) - len(recorded), "missing records are counted as they are"
+    ordered = recorded.dropna(subset=engine_cols)
     bad = ((ordered["engine_queued_ns"] > ordered["engine_started_ns"]) |
            (ordered["engine_started_ns"] > ordered["engine_finished_ns"])).sum()
-    assert anomalies == bad + tasks["engine_started_ns"].isna().sum(), "anomalies are counted as they are"
-    assert anomalies <= 0.05 * len(tasks), f"{platform}: {anomalies} of {len(tasks)} engine records unusable"
+    assert counted["out_of_order"] == bad
+    assert counted["missing_start"] == recorded["engine_started_ns"].isna().sum()
+    unusable = sum(counted.values())
+    assert unusable <= 0.05 * len(tasks), f"{platform}: {unusable} of {len(tasks)} engine records unusable"
     # chains never overlap
     if wl.shape == "chain":
         for _, g in tasks.sort_values("index").groupby("workflow_id"):

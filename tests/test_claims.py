@@ -14,7 +14,8 @@ def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, servic
             "setup": {"long_running_services": services, "start_to_ready_s": 1.0},
             "summary": {"latency_ms": latency, "resources": resources,
                         "throughput_tasks_per_s": None if throughput is None else
-                        {"median": throughput, "n": 5, "cv": 0.01}}}
+                        {"median": throughput, "min": throughput * 0.9, "max": throughput * 1.1, "n": 5,
+                         "cv": 0.01, "unstable": False}}}
 
 
 def verdicts(cells):
@@ -66,3 +67,10 @@ def test_resource_ranking_follows_the_matrix():
     bad = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
                     for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))})
     assert bad["resource-ranking"]["verdict"] == "contradicted"
+
+
+def test_throughput_straddling_the_threshold_is_inconclusive():
+    c = cell("hatchet", "fanout-100-noop", throughput=900)
+    c["summary"]["throughput_tasks_per_s"].update(min=300, max=1500, cv=0.5, unstable=True)
+    v = verdicts({("hatchet", "fanout-100-noop"): c})
+    assert v["hatchet-thousands-per-s"]["verdict"] == "inconclusive"

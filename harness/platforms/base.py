@@ -106,6 +106,31 @@ class Adapter(ABC):
         pass
 
 
+class EventLoop:
+    """A private asyncio loop for adapters whose SDK is async, driven from the driver's thread."""
+
+    def __init__(self):
+        import asyncio
+        self._asyncio = asyncio
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        # An interrupt can leave a wait pending: cancel it before the loop goes away.
+        pending = [t for t in self._asyncio.all_tasks(self.loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(self._asyncio.wait(pending, timeout=5))
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
 def executable(name: str, env_bin: Path | None = None) -> str | None:
     if env_bin and (env_bin / name).exists():
         return str(env_bin / name)

@@ -10,7 +10,7 @@ from ..errors import BenchError
 from ..paths import REPO_ROOT
 from ..stack.service import ServiceSpec
 from ..taskbody import STAMPS_DIR_ENV
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
 
 WORKER_SLOTS = 100
 TASK_NAME = re.compile(r"^t(\d+)\b")  # display names look like "t3-1795482885488"
@@ -44,8 +44,7 @@ class HatchetAdapter(Adapter):
     def connect(self, deployment: Deployment) -> None:
         from ..workers.hatchet_worker import BenchInput, client
         self._deployment = deployment
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
+        self._loop = EventLoop()
         ep = deployment.endpoints
         self._hatchet = client(ep["token"], ep["grpc"], ep["api"])
         self._name = deployment.names
@@ -118,14 +117,8 @@ class HatchetAdapter(Adapter):
         return {"hatchet-sdk": version("hatchet-sdk")}
 
     def close(self) -> None:
-        if not hasattr(self, "_loop") or self._loop.is_closed():
-            return
-        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            self._loop.run_until_complete(asyncio.wait(pending, timeout=5))
-        self._loop.close()
+        if hasattr(self, "_loop"):
+            self._loop.close()
 
     def _run(self, coro):
-        return self._loop.run_until_complete(coro)
+        return self._loop.run(coro)

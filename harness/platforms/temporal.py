@@ -8,7 +8,7 @@ from typing import Any
 from ..paths import REPO_ROOT
 from ..stack.service import ReadyCheck, ServiceSpec
 from ..taskbody import STAMPS_DIR_ENV
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
 
 
 class TemporalAdapter(Adapter):
@@ -24,7 +24,7 @@ class TemporalAdapter(Adapter):
     def connect(self, deployment: Deployment) -> None:
         from temporalio.client import Client
         self._deployment = deployment
-        self._loop = asyncio.new_event_loop()
+        self._loop = EventLoop()
         self._queue = deployment.names
         self._client = self._run(Client.connect(deployment.endpoints["frontend"],
                                                 namespace=deployment.endpoints["namespace"]))
@@ -92,19 +92,11 @@ class TemporalAdapter(Adapter):
         return {"temporal_cli": done.stdout.strip()}
 
     def close(self) -> None:
-        if not hasattr(self, "_loop") or self._loop.is_closed():
-            return
-        # An interrupt can leave a wait pending: cancel it before the loop goes away.
-        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            self._loop.run_until_complete(asyncio.wait(pending, timeout=5))
-        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        self._loop.close()
+        if hasattr(self, "_loop"):
+            self._loop.close()
 
     def _run(self, coro):
-        return self._loop.run_until_complete(coro)
+        return self._loop.run(coro)
 
 
 class TemporalDevAdapter(TemporalAdapter):

@@ -13,6 +13,7 @@ from typing import Callable
 import psutil
 
 CHILD_REFRESH_S = 1.0  # re-walking /proc for children is the sampler's largest cost
+PSS_REFRESH_S = 5.0    # smaps_rollup makes the kernel walk page tables: PSS every 5 s, RSS every tick
 
 
 def pss_bytes(pid: int) -> int | None:
@@ -42,6 +43,8 @@ class ResourceSampler(threading.Thread):
         self._trees: dict[str, list[psutil.Process]] = {}
         self._trees_at = 0.0
         self._last_cpu: dict[int, float] = {}
+        self._pss: dict[int, int] = {}
+        self._pss_at = 0.0
         self._last_t: float | None = None
         self.own_cpu_s = 0.0
         self.wall_s = 0.0
@@ -99,6 +102,9 @@ class ResourceSampler(threading.Thread):
             self._refresh_trees(now)
         interval = None if self._last_t is None else now - self._last_t
         roles = self._roles()
+        refresh_pss = now - self._pss_at >= PSS_REFRESH_S
+        if refresh_pss:
+            self._pss_at = now
         seen: dict[int, float] = {}
         for name, procs in self._trees.items():
             cpu_s = 0.0
@@ -115,7 +121,9 @@ class ResourceSampler(threading.Thread):
                     continue
                 alive += 1
                 rss += mem
-                pss += pss_bytes(proc.pid) or 0
+                if refresh_pss or proc.pid not in self._pss:
+                    self._pss[proc.pid] = pss_bytes(proc.pid) or 0
+                pss += self._pss[proc.pid]
                 seen[proc.pid] = total
                 prev = self._last_cpu.get(proc.pid)
                 if prev is not None:
@@ -127,6 +135,7 @@ class ResourceSampler(threading.Thread):
                                   "cpu_pct": None if interval is None else 100.0 * cpu_s / interval,
                                   "rss_bytes": rss, "pss_bytes": pss, "procs": alive})
         self._last_cpu = seen
+        self._pss = {pid: v for pid, v in self._pss.items() if pid in seen}
         self._last_t = now
         self.ticks += 1
 

@@ -118,6 +118,16 @@ class EventLoop:
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 
+    def outcome(self, result, timeout_s: float, failure: type[BaseException], name: str) -> str:
+        """Await a workflow's result: "completed", or "failed" if it raises `failure`."""
+        try:
+            self.run(self._asyncio.wait_for(result, timeout_s))
+        except self._asyncio.TimeoutError:
+            raise TimeoutError(f"{name} not complete after {timeout_s}s") from None
+        except failure:
+            return "failed"
+        return "completed"
+
     def close(self) -> None:
         if self.loop.is_closed():
             return

@@ -1,7 +1,6 @@
 """Hatchet adapter: DAG workflow runs triggered with the Python SDK; engine times from the run details."""
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any
@@ -77,13 +76,7 @@ class HatchetAdapter(Adapter):
 
     def wait(self, handle: Any, timeout_s: float) -> str:
         from hatchet_sdk.exceptions import FailedTaskRunExceptionGroup
-        try:
-            self._run(asyncio.wait_for(handle.aio_result(), timeout_s))
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"{handle.workflow_run_id} not complete after {timeout_s}s") from None
-        except FailedTaskRunExceptionGroup:
-            return "failed"
-        return "completed"
+        return self._loop.outcome(handle.aio_result(), timeout_s, FailedTaskRunExceptionGroup, handle.workflow_run_id)
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
         deadline = time.monotonic() + RECORDS_TIMEOUT_S

@@ -1,7 +1,6 @@
 """Temporal adapter: workflows started with the Python SDK client, engine times from workflow history."""
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from typing import Any
 
@@ -50,13 +49,7 @@ class TemporalAdapter(Adapter):
 
     def wait(self, handle: Any, timeout_s: float) -> str:
         from temporalio.client import WorkflowFailureError
-        try:
-            self._run(asyncio.wait_for(handle.result(), timeout_s))
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"{handle.id} not complete after {timeout_s}s") from None
-        except WorkflowFailureError:
-            return "failed"
-        return "completed"
+        return self._loop.outcome(handle.result(), timeout_s, WorkflowFailureError, handle.id)
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
         from temporalio.api.enums.v1 import EventType

@@ -42,6 +42,7 @@ class ResourceSampler(threading.Thread):
         self._stop_evt = threading.Event()
         self._trees: dict[str, list[psutil.Process]] = {}
         self._trees_at = 0.0
+        self._tree_names: set[str] = set()
         self._last_cpu: dict[int, float] = {}
         self._pss: dict[int, int] = {}
         self._pss_at = 0.0
@@ -94,14 +95,16 @@ class ResourceSampler(threading.Thread):
             if nested:
                 trees[name] = [p for p in procs if p.pid not in nested]
         self._trees, self._trees_at = trees, now
+        self._tree_names = set(self._roles())
 
     def sample_once(self) -> None:
         now = time.monotonic()
         t_ns = time.time_ns()
-        if now - self._trees_at >= CHILD_REFRESH_S or not self._trees:
+        roles = self._roles()
+        # a service started since the last walk (a worker) is picked up on the next tick, not a second later
+        if now - self._trees_at >= CHILD_REFRESH_S or not self._trees or set(roles) != self._tree_names:
             self._refresh_trees(now)
         interval = None if self._last_t is None else now - self._last_t
-        roles = self._roles()
         refresh_pss = now - self._pss_at >= PSS_REFRESH_S
         if refresh_pss:
             self._pss_at = now

@@ -29,3 +29,19 @@ def test_busy_and_idle_services_are_told_apart(tmp_path):
     assert sum(r["service"] == "busy" for r in rows) >= 12  # >= 5 Hz (asked for 10) over 2 s
     assert all(r["rss_bytes"] > 0 for r in sampler.rows)
     assert {r["phase"] for r in sampler.rows} == {"probe"}
+
+
+def test_a_service_started_mid_run_is_sampled_on_the_next_tick(tmp_path):
+    with NativeStack(tmp_path) as stack:
+        stack.start(ServiceSpec(name="server", command=[sys.executable, "-c", SLEEP]))
+        sampler = ResourceSampler(stack.processes, stack.roles, hz=10)
+        sampler.start()
+        time.sleep(0.3)  # the first tree walk has happened; the next full walk is a second away
+        stack.start(ServiceSpec(name="worker", role="worker", command=[sys.executable, "-c", SLEEP]))
+        started = time.monotonic()
+        while not any(r["service"] == "worker" for r in sampler.take_rows()) and time.monotonic() - started < 2:
+            time.sleep(0.02)
+        waited = time.monotonic() - started
+        sampler.stop()
+    assert any(r["role"] == "worker" for r in sampler.rows)
+    assert waited < 0.5, f"worker first sampled {waited:.2f} s after it started"

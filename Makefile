@@ -2,6 +2,7 @@
 PLATFORM ?=
 WORKLOAD ?=
 VARIANT ?=
+BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
@@ -15,13 +16,15 @@ install: .venv/.installed
 	$(UV) sync --frozen
 	touch $@
 
-# With PLATFORM (and optionally WORKLOAD) one cell; without, every runnable platform and workload.
+# PLATFORM and WORKLOAD: one cell. PLATFORM alone: every default workload on it. Neither: every
+# runnable platform. BACKEND: auto | native (default) | compose | external; VARIANT: a native variant.
 bench: install
-ifneq ($(PLATFORM),)
-	$(BENCH) run $(PLATFORM) $(or $(WORKLOAD),latency-probe) $(if $(VARIANT),--variant $(VARIANT))
+ifneq ($(WORKLOAD),)
+	$(if $(PLATFORM),,$(error WORKLOAD needs PLATFORM))
+	$(BENCH) run $(PLATFORM) $(WORKLOAD) $(if $(VARIANT),--variant $(VARIANT)) $(if $(BACKEND),--backend $(BACKEND))
 	$(BENCH) report
 else
-	$(BENCH) suite
+	$(BENCH) suite $(if $(PLATFORM),--platform $(PLATFORM)) $(if $(VARIANT),--variant $(VARIANT)) $(if $(BACKEND),--backend $(BACKEND))
 endif
 
 test: install

@@ -57,18 +57,21 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console, transient=True)
 
 
-def _run_one(platform: str, workload: spec.Workload, variant, backend, ports, hz, keep) -> Path:
+def _run_one(platform: str, workload: spec.Workload, variant=None, backend="auto", ports=None, hz=5.0,
+             keep=False, external_config: Path | None = None) -> Path:
     from .driver import RunOptions, run
+    opts = RunOptions(platform, workload, variant=variant, backend=backend, pinned_ports=ports or {}, sample_hz=hz,
+                      keep_run_dir=keep, external_config=external_config)
     with _progress() as p:
-        return run(RunOptions(platform, workload, variant, backend, ports, hz, keep_run_dir=keep),
-                   _RichProgress(p, f"{platform}/{workload.name}"))
+        return run(opts, _RichProgress(p, f"{platform}/{workload.name}"))
 
 
 @app.command("run")
 def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)"),
             workload: str = typer.Argument(..., help="workload name or path to a YAML file"),
             variant: Optional[str] = typer.Option(None, help="stack variant, e.g. postgres"),
-            backend: str = typer.Option("native", help="native (compose and external come later)"),
+            backend: str = typer.Option("auto", help="auto (compose where a Docker engine answers, else native) | native | compose | external"),
+            external_config: Optional[Path] = typer.Option(None, help="external backend: YAML with endpoints: and metrics:"),
             port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)"),
             repetitions: Optional[int] = typer.Option(None, help="override the workload's measured repetitions"),
             warmup: Optional[int] = typer.Option(None, help="override the workload's warmup repetitions"),
@@ -81,7 +84,7 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
     overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs}.items() if v is not None}
     if overrides:
         wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
-    path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir)
+    path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir, external_config)
     doc = json.loads((path / "run.json").read_text())
     out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}", soft_wrap=True)
     if doc["status"] != "complete":
@@ -91,9 +94,12 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
 @app.command()
 def suite(platforms: list[str] = typer.Option([], "--platform", help="default: every platform doctor finds runnable"),
           workloads: list[str] = typer.Option([], "--workload", help=f"default: {' '.join(DEFAULT_WORKLOADS)}"),
-          variant: Optional[str] = typer.Option(None)):
+          variant: Optional[str] = typer.Option(None),
+          backend: str = typer.Option("auto", help="auto | native | compose | external")):
     """Run the default benchmark: each workload on each runnable platform, then the report."""
-    chosen = platforms or [p for p in ORCHESTRATORS if doctor_mod.runnable(p)]
+    chosen = platforms or [p for p in ORCHESTRATORS if doctor_mod.runnable(p, backend)]
+    if backend == "external" and not platforms:
+        raise BenchError("the external backend runs one deployment: name it with --platform")
     for name in platforms:
         adapter_class(name)
     loaded = [spec.load(w) for w in (workloads or DEFAULT_WORKLOADS)]
@@ -104,7 +110,7 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
     for platform in chosen:
         for wl in loaded:
             try:
-                path = _run_one(platform, wl, variant, "native", {}, 5.0, False)
+                path = _run_one(platform, wl, variant, backend)
                 status = json.loads((path / "run.json").read_text())["status"]
                 out.print(f"{platform}/{wl.name}: {status} -> {path}", soft_wrap=True)
                 if status != "complete":
@@ -138,11 +144,12 @@ def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every
 
     from . import install
     from .stack import definition
-    names = platforms or [p for p in ORCHESTRATORS if adapter_class(p).stack]
+    from .backends import has_native
+    names = platforms or [p for p in ORCHESTRATORS if has_native(adapter_class(p).stack)]
     for name in names:
         cls = adapter_class(name)
-        if not cls.stack:
-            raise BenchError(f"{name} has nothing to install")
+        if not has_native(cls.stack):
+            raise BenchError(f"{name} has nothing to install natively (compose stacks pull images at run time)")
         with _progress() as p:
             p.add_task(f"installing {name}", total=None)
             t = time.monotonic()
@@ -160,13 +167,17 @@ def list_cmd():
     for name in REGISTRY:
         cls = adapter_class(name)
         variants = "in-process"
-        if cls.stack:
+        from .backends import has_native
+        if cls.stack and not has_native(cls.stack):
+            variants = "compose only"
+        elif cls.stack:
             from .stack import definition
             d = definition.load(cls.stack)
             variants = ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
         table.add_row(name, variants, "yes" if doctor_mod.runnable(name) else "no")
     for name, why in NOT_NATIVE.items():
-        table.add_row(name, "–", f"no: {why}")
+        if name not in REGISTRY:
+            table.add_row(name, "–", f"no: {why}")
     out.print(table)
     table = Table("workload", "shape", "tasks x runs", "warmup+reps", "description", title="workloads")
     for name in spec.available():
@@ -174,27 +185,45 @@ def list_cmd():
         size = f"{w.duration_s:.0f}s" if w.shape == "idle" else f"{w.tasks} x {w.runs}"
         table.add_row(name, w.shape, size, f"{w.warmup}+{w.repetitions}", w.description)
     out.print(table)
-    table = Table("backend", "status", title="backends")
-    table.add_row("native", "available: services as local processes from registry packages")
-    table.add_row("compose", "not yet implemented (needs a Docker engine)")
-    table.add_row("external", "not yet implemented")
+    from .backends import BACKENDS
+    from .stack.compose import engine_answers
+    no_engine = engine_answers()
+    table = Table("backend", "what", "here", title="backends")
+    for name, what in BACKENDS.items():
+        here = "yes"
+        if name in ("compose", "auto"):
+            here = ("yes" if no_engine is None else f"no: {no_engine}") if name == "compose" else \
+                ("compose" if no_engine is None else "native")
+        table.add_row(name, what, here)
     out.print(table)
 
 
 @app.command()
 def doctor():
-    """Which platforms can run on this machine; for the others, what is missing and how to get it."""
+    """Which platforms can run on this machine, by which backend; for the others, what is missing."""
+    from .backends import has_compose, has_native
     all_ok = True
     for name in ORCHESTRATORS:
-        reqs = doctor_mod.check(name)
-        ok = all(r.ok for r in reqs)
-        all_ok &= ok
-        out.print(f"[bold]{name}[/bold]: {'[green]runnable[/green]' if ok else '[red]not runnable[/red]'}")
-        for r in reqs:
-            out.print(f"  {'ok ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"))
+        cls = adapter_class(name)
+        checked = {b: doctor_mod.check(name, b) for b in ("native", "compose")
+                   if b == "native" and (has_native(cls.stack) or not cls.stack) or b == "compose" and has_compose(cls.stack)}
+        ok_by = [b for b, reqs in checked.items() if all(r.ok for r in reqs)]
+        all_ok &= bool(ok_by)
+        if ok_by:
+            out.print(f"[bold]{name}[/bold]: [green]runnable[/green] ({', '.join(ok_by)})")
+        else:
+            missing = [f"{b}: {r.fix or r.what}" for b, reqs in checked.items() for r in reqs if not r.ok]
+            why = NOT_NATIVE.get(name)
+            out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: " + "; ".join(([why] if why else []) + missing),
+                      soft_wrap=True)
+        for backend, reqs in checked.items():
+            for r in reqs:
+                out.print(f"  {backend:8} {'ok     ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"),
+                          soft_wrap=True)
     for name, why in NOT_NATIVE.items():
-        all_ok = False
-        out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: {why}", soft_wrap=True)
+        if name not in REGISTRY:
+            all_ok = False
+            out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: {why}", soft_wrap=True)
     if not all_ok:
         raise typer.Exit(1)
 
@@ -211,9 +240,11 @@ def up(platform: str, variant: Optional[str] = typer.Option(None),
     from .results import new_run_id
     from .stack import definition
     from .stack.native import NativeStack
+    from .backends import has_native
     cls = adapter_class(platform)
-    if not cls.stack:
-        raise BenchError(f"{platform} has no stack to bring up")
+    if not has_native(cls.stack):
+        raise BenchError(f"`bench up` starts native stacks and {platform} has none; "
+                         f"`bench run {platform} … --backend compose` runs its compose stack")
     state = _state_file(platform)
     if state.exists():
         raise BenchError(f"{platform} is already up (state in {state}); run `bench down {platform}` first")
@@ -259,7 +290,9 @@ def down(platform: str):
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns, not raises, typer.Exit codes in this mode
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RunInterrupted as err:
         console.print(f"[yellow]interrupted:[/yellow] {err}", soft_wrap=True)
         sys.exit(130)

@@ -5,12 +5,14 @@ time.time_ns() on the same host clock the task bodies stamp with.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Callable
 
 import psutil
 
-from . import analysis, install, machine
+from . import analysis, backends, install, machine
 from .errors import BenchError, RunInterrupted
 from .platforms import adapter_class
 from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest
@@ -36,7 +38,8 @@ class RunOptions:
     platform: str
     workload: Workload
     variant: str | None = None
-    backend: str = "native"
+    backend: str = "native"          # auto | native | compose | external
+    external_config: Path | None = None
     pinned_ports: dict[str, int] = field(default_factory=dict)
     sample_hz: float = 5.0
     results_root: Path | None = None
@@ -60,20 +63,30 @@ def sigterm_as_interrupt():
 
 
 def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
+    from .platforms import NOT_NATIVE
     adapter: Adapter = adapter_class(opts.platform)()
-    stack_def = definition.load(adapter.stack) if adapter.stack else None
-    variant = opts.variant or (stack_def.default_variant() if stack_def else "in-process")
-    if stack_def and variant not in stack_def.variants:
-        raise BenchError(f"{opts.platform} has no variant {variant!r}; known: {', '.join(stack_def.variants)}")
-    if not stack_def and variant != "in-process":
-        raise BenchError(f"{opts.platform} runs in-process and has no variants")
-    if opts.backend != "native":
-        raise BenchError(f"backend {opts.backend!r} is not available yet; use --backend native")
+    backend = backends.resolve(opts.backend, opts.platform, adapter.stack, NOT_NATIVE.get(opts.platform))
+    files = backends.stack_files(adapter.stack, backend)
+    if backend == "native":
+        stack_def = files.native
+        variant = opts.variant or (stack_def.default_variant() if stack_def else "in-process")
+        if stack_def and variant not in stack_def.variants:
+            raise BenchError(f"{opts.platform} has no variant {variant!r}; known: {', '.join(stack_def.variants)}")
+        if not stack_def and variant != "in-process":
+            raise BenchError(f"{opts.platform} runs in-process and has no variants")
+    else:
+        if opts.variant:
+            raise BenchError(f"variants belong to native stacks; the {backend} backend takes none")
+        variant = backend
+    external = None
+    if backend == "external":
+        from .stack.external import load_config
+        external = load_config(opts.external_config, files.endpoint_names(), opts.platform)
     wl = opts.workload
     run_id = new_run_id(wl.name)
     redact = Redactor()
     recorder = RunRecorder(opts.platform, run_id, {
-        "backend": opts.backend, "variant": variant,
+        "backend": backend, "backend_requested": opts.backend, "variant": variant,
         "workload": {"name": wl.name, "hash": wl.digest(), "spec": wl.model_dump()},
         "machine": machine.machine(), "harness": machine.harness_revision(),
         "sampler_hz": opts.sample_hz,
@@ -83,7 +96,7 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
     status, error = "failed", None
     try:
         with sigterm_as_interrupt():
-            run.execute(stack_def, variant, redact)
+            run.execute(files, backend, variant, redact, external)
         status = "complete" if run.all_repetitions_ok() else "failed"
         if status == "failed":
             error = "one or more repetitions failed validation; see repetitions"
@@ -93,6 +106,12 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
     except BenchError as err:
         error = redact(str(err))
         raise BenchError(f"{error} (partial results in {recorder.dir})") from None
+    except Exception as err:  # an SDK or HTTP error from an adapter: one line, not a traceback
+        if os.environ.get("BENCH_DEBUG"):
+            traceback.print_exc()
+        lines = str(err).strip().splitlines()
+        error = redact(f"{opts.platform}: {type(err).__name__}: {lines[0][:300] if lines else ''}")
+        raise BenchError(f"{error} (partial results in {recorder.dir})") from None
     finally:
         # Cleanup must finish even if a second Ctrl-C arrives while it runs.
         with _signals_deferred():
@@ -100,6 +119,8 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
             recorder.finish(status, redact(error) if error else None)
             if not opts.keep_run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
+    if run.stop_error:  # measured fine, but something may be left running: the user must hear of it
+        raise BenchError(f"the stack did not stop cleanly: {redact(run.stop_error)} (results in {recorder.dir})")
     return recorder.dir
 
 
@@ -189,6 +210,8 @@ class _Run:
         self.stamps_dir.mkdir()
         self.stamps = StampReader(self.stamps_dir)
         self.sampler = None
+        self.stop_error: str | None = None
+        self.extra_samplers: list = []   # container stats or Prometheus scrapes, beside the process sampler
         self.task_rows: list[dict] = []
         self.workflow_rows: list[dict] = []
         self.repetitions: list[dict] = []
@@ -197,48 +220,109 @@ class _Run:
         self.t_ready_ns: int | None = None
 
     # -- phases ----------------------------------------------------------------------------
-    def execute(self, stack_def, variant, redact) -> None:
-        from .sampler import ResourceSampler
-        wl = self.opts.workload
+    def execute(self, files: backends.StackFiles, backend: str, variant: str, redact: Redactor,
+                external=None) -> None:
         env_bin, versions, settings = Path(sys.executable).parent, {}, {}
-        if stack_def:
-            self.progress("phase", name="install", detail=stack_def.platform)
-            t0 = time.monotonic()
-            installed = install.platform(stack_def)
+        installed = None
+        self.progress("phase", name="install", detail=self.opts.platform)
+        t0 = time.monotonic()
+        if backend == "native" and files.native:
+            installed = install.platform(files.native)
+        elif backend != "native" and files.worker_python():
+            # only the host-side SDK workers' environment; the servers come as images or are someone else's
+            installed = install.python_env(self.opts.platform, files.worker_python())
+        if installed is not None:
             self.setup.update(install_s=time.monotonic() - t0, install_cached=installed.cached,
                               first_install_s=installed.first_install_s, footprint_bytes=installed.footprint_bytes)
             env_bin, versions = installed.bin_dir, dict(installed.versions)
-            ctx = definition.RenderContext(self.run_id, self.run_dir, env_bin, self.opts.pinned_ports,
-                                           go_bin=installed.go_bin)
-            rendered = definition.render(stack_def, variant, ctx)
+        else:
+            self.setup.update(footprint_bytes=0)
+        ctx = definition.RenderContext(self.run_id, self.run_dir, env_bin, self.opts.pinned_ports,
+                                       go_bin=installed.go_bin if installed else None)
+        rendered = None
+        if backend == "native" and files.native:
+            rendered = definition.render(files.native, variant, ctx)
             settings = rendered.settings
-            if any(s.builtin == "postgres" for s in stack_def.services
+            if any(s.builtin == "postgres" for s in files.native.services
                    if s.variants is None or variant in s.variants):
                 from .stack.postgres import install_dir
                 self.setup["footprint_bytes"] += install.tree_size(install_dir())
-        else:
-            rendered = None
+        elif backend == "compose":
+            settings = {k: s.model_dump() for k, s in files.compose.bench.settings.items()}
         settings = {**settings, **self.adapter.settings}
-        self.recorder.update(settings=settings, versions=versions, setup=self.setup,
-                             deployment=stack_def.deployment if stack_def else "in-process",
-                             stack_description=stack_def.description if stack_def else "")
+        deployment_kind = "in-process"
+        if backend == "compose":
+            deployment_kind = files.compose.bench.deployment
+        elif backend == "external":
+            deployment_kind = "external"
+        elif files.native:
+            deployment_kind = files.native.deployment
+        self.recorder.update(settings=settings, versions=versions, setup=self.setup, deployment=deployment_kind,
+                             stack_description=(files.compose.bench.description if backend == "compose"
+                                                else files.native.description if files.native else ""))
 
+        if backend == "compose":
+            self._compose_up(files.compose, ctx, redact, versions)
+            endpoints = {k: ctx.render(v) for k, v in files.compose.bench.endpoints.items()}
+        elif backend == "external":
+            from .stack.external import ExternalStack, MetricsSampler
+            self.stack = ExternalStack(self.run_dir, external)
+            redact.add([v for k, v in external.endpoints.items()
+                        if any(word in k for word in ("token", "password", "secret", "key"))])
+            self._start_samplers(MetricsSampler(external.metrics) if external.metrics else None)
+            self.setup.update(start_to_ready_s=None, install_s=self.setup.get("install_s"),
+                              external_metrics=sorted(external.metrics))
+            endpoints = dict(external.endpoints)
+            self._phase_start("start")  # only the harness's workers start here
+            self.t_ready_ns = time.time_ns()
+        else:
+            self._start_samplers()
+            self._phase_start("start")
+            t_launch = time.monotonic()
+            ready_s = start_stack(self.stack, rendered, redact, self.progress) if rendered else {}
+            endpoints = rendered.endpoints() if rendered else {}
+            self.t_ready_ns = time.time_ns()
+            self.setup.update(start_to_ready_s=time.monotonic() - t_launch if rendered else None,
+                              services_ready_s=ready_s)
+        self.recorder.update(setup=self.setup, endpoints=endpoints)
+
+        with watchdog(self.stack):
+            self._deploy_and_measure(Deployment(self.run_id, self.opts.workload, self.run_dir, self.stamps_dir,
+                                                env_bin, endpoints), versions)
+
+    def _start_samplers(self, extra=None) -> None:
+        from .sampler import ResourceSampler
         me = psutil.Process()
         self.sampler = ResourceSampler(lambda: {**self.stack.processes(), "harness": me},
                                        lambda: {**self.stack.roles(), "harness": "harness"}, hz=self.opts.sample_hz)
         self.sampler.start()
+        if extra is not None:
+            extra.start()
+            self.extra_samplers.append(extra)
 
+    def _compose_up(self, cdef, ctx, redact: Redactor, versions: dict) -> None:
+        from .stack.compose import ComposeStack, render_env, write_env_file
+        from .stack.container_stats import ContainerSampler
+        env = render_env(cdef, ctx, self.stamps_dir)
+        redact.add(ctx.secrets())
+        env_file = write_env_file(self.run_dir / "compose.env", env)  # in the temp run dir, never in results
+        self.stack = ComposeStack(self.run_dir, cdef, project=f"bench-{self.run_id}".lower(), env_file=env_file)
+        self._phase_start("pull")
+        t = time.monotonic()
+        sizes = self.stack.pull()
+        self.setup.update(pull_s=time.monotonic() - t, images=sizes,
+                          footprint_bytes=self.setup.get("footprint_bytes", 0) + sum(sizes.values()))
+        versions.update({f"image {name}": name.rsplit(":", 1)[-1] for name in sizes})
+        self._phase_end()
+        self._start_samplers(ContainerSampler(self.stack.containers, self.stack.container_roles()))
         self._phase_start("start")
         t_launch = time.monotonic()
-        ready_s = start_stack(self.stack, rendered, redact, self.progress) if rendered else {}
-        endpoints = rendered.endpoints() if rendered else {}
+        ready_s = self.stack.up(self.progress)
+        ready_s.update(self.stack.run_setup(ctx))
+        redact.add(ctx.secrets())
         self.t_ready_ns = time.time_ns()
-        self.setup.update(start_to_ready_s=time.monotonic() - t_launch if rendered else None, services_ready_s=ready_s)
-        self.recorder.update(setup=self.setup, endpoints=endpoints)
-
-        with watchdog(self.stack):
-            self._deploy_and_measure(Deployment(self.run_id, wl, self.run_dir, self.stamps_dir, env_bin, endpoints),
-                                     versions)
+        self.setup.update(start_to_ready_s=time.monotonic() - t_launch, services_ready_s=ready_s)
+        self.recorder.update(setup=self.setup, versions=versions)
 
     def _deploy_and_measure(self, deployment: Deployment, versions: dict) -> None:
         wl = self.opts.workload
@@ -316,17 +400,24 @@ class _Run:
         self.recorder.write_table("workflows", self.workflow_rows)
         self.recorder.update(repetitions=self.repetitions, setup=self.setup)
 
+    def _samplers(self) -> list:
+        return [x for x in (self.sampler, *self.extra_samplers) if x is not None]
+
+    def _resource_rows(self) -> list[dict]:
+        return [row for x in self._samplers() for row in x.take_rows()]
+
     def _phase_start(self, name: str) -> None:
-        if self.sampler:
-            self.sampler.set_phase(name)
+        for sampler in self._samplers():
+            sampler.set_phase(name)
         self.phases.append({"name": name, "start_ns": time.time_ns(), "end_ns": None})
         self.recorder.update(phases=self.phases)
 
     def _phase_end(self) -> None:
         self.phases[-1]["end_ns"] = time.time_ns()
-        if self.sampler:
-            self.sampler.set_phase("between")
-            self.recorder.write_table("resources", self.sampler.take_rows())
+        for sampler in self._samplers():
+            sampler.set_phase("between")
+        if self._samplers():
+            self.recorder.write_table("resources", self._resource_rows())
         self.recorder.update(phases=self.phases)
 
     def all_repetitions_ok(self) -> bool:
@@ -338,12 +429,18 @@ class _Run:
             self.adapter.close()
         except Exception:
             pass
+        for sampler in self._samplers():
+            sampler.set_phase("stop")
+        try:
+            self.stack.stop()
+        except BenchError as err:  # e.g. `compose down -v` failed: say so, keep the data
+            self.stop_error = str(err)
+            self.recorder.doc["stop_error"] = self.stop_error
+        for sampler in self._samplers():
+            sampler.stop()
+        if self._samplers():
+            self.recorder.write_table("resources", self._resource_rows())
         if self.sampler:
-            self.sampler.set_phase("stop")
-        self.stack.stop()
-        if self.sampler:
-            self.sampler.stop()
-            self.recorder.write_table("resources", self.sampler.take_rows())
             self.recorder.doc["sampler"] = {"hz": self.sampler.hz, "ticks": self.sampler.ticks,
                                             "late_ticks": self.sampler.late_ticks,
                                             "own_cpu_s": self.sampler.own_cpu_s, "wall_s": self.sampler.wall_s}
@@ -353,7 +450,7 @@ class _Run:
         try:
             self.recorder.doc["summary"] = analysis.summarize_tables(
                 self.recorder.doc, analysis.frame(self.task_rows), analysis.frame(self.workflow_rows),
-                analysis.frame(self.sampler.take_rows() if self.sampler else []))
+                analysis.frame(self._resource_rows()))
         except Exception as err:  # a summary bug must not lose the raw data
             self.recorder.doc["summary_error"] = str(err)
         self.recorder.copy_logs(self.stack.log_dir)

@@ -31,7 +31,7 @@ def collect(results: Path) -> tuple[dict, list[dict]]:
         if run_dir.parent.name == "report":
             continue
         doc = json.loads((run_dir / "run.json").read_text())
-        key = (doc["platform"], doc.get("variant"), doc["workload"]["name"])
+        key = (doc["platform"], stack_label(doc), doc["workload"]["name"])
         if doc["status"] != "complete":
             incomplete.append({"platform": doc["platform"], "workload": doc["workload"]["name"], "run_id": doc["run_id"],
                                "status": doc["status"], "error": doc.get("error", "")})
@@ -44,6 +44,14 @@ def collect(results: Path) -> tuple[dict, list[dict]]:
         summary = analysis.summarize_tables(doc, data["tasks"], data["workflows"], data["resources"])
         cells[key] = {**doc, "summary": summary, "tables": data}
     return cells, incomplete
+
+
+def stack_label(doc: dict) -> str:
+    """How a run's stack was brought up: "native <variant>", "compose", "external" or "in-process"."""
+    backend, variant = doc.get("backend", "native"), doc.get("variant")
+    if backend == "native":
+        return variant if variant == "in-process" else f"native {variant}"
+    return backend
 
 
 def render(results: Path) -> tuple[Path, Path]:
@@ -110,15 +118,16 @@ def _not_measured(cells: dict) -> list[str]:
 
 def _default_variant_cells(cells: dict) -> dict:
     """For claims: one cell per (platform, workload), preferring each platform's default variant."""
+    from .backends import has_native
     from .platforms import REGISTRY, adapter_class
     from .stack import definition
     chosen = {}
     for (platform, variant, workload), cell in cells.items():
         default = None
-        if platform in REGISTRY and adapter_class(platform).stack:
+        if platform in REGISTRY and has_native(adapter_class(platform).stack):
             default = definition.load(adapter_class(platform).stack).default_variant()
         key = (platform, workload)
-        if key not in chosen or variant == default:
+        if key not in chosen or variant == f"native {default}":
             chosen[key] = cell
     return chosen
 

@@ -136,7 +136,7 @@ class ResourceSampler(threading.Thread):
             if alive:
                 self.rows.append({"t_ns": t_ns, "phase": self.phase, "service": name, "role": roles.get(name, ""),
                                   "cpu_pct": None if interval is None else 100.0 * cpu_s / interval,
-                                  "rss_bytes": rss, "pss_bytes": pss, "procs": alive})
+                                  "rss_bytes": rss, "pss_bytes": pss, "procs": alive, "source": "psutil"})
         self._last_cpu = seen
         self._pss = {pid: v for pid, v in self._pss.items() if pid in seen}
         self._last_t = now

@@ -30,7 +30,7 @@ def compute(op: str, n: int) -> int:
 class StampSink:
     """Appends one JSON line per finished task to stamps-<pid>.jsonl in the run's stamp folder."""
 
-    def __init__(self, directory: str | None = None):
+    def __init__(self, directory: str | None = None, tag: str = ""):
         directory = directory or os.environ.get(STAMPS_DIR_ENV)
         if not directory:
             raise RuntimeError(f"{STAMPS_DIR_ENV} is not set; the worker does not know where to stamp")
@@ -38,13 +38,14 @@ class StampSink:
         self._lock = threading.Lock()
         self._file = None
         self._pid = None
+        self._tag = tag  # tells apart same-numbered pids of different containers sharing the folder
 
     def write(self, workflow_id: str, index: int, start_ns: int, end_ns: int) -> None:
         line = json.dumps({"workflow_id": workflow_id, "index": index, "body_start_ns": start_ns,
                            "body_end_ns": end_ns, "pid": os.getpid()}) + "\n"
         with self._lock:
             if self._pid != os.getpid():  # a forked child must not share the parent's file offset
-                self._file = open(os.path.join(self._dir, f"stamps-{os.getpid()}.jsonl"), "a", buffering=1)
+                self._file = open(os.path.join(self._dir, f"stamps-{self._tag}{os.getpid()}.jsonl"), "a", buffering=1)
                 self._pid = os.getpid()
             self._file.write(line)
 

@@ -4,6 +4,7 @@ import json
 import pandas as pd
 import pytest
 
+from harness.backends import has_native
 from harness.driver import RunOptions, run
 from harness.platforms import REGISTRY, adapter_class
 from harness.stack import definition
@@ -14,7 +15,7 @@ from .conftest import leftovers, require_runnable, small
 def _variants():
     for platform in REGISTRY:
         cls = adapter_class(platform)
-        if cls.stack:
+        if has_native(cls.stack):
             d = definition.load(cls.stack)
             for name in d.variants:
                 if name != d.default_variant():

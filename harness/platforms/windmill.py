@@ -1,0 +1,184 @@
+"""Windmill adapter: one flow per run (rawscript steps in sequence, or a parallel for-loop), jobs
+submitted and read through Windmill's HTTP API with the `wmill` client.
+
+Windmill runs task bodies inside its own worker containers, so there are no host-side workers:
+the compose file mounts the run's stamp folder into every worker container at STAMPS_MOUNT, and
+each step's script is the harness's own task body (harness/taskbody.py, standard library only)
+followed by a `main` whose first line takes the start stamp.
+
+Not yet run against a real Windmill: no Docker engine exists where this was written. The request
+and response shapes follow Windmill's OpenAPI description (see stacks/windmill/README.md).
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from datetime import datetime
+from typing import Any
+
+from .. import taskbody
+from ..errors import BenchError
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+
+WORKSPACE = "bench"
+FOLDER = "bench"
+STAMPS_MOUNT = "/bench-stamps"
+POLL_S = 0.02
+LEAF_KINDS = {"script", "flowscript", "preview", "rawscript"}
+
+
+def step_script() -> str:
+    """The Python every step runs: the harness's task body, then Windmill's entry point."""
+    return inspect.getsource(taskbody) + f'''
+
+def main(workflow_id: str, index: int, op: str, n: int):
+    start_ns = time.time_ns()
+    sink = StampSink({STAMPS_MOUNT!r}, tag=os.environ.get("HOSTNAME", "") + "-")
+    run_task(workflow_id, index, op, n, start_ns, sink)
+    return index
+'''
+
+
+def _arg(expr: str) -> dict:
+    return {"type": "javascript", "expr": expr}
+
+
+def flow_value(shape: str, tasks: int) -> dict:
+    """The OpenFlow value for a workload shape: a chain of steps, or one parallel for-loop."""
+    script = step_script()
+
+    def step(step_id: str, index_expr: str) -> dict:
+        return {"id": step_id, "value": {
+            "type": "rawscript", "language": "python3", "content": script,
+            "input_transforms": {"workflow_id": _arg("flow_input.workflow_id"), "index": _arg(index_expr),
+                                 "op": _arg("flow_input.op"), "n": _arg("flow_input.n")}}}
+
+    if shape == "chain":
+        return {"modules": [step(f"t{i}", str(i)) for i in range(tasks)]}
+    if shape == "fanout":
+        return {"modules": [{"id": "fan", "value": {
+            "type": "forloopflow", "iterator": _arg("flow_input.indices"), "skip_failures": False,
+            "parallel": True, "modules": [step("t", "flow_input.iter.value")]}}]}
+    raise BenchError(f"windmill adapter has no flow for shape {shape!r}")
+
+
+def flow_schema() -> dict:
+    props = {"workflow_id": {"type": "string"}, "op": {"type": "string"}, "n": {"type": "integer"},
+             "indices": {"type": "array", "items": {"type": "integer"}}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "properties": props, "required": ["workflow_id", "op", "n"]}
+
+
+def iso_ns(value: str | None) -> int | None:
+    """Windmill's timestamps (RFC 3339, microseconds) as epoch nanoseconds."""
+    if not value:
+        return None
+    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
+
+
+def task_record(job: dict) -> EngineTask | None:
+    """A leaf step's job -> the engine's record of that task (None for jobs that are not steps)."""
+    index = (job.get("args") or {}).get("index")
+    if index is None or job.get("job_kind") not in LEAF_KINDS:
+        return None
+    created, started = iso_ns(job.get("created_at")), iso_ns(job.get("started_at"))
+    finished = iso_ns(job.get("completed_at"))
+    if finished is None and started is not None and job.get("duration_ms") is not None:
+        finished = started + int(job["duration_ms"]) * 1_000_000
+    # Windmill keeps created_at and scheduled_for, not a separate enqueue time: a step is queued when created.
+    return EngineTask(int(index), created_ns=created, queued_ns=created, started_ns=started, finished_ns=finished)
+
+
+def workflow_record(flow_job: dict, leaves: list[dict]) -> EngineWorkflow:
+    if flow_job.get("type") != "CompletedJob":
+        status = "running"
+    else:
+        status = "completed" if flow_job.get("success") else "failed"
+    started = iso_ns(flow_job.get("started_at"))
+    finished = iso_ns(flow_job.get("completed_at"))
+    if finished is None and started is not None and flow_job.get("duration_ms") is not None:
+        finished = started + int(flow_job["duration_ms"]) * 1_000_000
+    tasks = [t for t in (task_record(j) for j in leaves) if t is not None]
+    return EngineWorkflow(status=status, created_ns=iso_ns(flow_job.get("created_at")), started_ns=started,
+                          finished_ns=finished, tasks=sorted(tasks, key=lambda t: t.index))
+
+
+class WindmillAdapter(Adapter):
+    name = "windmill"
+    stack = "windmill"
+    settings = {
+        "task body": {"value": "rawscript steps (python3) in one flow", "default": "n/a",
+                      "why": "the same task body as every platform, inlined so no dependency resolution is needed"},
+    }
+
+    def connect(self, deployment: Deployment) -> None:
+        from wmill import Windmill
+        self._deployment = deployment
+        ep = deployment.endpoints
+        self._wm = Windmill(base_url=ep["base_url"], token=ep["token"], workspace=WORKSPACE)
+        self._flow = f"f/{FOLDER}/{deployment.names.replace('-', '_')}"
+
+    def deploy(self, deployment: Deployment) -> None:
+        wm, wl = self._wm, deployment.workload
+        # Both exist after the first run on a stack; "already exists" is not an error here.
+        wm.post("/workspaces/create", json={"id": WORKSPACE, "name": WORKSPACE}, raise_for_status=False)
+        wm.post(f"/w/{WORKSPACE}/folders/create", json={"name": FOLDER}, raise_for_status=False)
+        wm.post(f"/w/{WORKSPACE}/flows/create", json={
+            "path": self._flow, "summary": f"{wl.name} ({deployment.run_id})", "description": "orchestrator-bench",
+            "schema": flow_schema(), "value": flow_value(wl.shape, wl.tasks)})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # a worker must have pinged before the first job is sent
+            workers = wm.get("/workers/list").json()
+            if any(w.get("worker_group") == "default" for w in workers):
+                return
+            time.sleep(0.5)
+        raise BenchError("no Windmill worker of group 'default' has pinged the server after 120s")
+
+    def submit(self, request: WorkflowRequest) -> Any:
+        args = {"workflow_id": request.workflow_id, "op": request.op, "n": request.n,
+                "indices": list(range(request.tasks))}
+        resp = self._wm.post(f"/w/{WORKSPACE}/jobs/run/f/{self._flow}", json=args)
+        return resp.text.strip().strip('"')
+
+    def wait(self, handle: Any, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self._wm.get(f"/w/{WORKSPACE}/jobs_u/completed/get_result_maybe/{handle}").json()
+            if state.get("completed"):
+                return "completed" if state.get("success") else "failed"
+            time.sleep(POLL_S)
+        raise TimeoutError(f"windmill job {handle} not complete after {timeout_s}s")
+
+    def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
+        flow_job = self._job(handle)
+        leaves, frontier, seen = [], [handle], set()
+        while frontier:  # steps may sit under for-loop iteration jobs: walk parent_job links down
+            parent = frontier.pop()
+            children = self._wm.get(f"/w/{WORKSPACE}/jobs/list",
+                                    params={"parent_job": parent, "per_page": 1000}).json()
+            for child in children:
+                if child["id"] in seen:
+                    continue
+                seen.add(child["id"])
+                if child.get("job_kind") in LEAF_KINDS:
+                    leaves.append(child if "args" in child else self._job(child["id"]))
+                else:
+                    frontier.append(child["id"])
+        return workflow_record(flow_job, leaves)
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+        out = {"wmill": version("wmill")}
+        try:
+            out["windmill server"] = self._wm.get("/version").text.strip()
+        except Exception:
+            pass
+        return out
+
+    def close(self) -> None:
+        if hasattr(self, "_wm"):
+            self._wm.client.close()
+
+    def _job(self, job_id: str) -> dict:
+        return self._wm.get(f"/w/{WORKSPACE}/jobs_u/get/{job_id}", params={"no_logs": "true", "no_code": "true"}).json()

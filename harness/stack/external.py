@@ -1,0 +1,162 @@
+"""The external backend: a deployment someone else runs (Helm charts, a managed cloud, another host).
+
+The harness starts only its own SDK workers and connects the adapter to the given endpoints.
+Nothing about setup is measured. Resources are sampled only from Prometheus endpoints that
+expose the standard process metrics (process_cpu_seconds_total, process_resident_memory_bytes).
+
+Configuration, from a YAML file (--external-config) or the environment:
+    endpoints: {api_url: ..., token: ...}     BENCH_EXTERNAL_API_URL=..., BENCH_EXTERNAL_TOKEN=...
+    metrics: {server: http://.../metrics}      BENCH_EXTERNAL_METRICS_SERVER=...
+The endpoint names are those of the platform's native stack (stacks/<platform>/native.yaml).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import BenchError
+from .native import NativeStack
+
+ENV_PREFIX = "BENCH_EXTERNAL_"
+SOURCE = "prometheus"
+OPTIONAL_ENDPOINTS = {"metrics"}  # a native stack's own metrics URL; for external, see `metrics:`
+
+
+class ExternalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, str] = Field(default_factory=dict)   # service name -> Prometheus text endpoint
+
+
+def load_config(path: Path | None, required: list[str], platform: str,
+                environ: dict[str, str] | None = None) -> ExternalConfig:
+    environ = dict(os.environ if environ is None else environ)
+    data: dict = {"endpoints": {}, "metrics": {}}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            data = ExternalConfig.model_validate(loaded).model_dump()
+        except OSError as err:
+            raise BenchError(f"external config {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise BenchError(f"external config {path}: malformed YAML: {err}") from None
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise BenchError(f"external config {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX + "METRICS_"):
+            data["metrics"][key.removeprefix(ENV_PREFIX + "METRICS_").lower()] = value
+        elif key.startswith(ENV_PREFIX):
+            data["endpoints"][key.removeprefix(ENV_PREFIX).lower()] = value
+    missing = [k for k in required if k not in OPTIONAL_ENDPOINTS and k not in data["endpoints"]]
+    if missing:
+        hint = ", ".join(ENV_PREFIX + k.upper() for k in missing)
+        raise BenchError(f"external {platform} needs endpoint(s) {', '.join(missing)}: set {hint} "
+                         f"or list them under endpoints: in --external-config")
+    return ExternalConfig.model_validate(data)
+
+
+def parse_process_metrics(text: str) -> tuple[float | None, int | None]:
+    """(process CPU seconds, resident bytes) from a Prometheus text exposition, summed over series."""
+    from prometheus_client.parser import text_string_to_metric_families
+    cpu = rss = None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "process_cpu_seconds_total":
+                cpu = (cpu or 0.0) + sample.value
+            elif sample.name == "process_resident_memory_bytes":
+                rss = (rss or 0) + int(sample.value)
+    return cpu, rss
+
+
+class MetricsSampler:
+    """Scrapes each metrics endpoint about once a second into resource rows."""
+
+    def __init__(self, endpoints: dict[str, str], every_s: float = 1.0):
+        self.endpoints, self.every_s = endpoints, every_s
+        self.phase = "setup"
+        self.rows: list[dict] = []
+        self.errors: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._last: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="metrics-scraper", daemon=True).start()
+
+    def scrape_once(self) -> None:
+        for service, url in self.endpoints.items():
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    cpu_s, rss = parse_process_metrics(resp.read().decode())
+            except Exception as err:  # an unreachable endpoint loses samples, not the run
+                self.errors[service] = str(err)[:200]
+                continue
+            if rss is None and cpu_s is None:
+                self.errors[service] = "no process_cpu_seconds_total or process_resident_memory_bytes"
+                continue
+            now = time.monotonic()
+            cpu_pct = None
+            if cpu_s is not None and service in self._last:
+                t_prev, cpu_prev = self._last[service]
+                cpu_pct = 100.0 * (cpu_s - cpu_prev) / (now - t_prev) if now > t_prev else None
+            if cpu_s is not None:
+                self._last[service] = (now, cpu_s)
+            with self._lock:
+                self.rows.append({"t_ns": time.time_ns(), "phase": self.phase, "service": service,
+                                  "role": "server", "cpu_pct": cpu_pct, "rss_bytes": rss, "pss_bytes": None,
+                                  "procs": None, "source": SOURCE})
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.scrape_once()
+            self._stop.wait(self.every_s)
+
+    def take_rows(self) -> list[dict]:
+        with self._lock:
+            return list(self.rows)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class ExternalStack:
+    """Only the harness's workers run here; the deployment is someone else's."""
+    run_dir: Path
+    config: ExternalConfig
+    backend: str = "external"
+    host: NativeStack = field(init=False)
+
+    def __post_init__(self):
+        self.host = NativeStack(self.run_dir)
+        self.log_dir = self.host.log_dir
+
+    def start(self, spec):
+        return self.host.start(spec)
+
+    @property
+    def services(self) -> list:
+        return self.host.services
+
+    def processes(self):
+        return self.host.processes()
+
+    def roles(self):
+        return self.host.roles()
+
+    def check_alive(self) -> None:
+        self.host.check_alive()
+
+    def stop(self) -> None:
+        self.host.stop()

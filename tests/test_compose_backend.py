@@ -1,0 +1,277 @@
+"""The compose backend's lifecycle without a Docker engine (none exists on our machines or in CI).
+
+The fakes stand in at the library boundary only: python-on-whales' compose verbs and the docker
+SDK's containers/images/stats. Everything above them (readiness, one-shots, setup capture, stats
+parsing, `down -v` on every exit path, the driver's phases) is the real code.
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BenchError, RunInterrupted
+from harness.stack import compose
+from harness.stack.container_stats import ContainerSampler, cpu_percent, memory_bytes, stats_row
+from harness.stack.definition import RenderContext
+
+
+# -- fakes at the library boundary ------------------------------------------------------------
+class FakeContainer:
+    def __init__(self, project, service, timeline, number=1, logs=b"starting\nlast words\n", stats=()):
+        self.labels = {compose.PROJECT_LABEL: project, compose.SERVICE_LABEL: service,
+                       "com.docker.compose.container-number": str(number)}
+        self.name = f"{project}-{service}-{number}"
+        self._timeline, self._logs, self._stats = list(timeline), logs, list(stats)
+
+    @property
+    def attrs(self):
+        # each inspection moves one step along the timeline, then stays at its last state
+        state = self._timeline.pop(0) if len(self._timeline) > 1 else self._timeline[0]
+        status, health, code = state
+        return {"State": {"Status": status, "ExitCode": code, **({"Health": {"Status": health}} if health else {})}}
+
+    def logs(self, tail=None):
+        return self._logs
+
+    def stats(self, stream=True, decode=True):
+        yield from self._stats
+
+
+class FakeEngine:
+    def __init__(self):
+        self.containers = self
+        self.images = self
+        self.running: list[FakeContainer] = []
+
+    def list(self, all=False, filters=None):
+        return list(self.running)
+
+    def get(self, image):
+        return type("Image", (), {"attrs": {"Size": 100 * 2**20}})()
+
+
+class FakeCompose:
+    def __init__(self, engine, plan, calls):
+        self.engine, self.plan, self.calls = engine, plan, calls
+
+    def pull(self, **kw):
+        self.calls.append(("pull", kw))
+
+    def up(self, **kw):
+        self.calls.append(("up", kw))
+        if self.plan.get("up_raises"):
+            raise self.plan["up_raises"]
+        self.engine.running = [FakeContainer("p", name, tl) for name, tl in self.plan["timelines"].items()]
+
+    def execute(self, service, command, **kw):
+        self.calls.append(("exec", service, command))
+        return self.plan.get("exec_out", "")
+
+    def run(self, service, command, **kw):
+        self.calls.append(("run", service, command, kw))
+        return self.plan.get("run_out", "")
+
+    def down(self, **kw):
+        self.calls.append(("down", kw))
+        self.engine.running = []
+
+
+class FakeWhales:
+    def __init__(self, engine, plan):
+        self.calls: list = []
+        self.compose = FakeCompose(engine, plan, self.calls)
+
+
+HEALTHY = [("running", "starting", 0), ("running", "healthy", 0)]
+DONE = [("running", None, 0), ("exited", None, 0)]
+
+
+def _stack(tmp_path, platform, timelines, **plan):
+    engine = FakeEngine()
+    whales = FakeWhales(engine, {"timelines": timelines, **plan})
+    stack = compose.ComposeStack(tmp_path, compose.load(platform), "p", tmp_path / "env", whales=whales, engine=engine)
+    return stack, whales
+
+
+def _downs(whales):
+    return [c for c in whales.calls if c[0] == "down"]
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+def test_up_waits_for_every_healthcheck_and_one_shot(tmp_path):
+    timelines = {"postgresql": HEALTHY, "temporal-schema": DONE, "temporal": [*HEALTHY[:1] * 3, HEALTHY[1]],
+                 "temporal-namespace": DONE, "temporal-ui": HEALTHY}
+    stack, whales = _stack(tmp_path, "temporal", timelines)
+    sizes = stack.pull()
+    assert set(sizes) == set(stack.cdef.images) and all(v > 0 for v in sizes.values())
+    ready = stack.up()
+    assert set(ready) == set(timelines)
+    assert ready["temporal"] >= ready["postgresql"], "a service polled longer is ready later"
+    assert stack.containers_running() == ["postgresql", "temporal", "temporal-ui"]
+    stack.stop()
+    assert _downs(whales) == [("down", {"volumes": True, "remove_orphans": True, "timeout": 10})]
+
+
+def test_unhealthy_service_names_itself_and_its_last_log_line(tmp_path):
+    timelines = {"postgres": HEALTHY, "rabbitmq": HEALTHY, "hatchet-migration": DONE, "hatchet-setup-config": DONE,
+                 "hatchet-engine": [("running", "starting", 0), ("running", "unhealthy", 0)],
+                 "hatchet-dashboard": HEALTHY}
+    stack, whales = _stack(tmp_path, "hatchet", timelines)
+    with pytest.raises(BenchError, match=r"hatchet-engine is unhealthy; last log line: 'last words'"):
+        stack.up()
+    stack.stop()
+    assert len(_downs(whales)) == 1, "down -v runs after a failed start"
+    assert (tmp_path / "logs" / "hatchet-engine.log").read_bytes() == b"starting\nlast words\n"
+
+
+def test_failed_one_shot_and_exited_service_fail_start_up(tmp_path):
+    timelines = {"postgres": HEALTHY, "rabbitmq": HEALTHY, "hatchet-migration": [("exited", None, 3)],
+                 "hatchet-setup-config": DONE, "hatchet-engine": HEALTHY, "hatchet-dashboard": HEALTHY}
+    stack, _ = _stack(tmp_path, "hatchet", timelines)
+    with pytest.raises(BenchError, match="hatchet-migration exited with code 3"):
+        stack.up()
+    timelines = {"postgres": [("exited", None, 1)], "redis": HEALTHY, "prefect-server": HEALTHY,
+                 "prefect-services": HEALTHY}
+    stack, _ = _stack(tmp_path, "prefect", timelines)
+    with pytest.raises(BenchError, match="postgres exited with code 1 during start-up"):
+        stack.up()
+
+
+def test_a_stack_that_never_becomes_ready_times_out(tmp_path):
+    stack, whales = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY,
+                                                 "prefect-server": [("running", "starting", 0)],
+                                                 "prefect-services": [("created", None, 0)]})
+    stack.cdef.bench.ready_timeout_s = 0.6
+    t = time.monotonic()
+    with pytest.raises(BenchError, match=r"not ready within 1s: prefect-server, prefect-services"):
+        stack.up()
+    assert time.monotonic() - t < 3
+    stack.stop()
+    assert len(_downs(whales)) == 1
+
+
+def test_setup_step_captures_the_token_from_a_fresh_container(tmp_path):
+    stack, whales = _stack(tmp_path, "hatchet", {}, run_out="some log line\neyJhbGciOi.token\n")
+    ctx = RenderContext("run1", tmp_path, tmp_path)
+    seconds = stack.run_setup(ctx)
+    assert set(seconds) == {"token"}
+    assert ctx.secret.token == "eyJhbGciOi.token"
+    run = [c for c in whales.calls if c[0] == "run"][0]
+    assert run[1] == "hatchet-setup-config" and "bench-run1" in run[2]
+    assert run[3]["dependencies"] is False and run[3]["remove"] is True
+
+
+def test_down_runs_even_when_stopping_host_workers_fails(tmp_path):
+    stack, whales = _stack(tmp_path, "prefect", {"postgres": HEALTHY})
+    stack._up = True
+    stack.host.stop = lambda: (_ for _ in ()).throw(RuntimeError("worker would not die"))
+    with pytest.raises(BenchError, match="host processes: worker would not die"):
+        stack.stop()
+    assert len(_downs(whales)) == 1
+
+
+def test_watchdog_notices_a_container_that_stopped(tmp_path):
+    stack, _ = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY,
+                                            "prefect-services": HEALTHY})
+    stack.up()
+    stack._checked_at = 0
+    stack.engine.running[2]._timeline = [("exited", None, 137)]
+    with pytest.raises(BenchError, match="prefect-server container stopped with exit code 137"):
+        stack.check_alive()
+
+
+# -- stats -----------------------------------------------------------------------------------
+def _stats(total, pre_total, system, pre_system, usage=300 * 2**20, inactive=100 * 2**20, cores=2, v1=False):
+    detail = {"total_inactive_file" if v1 else "inactive_file": inactive}
+    return {"cpu_stats": {"cpu_usage": {"total_usage": total}, "system_cpu_usage": system, "online_cpus": cores},
+            "precpu_stats": {"cpu_usage": {"total_usage": pre_total}, "system_cpu_usage": pre_system},
+            "memory_stats": {"usage": usage, "stats": detail}, "pids_stats": {"current": 7}}
+
+
+def test_cpu_and_memory_follow_the_docker_cli_formulas():
+    # 0.5 s of the container's CPU over 2 s of both cores' time (4 s of CPU): 25% of the machine = 50% of a core
+    assert cpu_percent(_stats(1.5e9, 1.0e9, 6e9, 4e9)) == pytest.approx(50.0)
+    assert memory_bytes(_stats(0, 0, 0, 0)) == 200 * 2**20
+    assert memory_bytes(_stats(0, 0, 0, 0, v1=True)) == 200 * 2**20
+    first = _stats(1, 0, 1, 0)
+    del first["precpu_stats"]["system_cpu_usage"]
+    assert cpu_percent(first) is None, "the first reading of a stream has nothing to compare with"
+    assert stats_row({"memory_stats": {}}, "x", "server", "idle") is None, "a stopped container reports nothing"
+
+
+def test_container_sampler_rows_share_the_native_schema(tmp_path):
+    readings = [_stats(1.5e9 + i * 1e8, 1.0e9 + i * 1e8, 6e9 + i, 4e9 + i) for i in range(3)]
+    containers = {"windmill_server": FakeContainer("p", "windmill_server", [HEALTHY[1]], stats=readings),
+                  "windmill_worker-2": FakeContainer("p", "windmill_worker", [HEALTHY[1]], number=2, stats=readings)}
+    sampler = ContainerSampler(lambda: containers, {"windmill_server": "server", "windmill_worker": "worker"})
+    sampler.set_phase("idle")
+    sampler.start(every_s=0.05)
+    time.sleep(0.3)
+    sampler.stop()
+    rows = sampler.take_rows()
+    assert len(rows) == 6
+    assert {(r["service"], r["role"]) for r in rows} == {("windmill_server", "server"), ("windmill_worker-2", "worker")}
+    assert set(rows[0]) == {"t_ns", "phase", "service", "role", "cpu_pct", "rss_bytes", "pss_bytes", "procs", "source"}
+    assert {r["source"] for r in rows} == {"docker-stats"} and {r["phase"] for r in rows} == {"idle"}
+
+
+# -- the driver over the compose backend ------------------------------------------------------
+@pytest.fixture
+def fake_engine(monkeypatch):
+    plan = {"timelines": {"db": HEALTHY, "windmill_server": HEALTHY, "windmill_worker": HEALTHY,
+                          "windmill_worker_native": HEALTHY}}
+    engine = FakeEngine()
+    whales = FakeWhales(engine, plan)
+    monkeypatch.setattr(compose, "engine_answers", lambda timeout_s=3.0: None)
+    monkeypatch.setattr(compose, "make_whales", lambda *a: whales)
+    monkeypatch.setattr(compose, "make_engine", lambda: engine)
+    return whales, plan
+
+
+def _windmill_run(tmp_path):
+    from harness.driver import RunOptions, run
+    from tests.conftest import small
+    return run(RunOptions("windmill", small("latency-probe", runs=1), backend="compose", results_root=tmp_path))
+
+
+def test_driver_times_pull_and_start_and_always_runs_down(tmp_path, fake_engine):
+    whales, _ = fake_engine
+    # Nothing answers on the published port, so the adapter's first request fails: a failed run.
+    with pytest.raises(BenchError, match=r"windmill: ConnectError") as err:
+        _windmill_run(tmp_path)
+    assert "\n" not in str(err.value)
+    assert [c[0] for c in whales.calls] == ["pull", "up", "down"]
+    run_dir = next((tmp_path / "windmill").iterdir())
+    doc = json.loads((run_dir / "run.json").read_text())
+    assert doc["status"] == "failed" and doc["backend"] == "compose"
+    setup = doc["setup"]
+    assert setup["pull_s"] >= 0 and setup["start_to_ready_s"] > 0
+    assert setup["footprint_bytes"] == 2 * 100 * 2**20, "two images, 100 MiB each"
+    assert set(setup["services_ready_s"]) == {"db", "windmill_server", "windmill_worker", "windmill_worker_native"}
+    assert [p["name"] for p in doc["phases"]] == ["pull", "start"]
+    secret_env = Path(json.dumps(doc))
+    assert "BENCH_SECRET" not in str(secret_env)
+
+
+def test_ctrl_c_during_start_still_runs_down(tmp_path, fake_engine):
+    whales, plan = fake_engine
+    plan["up_raises"] = KeyboardInterrupt()
+    with pytest.raises(RunInterrupted):
+        _windmill_run(tmp_path)
+    assert [c[0] for c in whales.calls] == ["pull", "up", "down"]
+    doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
+    assert doc["status"] == "interrupted"
+
+
+def test_a_failed_down_is_reported_not_swallowed(tmp_path, fake_engine, monkeypatch):
+    whales, _ = fake_engine
+
+    def down_fails(**kw):
+        whales.calls.append(("down", kw))
+        raise RuntimeError("Cannot connect to the Docker daemon")
+    monkeypatch.setattr(whales.compose, "down", down_fails)
+    with pytest.raises(BenchError, match="windmill: ConnectError"):
+        _windmill_run(tmp_path)
+    doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
+    assert doc["stop_error"] == "compose down -v: Cannot connect to the Docker daemon"

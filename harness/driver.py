@@ -270,8 +270,7 @@ class _Run:
             redact.add([v for k, v in external.endpoints.items()
                         if any(word in k for word in ("token", "password", "secret", "key"))])
             self._start_samplers(MetricsSampler(external.metrics) if external.metrics else None)
-            self.setup.update(start_to_ready_s=None, install_s=self.setup.get("install_s"),
-                              external_metrics=sorted(external.metrics))
+            self.setup.update(start_to_ready_s=None, external_metrics=sorted(external.metrics))
             endpoints = dict(external.endpoints)
             self._phase_start("start")  # only the harness's workers start here
             self.t_ready_ns = time.time_ns()

@@ -204,21 +204,22 @@ class ComposeStack:
         ready: dict[str, float] = {}
         deadline = t0 + self.cdef.bench.ready_timeout_s
         while pending:
-            for name, container in self._containers().items():
+            for name, container in self.containers().items():
                 if name not in pending:
                     continue
                 status, health, code = _state(container)
-                if name in oneshots and status == "exited":
-                    if code != 0:
+                if name in oneshots:
+                    if status == "exited" and code != 0:
                         raise BenchError(f"{name} exited with code {code}; last log line: {self._last_log(name)!r}")
-                elif status == "exited" or status == "dead":
-                    raise BenchError(f"{name} exited with code {code} during start-up; "
-                                     f"last log line: {self._last_log(name)!r}")
-                elif health == "unhealthy":
-                    raise BenchError(f"{name} is unhealthy; last log line: {self._last_log(name)!r}")
-                elif status == "running" and health in (None, "healthy") and name not in oneshots:
-                    pass
+                    is_ready = status == "exited"
                 else:
+                    if status in ("exited", "dead"):
+                        raise BenchError(f"{name} exited with code {code} during start-up; "
+                                         f"last log line: {self._last_log(name)!r}")
+                    if health == "unhealthy":
+                        raise BenchError(f"{name} is unhealthy; last log line: {self._last_log(name)!r}")
+                    is_ready = status == "running" and health in (None, "healthy")
+                if not is_ready:
                     continue
                 ready[name] = self.clock() - t0
                 pending.discard(name)
@@ -265,7 +266,7 @@ class ComposeStack:
 
     def containers_running(self) -> list[str]:
         oneshots = self.cdef.oneshots()
-        return [n for n in self._containers() if n not in oneshots] if self._up else []
+        return [n for n in self.containers() if n not in oneshots] if self._up else []
 
     def processes(self):
         return self.host.processes()
@@ -283,7 +284,7 @@ class ComposeStack:
             return
         self._checked_at = now
         oneshots = self.cdef.oneshots()
-        for name, container in self._containers().items():
+        for name, container in self.containers().items():
             status, health, code = _state(container)
             if name not in oneshots and status in ("exited", "dead"):
                 raise BenchError(f"{name} container stopped with exit code {code}; last log line: {self._last_log(name)!r}")
@@ -309,7 +310,7 @@ class ComposeStack:
             raise BenchError("; ".join(errors))
 
     # -- engine queries -------------------------------------------------------------------
-    def _containers(self) -> dict[str, Any]:
+    def containers(self) -> dict[str, Any]:
         found = self.engine.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
         out = {}
         for container in found:
@@ -318,12 +319,9 @@ class ComposeStack:
             out[service if number == "1" else f"{service}-{number}"] = container
         return out
 
-    def containers(self) -> dict[str, Any]:
-        return self._containers()
-
     def _last_log(self, service: str) -> str:
         try:
-            container = self._containers().get(service)
+            container = self.containers().get(service)
             text = container.logs(tail=5).decode(errors="replace") if container is not None else ""
         except Exception:
             return ""
@@ -331,7 +329,7 @@ class ComposeStack:
         return lines[-1][:300] if lines else ""
 
     def _save_logs(self) -> None:
-        for name, container in self._containers().items():
+        for name, container in self.containers().items():
             (self.log_dir / f"{name}.log").write_bytes(container.logs())
 
 

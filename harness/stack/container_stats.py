@@ -83,7 +83,8 @@ class ContainerSampler:
             thread.start()
 
     def _follow(self, name: str, container) -> None:
-        role = self._roles.get(name.rsplit("-", 1)[0] if name not in self._roles else name, "server")
+        # replicas are named <service>-<n>; they play their service's role
+        role = self._roles.get(name) or self._roles.get(name.rsplit("-", 1)[0], "server")
         try:
             for stats in container.stats(stream=True, decode=True):
                 if self._stop.is_set():

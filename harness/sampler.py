@@ -77,6 +77,9 @@ class ResourceSampler(threading.Thread):
             self.join(timeout=5)
 
     def _refresh_trees(self, now: float) -> None:
+        # Names first: a service registered during the walk then differs on the next tick and is
+        # walked then, instead of being listed as walked and skipped for a whole CHILD_REFRESH_S.
+        names = set(self._roles())
         trees = {}
         for name, root in self._services().items():
             try:
@@ -94,8 +97,7 @@ class ResourceSampler(threading.Thread):
                     nested |= {p.pid for p in trees[other]}
             if nested:
                 trees[name] = [p for p in procs if p.pid not in nested]
-        self._trees, self._trees_at = trees, now
-        self._tree_names = set(self._roles())
+        self._trees, self._trees_at, self._tree_names = trees, now, names
 
     def sample_once(self) -> None:
         now = time.monotonic()

@@ -45,3 +45,21 @@ def test_a_service_started_mid_run_is_sampled_on_the_next_tick(tmp_path):
         sampler.stop()
     assert any(r["role"] == "worker" for r in sampler.rows)
     assert waited < 0.5, f"worker first sampled {waited:.2f} s after it started"
+
+
+def test_a_service_added_during_a_tree_walk_is_not_missed():
+    """CI once lost Temporal's worker: it was registered while the sampler walked the process trees,
+    so the names taken after the walk already listed it and no re-walk followed for a second."""
+    me = psutil.Process()
+    services = {"server": me}
+    roles = {"server": "server"}
+
+    def lookup_processes():
+        found = dict(services)
+        services["worker"], roles["worker"] = me, "worker"  # registered right after the lookup
+        return found
+
+    sampler = ResourceSampler(lookup_processes, lambda: dict(roles), hz=10)
+    sampler.sample_once()
+    sampler.sample_once()  # the very next tick must walk again and find the worker
+    assert "worker" in {r["service"] for r in sampler.rows}

@@ -72,3 +72,38 @@ def test_flow_record_keeps_status_and_sorts_steps():
     assert wf.status == "failed" and [t.index for t in wf.tasks] == [0, 2]
     running = windmill.workflow_record({**_job("flow"), "type": "QueuedJob"}, [])
     assert running.status == "running"
+
+
+class _Reply:
+    def __init__(self, body):
+        self.body = body
+
+    def json(self):
+        return self.body
+
+
+class _JobsApi:
+    """Windmill's jobs endpoints as 1.850 answers them: jobs/list items carry "args": null, and each
+    parallel for-loop iteration is a sub-flow job between the flow job and its step job."""
+
+    def __init__(self, tasks):
+        self.jobs = {"flow": {**_job("flow"), "id": "flow"}}
+        self.children = {"flow": []}
+        for i in range(tasks):
+            self.jobs[f"iter-{i}"] = {**_job("flowpreview"), "id": f"iter-{i}"}
+            self.jobs[f"step-{i}"] = {**_job("flowscript", i), "id": f"step-{i}"}
+            self.children["flow"].append(f"iter-{i}")
+            self.children[f"iter-{i}"] = [f"step-{i}"]
+
+    def get(self, path, params=None):
+        if path.endswith("/jobs/list"):
+            return _Reply([{**self.jobs[c], "args": None} for c in self.children.get(params["parent_job"], [])])
+        return _Reply(self.jobs[path.rsplit("/", 1)[-1]])
+
+
+def test_records_walk_loop_iterations_and_read_each_steps_args():
+    adapter = windmill.WindmillAdapter()
+    adapter._wm = _JobsApi(tasks=4)
+    wf = adapter.records("flow", request=None)
+    assert wf.status == "completed"
+    assert [t.index for t in wf.tasks] == [0, 1, 2, 3]

@@ -24,7 +24,9 @@ WORKSPACE = "bench"
 FOLDER = "bench"
 STAMPS_MOUNT = "/bench-stamps"
 POLL_S = 0.02
-LEAF_KINDS = {"script", "flowscript", "preview", "rawscript"}
+# Job kinds of a step that runs code: inline steps run as "flowscript" (or "preview" before the flow's
+# lock job has turned them into flow nodes); "script" is a step that names a script by path.
+LEAF_KINDS = {"flowscript", "preview", "script"}
 
 
 def step_script() -> str:
@@ -162,7 +164,8 @@ class WindmillAdapter(Adapter):
                     continue
                 seen.add(child["id"])
                 if child.get("job_kind") in LEAF_KINDS:
-                    leaves.append(child if "args" in child else self._job(child["id"]))
+                    # jobs/list sends "args": null (it does not select them): the step's index needs its own read
+                    leaves.append(child if child.get("args") else self._job(child["id"]))
                 else:
                     frontier.append(child["id"])
         return workflow_record(flow_job, leaves)

@@ -303,6 +303,8 @@ class _Run:
         from .stack.compose import ComposeStack, render_env, write_env_file
         from .stack.container_stats import ContainerSampler
         env = render_env(cdef, ctx, self.stamps_dir)
+        # mounted into containers whose user is not ours (Kestra's image runs as `kestra`): anyone may add files
+        self.stamps_dir.chmod(0o1777)
         redact.add(ctx.secrets())
         env_file = write_env_file(self.run_dir / "compose.env", env)  # in the temp run dir, never in results
         self.stack = ComposeStack(self.run_dir, cdef, project=f"bench-{self.run_id}".lower(), env_file=env_file)

@@ -91,3 +91,17 @@ def test_github_workflow_is_valid_and_runs_every_compose_platform():
     assert set(matrix) == {p for p in PLATFORMS if p in REGISTRY}, "every platform with an adapter and a compose stack"
     steps = " ".join(str(s.get("run", "")) for s in doc["jobs"]["bench"]["steps"])
     assert "make bench" in steps and "BACKEND=compose" in steps
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_tasks_run_in_containers_only_where_the_stamp_folder_is_mounted(platform):
+    """An adapter without host-side workers runs task bodies inside the stack's containers, which
+    then need the run's stamp folder at STAMPS_MOUNT, or every task would count as missing."""
+    from harness.platforms import adapter_class
+    from harness.platforms.base import STAMPS_MOUNT, Adapter
+    mounts = {name: [v for v in svc.get("volumes", []) if isinstance(v, str) and v.startswith("${BENCH_STAMPS_DIR")]
+              for name, svc in compose.load(platform).services.items()}
+    mounted = {name for name, vols in mounts.items() if vols}
+    assert all(v.endswith(":" + STAMPS_MOUNT) for vols in mounts.values() for v in vols)
+    if adapter_class(platform).workers is Adapter.workers:  # no host-side workers
+        assert mounted, f"{platform}: no service mounts the stamp folder at {STAMPS_MOUNT}"

@@ -12,12 +12,12 @@ REGISTRY: dict[str, str] = {
     "temporal-dev": "harness.platforms.temporal:TemporalDevAdapter",
     "hatchet": "harness.platforms.hatchet:HatchetAdapter",
     "windmill": "harness.platforms.windmill:WindmillAdapter",
+    "kestra": "harness.platforms.kestra:KestraAdapter",
 }
 # Platforms of the seed document that have no native stack, and why (bench doctor, bench list, report).
 NOT_NATIVE: dict[str, str] = {
     "kestra": "its distribution jar (Maven io.kestra:kestra, also io.kestra:webserver and io.kestra:jdbc-postgres) "
-              "is not served by the Maven registry this machine reaches: `mvn dependency:get` finds no version; "
-              "its compose stack (stacks/kestra) has no adapter yet",
+              "is not served by the Maven registry this machine reaches: `mvn dependency:get` finds no version",
     "windmill": "its server is published only as a container image: it needs the compose backend and a Docker engine",
 }
 # The benchmarkable platforms; `null` measures the harness itself.

@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 from ..spec import Workload
 from ..stack.service import ServiceSpec
 
+# Where compose files mount the run's stamp folder into the containers that run task bodies
+# (platforms whose tasks run inside the engine's own containers: Windmill, Kestra).
+STAMPS_MOUNT = "/bench-stamps"
+
 
 @dataclass(frozen=True)
 class WorkflowRequest:

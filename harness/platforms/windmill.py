@@ -18,11 +18,10 @@ from typing import Any
 
 from .. import taskbody
 from ..errors import BenchError
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
 
 WORKSPACE = "bench"
 FOLDER = "bench"
-STAMPS_MOUNT = "/bench-stamps"
 POLL_S = 0.02
 # Job kinds of a step that runs code: inline steps run as "flowscript" (or "preview" before the flow's
 # lock job has turned them into flow nodes); "script" is a step that names a script by path.

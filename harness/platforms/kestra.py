@@ -1,0 +1,188 @@
+"""Kestra adapter: one flow per run (Python script tasks in sequence, or one parallel ForEach),
+executions submitted and read with Kestra's own Python SDK (`kestrapy`, the 1.3 line for a 1.3
+server; tenant `main`, basic auth).
+
+Every task is an `io.kestra.plugin.scripts.python.Script` run by the Process task runner, i.e.
+`python` inside the Kestra container, which the official image ships: the Docker task runner
+(Kestra's default) would need the Docker socket, which the compose file does not mount (see
+stacks/kestra/README.md). The script is the harness's own task body (harness/taskbody.py, standard
+library only); the compose file mounts the run's stamp folder at STAMPS_MOUNT.
+
+Not yet run against a real Kestra: no Docker engine exists where this was written and Kestra's
+distribution is published only as an image or a release download.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from .. import taskbody
+from ..errors import BenchError
+from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+
+NAMESPACE = "bench"
+TENANT = "main"  # the only tenant of Kestra's open-source edition
+POLL_S = 0.02
+TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
+SCRIPT_TASK = "io.kestra.plugin.scripts.python.Script"
+PEBBLE = re.compile(r"\{\{|\{%|\{#")  # Kestra renders `script` with Pebble: these must not occur in it
+FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")
+
+
+def task_script() -> str:
+    """The Python each task runs: start stamp first, then the harness's task body, then the call.
+    `from __future__` is dropped because the Python plugin prepends lines of its own to the script."""
+    body = inspect.getsource(taskbody).replace("from __future__ import annotations\n", "")
+    script = ("import time as _bench_time\n_bench_start_ns = _bench_time.time_ns()\n" + body + f'''
+
+import socket as _bench_socket
+run_task(os.environ["BENCH_WORKFLOW_ID"], int(os.environ["BENCH_INDEX"]), os.environ["BENCH_OP"],
+         int(os.environ["BENCH_N"]), _bench_start_ns,
+         StampSink({STAMPS_MOUNT!r}, tag=_bench_socket.gethostname() + "-"))
+''')
+    if PEBBLE.search(script):
+        raise BenchError("the task body contains a Pebble delimiter ({{, {% or {#), which Kestra would render")
+    return script
+
+
+def _task(task_id: str, index_expr: str, script: str) -> dict:
+    return {
+        "id": task_id, "type": SCRIPT_TASK,
+        "taskRunner": {"type": "io.kestra.plugin.core.runner.Process"},
+        "packageManager": "PIP",  # uv, the default, may be missing from the image and fetched mid-task
+        "env": {"BENCH_WORKFLOW_ID": "{{ inputs.workflow_id }}", "BENCH_INDEX": index_expr,
+                "BENCH_OP": "{{ inputs.op }}", "BENCH_N": "{{ inputs.n }}"},
+        "script": script,
+    }
+
+
+def flow_definition(flow_id: str, shape: str, tasks: int) -> dict:
+    """The flow for a workload shape: top-level tasks (Kestra runs them in sequence) or one ForEach
+    over the indices with no concurrency limit."""
+    if not FLOW_ID.match(flow_id):
+        raise BenchError(f"{flow_id!r} is not a valid Kestra flow id")
+    script = task_script()
+    if shape == "chain":
+        steps = [_task(f"t{i}", str(i), script) for i in range(tasks)]
+    elif shape == "fanout":
+        steps = [{"id": "fan", "type": "io.kestra.plugin.core.flow.ForEach",
+                  "values": [str(i) for i in range(tasks)], "concurrencyLimit": 0,
+                  "tasks": [_task("t", "{{ taskrun.value }}", script)]}]
+    else:
+        raise BenchError(f"kestra adapter has no flow for shape {shape!r}")
+    return {"id": flow_id, "namespace": NAMESPACE, "description": "orchestrator-bench",
+            "inputs": [{"id": "workflow_id", "type": "STRING"}, {"id": "op", "type": "STRING"},
+                       {"id": "n", "type": "INT"}],
+            "tasks": steps}
+
+
+def epoch_ns(when: datetime | None) -> int | None:
+    """An SDK timestamp (Kestra sends microseconds, in UTC) as epoch nanoseconds."""
+    if when is None:
+        return None
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+
+
+def _name(state) -> str:
+    return getattr(state, "value", state)
+
+
+def first(histories, state: str) -> int | None:
+    return next((epoch_ns(h.var_date) for h in histories or [] if _name(h.state) == state), None)
+
+
+def task_record(task_run) -> EngineTask | None:
+    """A script task's run (kestrapy TaskRun) -> the engine's record of that task (None for the
+    ForEach's own run)."""
+    if task_run.task_id == "t":
+        index = task_run.value
+    elif re.fullmatch(r"t\d+", task_run.task_id):
+        index = task_run.task_id[1:]
+    else:
+        return None
+    histories = task_run.state.histories or []
+    created = first(histories, "CREATED")
+    finished = next((epoch_ns(h.var_date) for h in reversed(histories) if _name(h.state) in TERMINAL), None)
+    # CREATED is when the executor made the task runnable: the queue time, as for the other engines.
+    return EngineTask(int(index), created_ns=created, queued_ns=created, started_ns=first(histories, "RUNNING"),
+                      finished_ns=finished, attempts=max(1, len(task_run.attempts or [])))
+
+
+def workflow_record(execution) -> EngineWorkflow:
+    """A kestrapy Execution -> the engine's record of the workflow run and its tasks."""
+    current = _name(execution.state.current)
+    status = "completed" if current == "SUCCESS" else "running" if current not in TERMINAL else "failed"
+    histories = execution.state.histories or []
+    tasks = [t for t in (task_record(r) for r in execution.task_run_list or []) if t is not None]
+    return EngineWorkflow(status=status, created_ns=first(histories, "CREATED"),
+                          started_ns=first(histories, "RUNNING"), finished_ns=epoch_ns(execution.state.end_date),
+                          tasks=sorted(tasks, key=lambda t: t.index))
+
+
+def api_client(endpoints: dict[str, str], timeout_s: float = 30):
+    from kestrapy import KestraClient
+    return KestraClient(host=endpoints["api"], username=endpoints["username"], password=endpoints["password"],
+                        timeout=timeout_s)
+
+
+class KestraAdapter(Adapter):
+    name = "kestra"
+    stack = "kestra"
+    settings = {
+        "task runner": {"value": "io.kestra.plugin.core.runner.Process (python in the Kestra image)",
+                        "default": "io.kestra.plugin.scripts.runner.docker.Docker",
+                        "why": "the Docker runner needs the Docker socket mounted into Kestra; see stacks/kestra"},
+        "packageManager": {"value": "PIP", "default": "UV",
+                           "why": "uv may be missing from the image (then fetched mid-task); the body needs no packages"},
+    }
+
+    def connect(self, deployment: Deployment) -> None:
+        self._kestra = api_client(deployment.endpoints)
+        self._flow = deployment.names
+
+    def deploy(self, deployment: Deployment) -> None:
+        wl = deployment.workload
+        flow = yaml.safe_dump(flow_definition(self._flow, wl.shape, wl.tasks), sort_keys=False)
+        self._call("create flow", self._kestra.flows.create_flow, TENANT, flow)
+
+    def submit(self, request: WorkflowRequest) -> Any:
+        inputs = {"workflow_id": request.workflow_id, "op": request.op, "n": str(request.n)}
+        return self._call("create execution", self._kestra.executions.create_execution, TENANT, NAMESPACE,
+                          self._flow, inputs=inputs).id
+
+    def wait(self, handle: Any, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            current = _name(self._execution(handle).state.current)
+            if current in TERMINAL:
+                return "completed" if current == "SUCCESS" else "failed"
+            time.sleep(POLL_S)
+        raise TimeoutError(f"kestra execution {handle} not complete after {timeout_s}s")
+
+    def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
+        return workflow_record(self._execution(handle))
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+        return {"kestrapy": version("kestrapy")}
+
+    def close(self) -> None:
+        if hasattr(self, "_kestra"):
+            self._kestra._session.close()  # the SDK offers no close of its own
+
+    def _execution(self, handle: str):
+        return self._call("get execution", self._kestra.executions.execution, handle, TENANT)
+
+    @staticmethod
+    def _call(what: str, fn, *args, **kw):
+        from kestrapy.exceptions import ApiException
+        try:
+            return fn(*args, **kw)
+        except ApiException as err:  # one line: the call, the status and the start of Kestra's answer
+            body = " ".join(str(err.body or "").split())[:200]
+            raise BenchError(f"kestra {what}: HTTP {err.status} {err.reason or ''}: {body}".rstrip(": ")) from None

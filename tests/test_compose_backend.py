@@ -1,14 +1,22 @@
 """The compose backend's lifecycle without a Docker engine (none exists on our machines or in CI).
 
 The fakes stand in at the library boundary only: python-on-whales' compose verbs and the docker
-SDK's containers/images/stats. Everything above them (readiness, one-shots, setup capture, stats
-parsing, `down -v` on every exit path, the driver's phases) is the real code.
+SDK's containers/images/stats. Each fake method takes exactly the arguments of the real one (bound
+against the installed library's signature), so a keyword the real library lacks fails here too.
+Everything above them (readiness, one-shots, setup capture, stats parsing, `down -v` on every exit
+path, the driver's phases) is the real code.
 """
+import functools
+import inspect
 import json
 import time
 from pathlib import Path
 
 import pytest
+from docker.api.client import APIClient
+from docker.models.containers import ContainerCollection
+from docker.models.images import ImageCollection
+from python_on_whales.components.compose.cli_wrapper import ComposeCLI
 
 from harness.errors import BenchError, RunInterrupted
 from harness.stack import compose
@@ -17,6 +25,20 @@ from harness.stack.definition import RenderContext
 
 
 # -- fakes at the library boundary ------------------------------------------------------------
+def conforms(real, container_call=False):
+    """The fake accepts a call only if the real method would: its arguments must bind to the real
+    signature. The docker SDK's Container.logs/stats pass **kwargs on to APIClient.logs/stats(container, ...)."""
+    signature = inspect.signature(real)
+
+    def wrap(fake):
+        @functools.wraps(fake)
+        def checked(self, *args, **kw):
+            signature.bind(self, *(("container-id",) if container_call else ()), *args, **kw)
+            return fake(self, *args, **kw)
+        return checked
+    return wrap
+
+
 class FakeContainer:
     def __init__(self, project, service, timeline, number=1, logs=b"starting\nlast words\n", stats=()):
         self.labels = {compose.PROJECT_LABEL: project, compose.SERVICE_LABEL: service,
@@ -31,9 +53,11 @@ class FakeContainer:
         status, health, code = state
         return {"State": {"Status": status, "ExitCode": code, **({"Health": {"Status": health}} if health else {})}}
 
+    @conforms(APIClient.logs, container_call=True)
     def logs(self, tail=None):
         return self._logs
 
+    @conforms(APIClient.stats, container_call=True)
     def stats(self, stream=True, decode=True):
         yield from self._stats
 
@@ -44,9 +68,11 @@ class FakeEngine:
         self.images = self
         self.running: list[FakeContainer] = []
 
+    @conforms(ContainerCollection.list)
     def list(self, all=False, filters=None):
         return list(self.running)
 
+    @conforms(ImageCollection.get)
     def get(self, image):
         return type("Image", (), {"attrs": {"Size": 100 * 2**20}})()
 
@@ -55,23 +81,28 @@ class FakeCompose:
     def __init__(self, engine, plan, calls):
         self.engine, self.plan, self.calls = engine, plan, calls
 
+    @conforms(ComposeCLI.pull)
     def pull(self, **kw):
         self.calls.append(("pull", kw))
 
+    @conforms(ComposeCLI.up)
     def up(self, **kw):
         self.calls.append(("up", kw))
         if self.plan.get("up_raises"):
             raise self.plan["up_raises"]
         self.engine.running = [FakeContainer("p", name, tl) for name, tl in self.plan["timelines"].items()]
 
+    @conforms(ComposeCLI.execute)
     def execute(self, service, command, **kw):
         self.calls.append(("exec", service, command))
         return self.plan.get("exec_out", "")
 
+    @conforms(ComposeCLI.run)
     def run(self, service, command, **kw):
         self.calls.append(("run", service, command, kw))
         return self.plan.get("run_out", "")
 
+    @conforms(ComposeCLI.down)
     def down(self, **kw):
         self.calls.append(("down", kw))
         self.engine.running = []
@@ -275,3 +306,23 @@ def test_a_failed_down_is_reported_not_swallowed(tmp_path, fake_engine, monkeypa
         _windmill_run(tmp_path)
     doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
     assert doc["stop_error"] == "compose down -v: Cannot connect to the Docker daemon"
+
+
+def test_the_fakes_refuse_what_the_real_libraries_refuse(tmp_path):
+    stack, whales = _stack(tmp_path, "prefect", {})
+    with pytest.raises(TypeError):
+        whales.compose.up(detach=True, quiett=True)
+    with pytest.raises(TypeError):
+        whales.compose.run("svc", ["true"], no_deps=True)  # python-on-whales spells it dependencies=False
+    with pytest.raises(TypeError):
+        FakeContainer("p", "svc", [("running", None, 0)]).logs(tail=5, lines=3)
+    assert whales.compose.down(volumes=True, remove_orphans=True, timeout=10) is None
+
+
+@pytest.mark.skipif(not __import__("shutil").which("docker"), reason="python-on-whales needs the docker client binary")
+def test_the_real_client_runs_compose_on_the_stack_file_with_the_run_env_and_project(tmp_path):
+    cdef = compose.load("kestra")
+    client = compose.make_whales(cdef, tmp_path / "compose.env", "bench-run1")
+    args = [str(a) for a in client.client_config.docker_compose_cmd[1:]]
+    assert args == ["compose", "--file", str(cdef.path), "--env-file", str(tmp_path / "compose.env"),
+                    "--project-name", "bench-run1", "--project-directory", str(cdef.path.parent)]

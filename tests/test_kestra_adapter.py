@@ -9,8 +9,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -19,6 +17,8 @@ from kestrapy.models.execution import Execution
 from harness.errors import BenchError
 from harness.platforms import kestra
 from harness.platforms.base import WorkflowRequest
+
+from .fake_http import ApiHandler, serving
 
 TASK_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")  # Kestra's task id rule: no dots
 INPUT_REF = re.compile(r"\{\{\s*inputs\.(\w+)\s*\}\}")
@@ -124,53 +124,31 @@ def test_execution_status_follows_kestras_terminal_states():
     assert running.status == "running" and running.tasks == []
 
 
-class FakeKestra(BaseHTTPRequestHandler):
-    """The REST endpoints the adapter reaches through kestrapy, answering as Kestra documents them.
-    Records (method, path, headers, body) of every request on the server object."""
+class FakeKestra(ApiHandler):
+    """The REST endpoints the adapter reaches through kestrapy, answering as Kestra documents them."""
 
-    def _reply(self, code, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _handle(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append((self.command, self.path, dict(self.headers), body))
+    def route(self, body):
         if self.headers.get("Authorization") != self.server.auth:
-            return self._reply(401, {"message": "Unauthorized"})
+            return 401, {"message": "Unauthorized"}
         if self.command == "POST" and self.path == "/api/v1/main/flows":
             flow = yaml.safe_load(body)
-            return self._reply(200, {"id": flow["id"], "namespace": flow["namespace"], "revision": 1,
-                                     "tasks": flow["tasks"], "source": body.decode()})
+            return 200, {"id": flow["id"], "namespace": flow["namespace"], "revision": 1,
+                         "tasks": flow["tasks"], "source": body.decode()}
         if self.command == "POST" and self.path.startswith("/api/v1/main/executions/bench/"):
-            return self._reply(200, {**_execution(_state(("CREATED", 0))), "url": "http://x/ui"})
+            return 200, {**_execution(_state(("CREATED", 0))), "url": "http://x/ui"}
         if self.command == "GET" and self.path == "/api/v1/main/executions/ex1":
             self.server.polls += 1
             if self.server.polls < 3:
-                return self._reply(200, _execution(_state(("CREATED", 0), ("RUNNING", 1))))
-            return self._reply(200, _execution(_state(("CREATED", 0), ("RUNNING", 1), ("SUCCESS", 9), end=9),
-                                               [_task_run("t0")]))
-        return self._reply(404, {"message": f"no route {self.command} {self.path}"})
-
-    do_GET = do_POST = _handle
-
-    def log_message(self, *args):
-        pass
+                return 200, _execution(_state(("CREATED", 0), ("RUNNING", 1)))
+            return 200, _execution(_state(("CREATED", 0), ("RUNNING", 1), ("SUCCESS", 9), end=9), [_task_run("t0")])
+        return 404, {"message": f"no route {self.command} {self.path}"}
 
 
 @pytest.fixture
 def fake_kestra():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKestra)
-    server.seen, server.polls = [], 0
-    server.auth = "Basic " + base64.b64encode(b"bench@example.com:Secret1Aa1").decode()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    auth = "Basic " + base64.b64encode(b"bench@example.com:Secret1Aa1").decode()
+    with serving(FakeKestra, polls=0, auth=auth) as server:
+        yield server
 
 
 def _adapter(server, password="Secret1Aa1"):

@@ -1,13 +1,18 @@
-"""Windmill adapter's translation layer: flows out, job records in. No Windmill server exists on our
-machines (it ships only as a container image), so these use the shapes of Windmill's OpenAPI
-description; the adapter has not yet been run against a real server (see stacks/windmill/README.md)."""
+"""Windmill adapter: flows out, job records in, and its HTTP calls through `wmill`. No Windmill server
+exists on our machines (it ships only as a container image), so these use the paths and shapes of
+Windmill 1.850's API description (a local HTTP server answers as it documents); the adapter has not
+yet been run against a real server (see stacks/windmill/README.md)."""
 import json
 import subprocess
 import sys
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from harness.platforms import windmill
+from harness.platforms.base import WorkflowRequest
+
+from .fake_http import ApiHandler, serving
 
 
 def test_chain_flow_runs_each_step_in_order_with_its_index():
@@ -107,3 +112,59 @@ def test_records_walk_loop_iterations_and_read_each_steps_args():
     wf = adapter.records("flow", request=None)
     assert wf.status == "completed"
     assert [t.index for t in wf.tasks] == [0, 1, 2, 3]
+
+
+class FakeWindmill(ApiHandler):
+    """The endpoints the adapter reaches through `wmill`, at the paths, methods and shapes of
+    Windmill 1.850's API (windmill-api 1.850.0: workspace.create_workspace, folder.create_folder,
+    flow.create_flow, worker.list_workers, job.run_flow_by_path, job.get_completed_job_result_maybe,
+    job.list_jobs, job.get_job). The flow completes on the second poll."""
+
+    def route(self, body):
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query))
+        if self.headers.get("Authorization") != "Bearer tok3n":
+            return 401, "Unauthorized"
+        routes = {
+            ("POST", "/api/workspaces/create"): lambda: (400, "workspace already exists"),
+            ("POST", "/api/w/bench/folders/create"): lambda: (200, "Created folder bench"),
+            ("POST", "/api/w/bench/flows/create"): lambda: (201, json.loads(body)["path"]),
+            ("GET", "/api/workers/list"): lambda: (200, [{"worker": "wk-1", "worker_group": "default"}]),
+            ("GET", "/api/version"): lambda: (200, "CE v1.850.0"),
+            ("GET", "/api/w/bench/jobs/list"): lambda: (200, [
+                {**self.server.jobs[c], "args": None} for c in self.server.children.get(query["parent_job"], [])]),
+        }
+        if (self.command, url.path) in routes:
+            return routes[(self.command, url.path)]()
+        if self.command == "POST" and url.path.startswith("/api/w/bench/jobs/run/f/"):
+            return 201, "0190-flow"
+        if self.command == "GET" and url.path == "/api/w/bench/jobs_u/completed/get_result_maybe/0190-flow":
+            self.server.polls += 1
+            return 200, {"completed": self.server.polls >= 2, "success": True, "result": [0, 1]}
+        if self.command == "GET" and url.path.startswith("/api/w/bench/jobs_u/get/") and \
+                query == {"no_logs": "true", "no_code": "true"}:
+            return 200, self.server.jobs[url.path.rsplit("/", 1)[-1]]
+        return 404, f"no route {self.command} {self.path}"
+
+
+def test_adapter_speaks_windmills_api_through_wmill():
+    jobs = _JobsApi(tasks=2)
+    children = {("0190-flow" if k == "flow" else k): v for k, v in jobs.children.items()}
+    with serving(FakeWindmill, polls=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children) as server:
+        adapter = windmill.WindmillAdapter()
+        workload = type("W", (), {"name": "chain-2", "shape": "chain", "tasks": 2})
+        deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
+                                    "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
+        adapter.connect(deployment)
+        adapter.deploy(deployment)
+        handle = adapter.submit(WorkflowRequest("bench-run-1-rep-1-0", "chain", 2, "noop", 0))
+        assert handle == "0190-flow"
+        assert adapter.wait(handle, timeout_s=5) == "completed"
+        assert [t.index for t in adapter.records(handle, None).tasks] == [0, 1]
+        assert adapter.versions()["windmill server"] == "CE v1.850.0"
+        adapter.close()
+    sent = {urlsplit(path).path: json.loads(body) if body else None for _, path, _, body in server.seen}
+    created = sent["/api/w/bench/flows/create"]
+    assert created["path"] == "f/bench/bench_run_1" and len(created["value"]["modules"]) == 2
+    assert sent["/api/w/bench/jobs/run/f/f/bench/bench_run_1"] == {
+        "workflow_id": "bench-run-1-rep-1-0", "op": "noop", "n": 0, "indices": [0, 1]}

@@ -9,28 +9,29 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from harness.errors import BenchError
 from harness.platforms import windmill
 from harness.platforms.base import WorkflowRequest
 
 from .fake_http import ApiHandler, serving
 
 
-def test_chain_flow_runs_each_step_in_order_with_its_index():
-    value = windmill.flow_value("chain", 3)
-    steps = value["modules"]
+def test_chain_flow_runs_the_runs_script_in_order_with_each_index():
+    steps = windmill.flow_value("chain", 3, "f/bench/run_task", "h4sh")["modules"]
     assert [s["id"] for s in steps] == ["t0", "t1", "t2"]
     assert [s["value"]["input_transforms"]["index"]["expr"] for s in steps] == ["0", "1", "2"]
-    assert all(s["value"]["type"] == "rawscript" and s["value"]["language"] == "python3" for s in steps)
+    assert all(s["value"] | {"input_transforms": None} == {"type": "script", "path": "f/bench/run_task", "hash": "h4sh",
+                                                           "input_transforms": None} for s in steps)
 
 
 def test_fanout_flow_is_one_parallel_loop_over_the_indices():
-    (loop,) = windmill.flow_value("fanout", 100)["modules"]
+    (loop,) = windmill.flow_value("fanout", 100, "f/bench/run_task", "h4sh")["modules"]
     v = loop["value"]
     assert v["type"] == "forloopflow" and v["parallel"] is True and v["skip_failures"] is False
     assert v["iterator"]["expr"] == "flow_input.indices"
     assert v["modules"][0]["value"]["input_transforms"]["index"]["expr"] == "flow_input.iter.value"
     with pytest.raises(Exception, match="no flow for shape 'idle'"):
-        windmill.flow_value("idle", 1)
+        windmill.flow_value("idle", 1, "f/bench/run_task", "h4sh")
 
 
 def test_step_script_is_the_harness_task_body_and_stamps(tmp_path, monkeypatch):
@@ -96,7 +97,7 @@ class _JobsApi:
         self.children = {"flow": []}
         for i in range(tasks):
             self.jobs[f"iter-{i}"] = {**_job("flowpreview"), "id": f"iter-{i}"}
-            self.jobs[f"step-{i}"] = {**_job("flowscript", i), "id": f"step-{i}"}
+            self.jobs[f"step-{i}"] = {**_job("script", i), "id": f"step-{i}"}
             self.children["flow"].append(f"iter-{i}")
             self.children[f"iter-{i}"] = [f"step-{i}"]
 
@@ -117,8 +118,13 @@ def test_records_walk_loop_iterations_and_read_each_steps_args():
 class FakeWindmill(ApiHandler):
     """The endpoints the adapter reaches through `wmill`, at the paths, methods and shapes of
     Windmill 1.850's API (windmill-api 1.850.0: workspace.create_workspace, folder.create_folder,
-    flow.create_flow, worker.list_workers, job.run_flow_by_path, job.get_completed_job_result_maybe,
-    job.list_jobs, job.get_job). The flow completes on the second poll."""
+    script.create_script, script.get_script_deployment_status, flow.create_flow, worker.list_workers,
+    job.run_flow_by_path, job.get_completed_job_result_maybe, job.list_jobs, job.get_job). The
+    script's lock is there on the second status read; the flow completes on the second poll."""
+
+    def lock_status(self):
+        self.server.lock_reads += 1
+        return 200, {"lock": None if self.server.lock_reads < 2 else "", "job_id": "0190-lock"}
 
     def route(self, body):
         url = urlsplit(self.path)
@@ -128,6 +134,8 @@ class FakeWindmill(ApiHandler):
         routes = {
             ("POST", "/api/workspaces/create"): lambda: (400, "workspace already exists"),
             ("POST", "/api/w/bench/folders/create"): lambda: (200, "Created folder bench"),
+            ("POST", "/api/w/bench/scripts/create"): lambda: (201, "h4sh"),
+            ("GET", "/api/w/bench/scripts/deployment_status/h/h4sh"): self.lock_status,
             ("POST", "/api/w/bench/flows/create"): lambda: (201, json.loads(body)["path"]),
             ("GET", "/api/workers/list"): lambda: (200, [{"worker": "wk-1", "worker_group": "default"}]),
             ("GET", "/api/version"): lambda: (200, "CE v1.850.0"),
@@ -150,7 +158,7 @@ class FakeWindmill(ApiHandler):
 def test_adapter_speaks_windmills_api_through_wmill():
     jobs = _JobsApi(tasks=2)
     children = {("0190-flow" if k == "flow" else k): v for k, v in jobs.children.items()}
-    with serving(FakeWindmill, polls=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children) as server:
+    with serving(FakeWindmill, polls=0, lock_reads=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children) as server:
         adapter = windmill.WindmillAdapter()
         workload = type("W", (), {"name": "chain-2", "shape": "chain", "tasks": 2})
         deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
@@ -164,7 +172,23 @@ def test_adapter_speaks_windmills_api_through_wmill():
         assert adapter.versions()["windmill server"] == "CE v1.850.0"
         adapter.close()
     sent = {urlsplit(path).path: json.loads(body) if body else None for _, path, _, body in server.seen}
+    script = sent["/api/w/bench/scripts/create"]
+    assert script["path"] == "f/bench/bench_run_1_task" and script["language"] == "python3"
+    assert "def main(workflow_id: str, index: int, op: str, n: int)" in script["content"]
     created = sent["/api/w/bench/flows/create"]
     assert created["path"] == "f/bench/bench_run_1" and len(created["value"]["modules"]) == 2
+    assert {m["value"]["hash"] for m in created["value"]["modules"]} == {"h4sh"}
     assert sent["/api/w/bench/jobs/run/f/f/bench/bench_run_1"] == {
         "workflow_id": "bench-run-1-rep-1-0", "op": "noop", "n": 0, "indices": [0, 1]}
+    order = [urlsplit(path).path for _, path, _, _ in server.seen]
+    lock_reads = [i for i, path in enumerate(order) if path == "/api/w/bench/scripts/deployment_status/h/h4sh"]
+    assert len(lock_reads) == 2 and order.index("/api/w/bench/flows/create") > lock_reads[-1], \
+        "the flow is created once the script's lock exists"
+
+
+def test_a_script_windmill_cannot_lock_stops_the_run_with_its_log():
+    adapter = windmill.WindmillAdapter()
+    adapter._script = "f/bench/run_task"
+    adapter._wm = type("Wm", (), {"get": lambda self, path: _Reply({"lock_error_logs": "pip: no such package\n"})})()
+    with pytest.raises(BenchError, match="windmill could not lock f/bench/run_task: pip: no such package"):
+        adapter._script_locked("h4sh")

@@ -1,10 +1,10 @@
-"""Windmill adapter: one flow per run (rawscript steps in sequence, or a parallel for-loop), jobs
-submitted and read through Windmill's HTTP API with the `wmill` client.
+"""Windmill adapter: per run, one Python script and one flow whose steps run it (in sequence, or
+in a parallel for-loop); jobs submitted and read through Windmill's HTTP API with the `wmill` client.
 
 Windmill runs task bodies inside its own worker containers, so there are no host-side workers:
 the compose file mounts the run's stamp folder into every worker container at STAMPS_MOUNT, and
-each step's script is the harness's own task body (harness/taskbody.py, standard library only)
-followed by a `main` whose first line takes the start stamp.
+the script is the harness's own task body (harness/taskbody.py, standard library only) followed by
+a `main` whose first line takes the start stamp.
 
 Not yet run against a real Windmill: no Docker engine exists where this was written. The request
 and response shapes follow Windmill's OpenAPI description (see stacks/windmill/README.md).
@@ -23,8 +23,8 @@ from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow,
 WORKSPACE = "bench"
 FOLDER = "bench"
 POLL_S = 0.02
-# Job kinds of a step that runs code: inline steps run as "flowscript" (or "preview" before the flow's
-# lock job has turned them into flow nodes); "script" is a step that names a script by path.
+# Job kinds of a step that runs code: "script" for a step naming a script by path (ours); inline
+# steps would run as "flowscript", or "preview" before the flow's lock job has run.
 LEAF_KINDS = {"flowscript", "preview", "script"}
 
 
@@ -44,13 +44,12 @@ def _arg(expr: str) -> dict:
     return {"type": "javascript", "expr": expr}
 
 
-def flow_value(shape: str, tasks: int) -> dict:
-    """The OpenFlow value for a workload shape: a chain of steps, or one parallel for-loop."""
-    script = step_script()
-
+def flow_value(shape: str, tasks: int, script_path: str, script_hash: str) -> dict:
+    """The OpenFlow value for a workload shape: a chain of steps, or one parallel for-loop. Every
+    step runs the run's script, pinned to the version deployed for this run."""
     def step(step_id: str, index_expr: str) -> dict:
         return {"id": step_id, "value": {
-            "type": "rawscript", "language": "python3", "content": script,
+            "type": "script", "path": script_path, "hash": script_hash,
             "input_transforms": {"workflow_id": _arg("flow_input.workflow_id"), "index": _arg(index_expr),
                                  "op": _arg("flow_input.op"), "n": _arg("flow_input.n")}}}
 
@@ -109,32 +108,49 @@ class WindmillAdapter(Adapter):
     name = "windmill"
     stack = "windmill"
     settings = {
-        "task body": {"value": "rawscript steps (python3) in one flow", "default": "n/a",
-                      "why": "the same task body as every platform, inlined so no dependency resolution is needed"},
+        "task body": {"value": "one python3 script per run; flow steps run it by path, pinned to its hash",
+                      "default": "n/a", "why": "the same task body as every platform"},
     }
 
     def connect(self, deployment: Deployment) -> None:
         from wmill import Windmill
-        self._deployment = deployment
         ep = deployment.endpoints
         self._wm = Windmill(base_url=ep["base_url"], token=ep["token"], workspace=WORKSPACE)
         self._flow = f"f/{FOLDER}/{deployment.names.replace('-', '_')}"
+        self._script = self._flow + "_task"
 
     def deploy(self, deployment: Deployment) -> None:
         wm, wl = self._wm, deployment.workload
+        if wl.shape not in ("chain", "fanout"):
+            raise BenchError(f"windmill adapter has no flow for shape {wl.shape!r}")
         # Both exist after the first run on a stack; "already exists" is not an error here.
         wm.post("/workspaces/create", json={"id": WORKSPACE, "name": WORKSPACE}, raise_for_status=False)
         wm.post(f"/w/{WORKSPACE}/folders/create", json={"name": FOLDER}, raise_for_status=False)
+        script_hash = wm.post(f"/w/{WORKSPACE}/scripts/create", json={
+            "path": self._script, "summary": f"task body ({deployment.run_id})", "description": "orchestrator-bench",
+            "content": step_script(), "language": "python3"}).text.strip().strip('"')
+        self._until("the script's dependency lock", lambda: self._script_locked(script_hash))
         wm.post(f"/w/{WORKSPACE}/flows/create", json={
             "path": self._flow, "summary": f"{wl.name} ({deployment.run_id})", "description": "orchestrator-bench",
-            "schema": flow_schema(), "value": flow_value(wl.shape, wl.tasks)})
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # a worker must have pinged before the first job is sent
-            workers = wm.get("/workers/list").json()
-            if any(w.get("worker_group") == "default" for w in workers):
-                return
+            "schema": flow_schema(), "value": flow_value(wl.shape, wl.tasks, self._script, script_hash)})
+        # a worker must have pinged before the first job is sent
+        self._until("a worker of group 'default'", lambda: any(
+            w.get("worker_group") == "default" for w in wm.get("/workers/list").json()))
+
+    def _script_locked(self, script_hash: str) -> bool:
+        """Windmill resolves a new script's dependencies in a job of its own; steps may run it after."""
+        status = self._wm.get(f"/w/{WORKSPACE}/scripts/deployment_status/h/{script_hash}").json()
+        if status.get("lock_error_logs"):
+            raise BenchError(f"windmill could not lock {self._script}: {status['lock_error_logs'][:200]}")
+        return status.get("lock") is not None
+
+    @staticmethod
+    def _until(what: str, done, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise BenchError(f"windmill: still waiting for {what} after {timeout_s:.0f}s")
             time.sleep(0.5)
-        raise BenchError("no Windmill worker of group 'default' has pinged the server after 120s")
 
     def submit(self, request: WorkflowRequest) -> Any:
         args = {"workflow_id": request.workflow_id, "op": request.op, "n": request.n,

@@ -309,6 +309,7 @@ def main() -> None:
         if isinstance(err, click.exceptions.ClickException):
             err.show()
             sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, click.exceptions.Abort):  # click's form of Ctrl-C
+            console.print("[yellow]interrupted[/yellow]")
             sys.exit(130)
         raise

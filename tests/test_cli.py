@@ -75,10 +75,16 @@ def test_port_in_use(tmp_path):
     assert json.loads(run_json.read_text())["status"] == "failed"
 
 
+def _interruptible():
+    # A process started with SIGINT ignored keeps ignoring it (Python installs no handler then), and
+    # CI runners may start us that way: give the harness the disposition a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path, *args):
     env = {"BENCH_RESULTS_DIR": str(tmp_path)}
     import os
-    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env},
+    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env}, preexec_fn=_interruptible,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -13,6 +13,7 @@ import sys
 import pytest
 import yaml
 from kestrapy.models.execution import Execution
+from kestrapy.models.flow import Flow
 
 from harness.errors import BenchError
 from harness.platforms import kestra
@@ -24,6 +25,12 @@ TASK_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")  # Kestra's task id rule: n
 INPUT_REF = re.compile(r"\{\{\s*inputs\.(\w+)\s*\}\}")
 
 
+def _kestra_flow(flow: dict) -> Flow:
+    """The flow as Kestra's SDK models it (input types and task ids checked); `disabled` and
+    `deleted` are the server's own fields, which a flow's source leaves out."""
+    return Flow.from_dict({**flow, "disabled": False, "deleted": False})
+
+
 def _scripts(tasks):
     for task in tasks:
         yield from _scripts(task.get("tasks", []))
@@ -33,6 +40,7 @@ def _scripts(tasks):
 
 def test_chain_flow_is_top_level_script_tasks_in_order():
     flow = yaml.safe_load(yaml.safe_dump(kestra.flow_definition("bench-20261124T100000Z-x-abc", "chain", 3)))
+    assert [i.type.value for i in _kestra_flow(flow).inputs] == ["STRING", "STRING", "INT"]
     assert flow["namespace"] == kestra.NAMESPACE
     assert [t["id"] for t in flow["tasks"]] == ["t0", "t1", "t2"]
     assert [t["env"]["BENCH_INDEX"] for t in flow["tasks"]] == ["0", "1", "2"]
@@ -44,7 +52,9 @@ def test_chain_flow_is_top_level_script_tasks_in_order():
 
 
 def test_fanout_flow_is_one_foreach_without_a_concurrency_limit():
-    (loop,) = kestra.flow_definition("bench-1", "fanout", 100)["tasks"]
+    flow = kestra.flow_definition("bench-1", "fanout", 100)
+    assert _kestra_flow(flow).tasks[0].type == "io.kestra.plugin.core.flow.ForEach"
+    (loop,) = flow["tasks"]
     assert loop["type"] == "io.kestra.plugin.core.flow.ForEach"
     assert loop["concurrencyLimit"] == 0, "Kestra's default of 1 would run the fan-out one task at a time"
     assert loop["values"] == [str(i) for i in range(100)]

@@ -110,10 +110,18 @@ img{max-width:100%}code{background:#f6f6f6;padding:0 3px}
 
 
 def _not_measured(cells: dict) -> list[str]:
+    from .backends import has_compose
     from .platforms import NOT_NATIVE
     measured = {k[0] for k in cells}
-    return [f"{p} ({NOT_NATIVE.get(p, 'no complete run in these results')})"
-            for p in claims.SEED_PLATFORMS if p not in measured]
+    out = []
+    for p in claims.SEED_PLATFORMS:
+        if p in measured:
+            continue
+        why = NOT_NATIVE.get(p, "no complete run in these results")
+        if p in NOT_NATIVE and has_compose(p) and "compose" not in why:
+            why = f"natively: {why}; its compose stack needs a Docker engine"
+        out.append(f"{p} ({why})")
+    return out
 
 
 def _default_variant_cells(cells: dict) -> dict:

@@ -47,6 +47,9 @@ def test_run_list_report_on_null(tmp_path):
     assert "<table>" in html and "data:image/png;base64," in html and "http" not in html.split("<body>")[1][:2000]
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| null | in-process | 1/0 |" in md and "not measured" in md
+    # platforms without runs are listed as such, with why, never shown as zeros
+    assert "- windmill (its server is published only as a container image" in md
+    assert "- kestra (natively: " in md and "its compose stack needs a Docker engine)" in md
 
 
 def test_report_without_results_is_an_error(tmp_path):

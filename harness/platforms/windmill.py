@@ -126,6 +126,9 @@ class WindmillAdapter(Adapter):
         # Both exist after the first run on a stack; "already exists" is not an error here.
         wm.post("/workspaces/create", json={"id": WORKSPACE, "name": WORKSPACE}, raise_for_status=False)
         wm.post(f"/w/{WORKSPACE}/folders/create", json={"name": FOLDER}, raise_for_status=False)
+        # a worker must have pinged before any job is sent, the script's dependency lock job included
+        self._until("a worker of group 'default'", lambda: any(
+            w.get("worker_group") == "default" for w in wm.get("/workers/list").json()))
         script_hash = wm.post(f"/w/{WORKSPACE}/scripts/create", json={
             "path": self._script, "summary": f"task body ({deployment.run_id})", "description": "orchestrator-bench",
             "content": step_script(), "language": "python3"}).text.strip().strip('"')
@@ -133,15 +136,13 @@ class WindmillAdapter(Adapter):
         wm.post(f"/w/{WORKSPACE}/flows/create", json={
             "path": self._flow, "summary": f"{wl.name} ({deployment.run_id})", "description": "orchestrator-bench",
             "schema": flow_schema(), "value": flow_value(wl.shape, wl.tasks, self._script, script_hash)})
-        # a worker must have pinged before the first job is sent
-        self._until("a worker of group 'default'", lambda: any(
-            w.get("worker_group") == "default" for w in wm.get("/workers/list").json()))
 
     def _script_locked(self, script_hash: str) -> bool:
         """Windmill resolves a new script's dependencies in a job of its own; steps may run it after."""
         status = self._wm.get(f"/w/{WORKSPACE}/scripts/deployment_status/h/{script_hash}").json()
         if status.get("lock_error_logs"):
-            raise BenchError(f"windmill could not lock {self._script}: {status['lock_error_logs'][:200]}")
+            log = " ".join(status["lock_error_logs"].split())
+            raise BenchError(f"windmill could not lock {self._script}: {log[:200]}")
         return status.get("lock") is not None
 
     @staticmethod

@@ -192,3 +192,9 @@ def test_an_http_error_is_one_line_naming_the_call_and_status(fake_kestra):
     adapter = _adapter(fake_kestra, password="wrong")
     with pytest.raises(BenchError, match=r"^kestra get execution: HTTP 401 Unauthorized: .*Unauthorized[^\n]*$"):
         adapter.wait("ex1", timeout_s=1)
+
+
+def test_the_idle_baseline_deploys_no_flow(fake_kestra):
+    adapter = _adapter(fake_kestra)
+    adapter.deploy(type("D", (), {"workload": type("W", (), {"shape": "idle", "tasks": 0})})())
+    assert fake_kestra.seen == []

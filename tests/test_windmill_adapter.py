@@ -192,3 +192,17 @@ def test_a_script_windmill_cannot_lock_stops_the_run_with_its_log():
     adapter._wm = type("Wm", (), {"get": lambda self, path: _Reply({"lock_error_logs": "pip: no such package\n"})})()
     with pytest.raises(BenchError, match="windmill could not lock f/bench/run_task: pip: no such package"):
         adapter._script_locked("h4sh")
+
+
+def test_the_idle_baseline_waits_for_a_worker_and_deploys_nothing():
+    with serving(FakeWindmill, polls=0, lock_reads=0, jobs={}, children={}) as server:
+        adapter = windmill.WindmillAdapter()
+        workload = type("W", (), {"name": "idle-60s", "shape": "idle", "tasks": 0})
+        deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
+                                    "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
+        adapter.connect(deployment)
+        adapter.deploy(deployment)
+        adapter.close()
+    paths = [urlsplit(path).path for _, path, _, _ in server.seen]
+    assert "/api/workers/list" in paths
+    assert not any("/scripts/" in p or "/flows/" in p for p in paths)

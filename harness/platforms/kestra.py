@@ -147,6 +147,8 @@ class KestraAdapter(Adapter):
 
     def deploy(self, deployment: Deployment) -> None:
         wl = deployment.workload
+        if wl.shape == "idle":  # the stack alone, as the baseline: nothing to run
+            return
         flow = yaml.safe_dump(flow_definition(self._flow, wl.shape, wl.tasks), sort_keys=False)
         self._call("create flow", self._kestra.flows.create_flow, TENANT, flow)
 

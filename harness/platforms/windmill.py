@@ -121,14 +121,14 @@ class WindmillAdapter(Adapter):
 
     def deploy(self, deployment: Deployment) -> None:
         wm, wl = self._wm, deployment.workload
-        if wl.shape not in ("chain", "fanout"):
-            raise BenchError(f"windmill adapter has no flow for shape {wl.shape!r}")
         # Both exist after the first run on a stack; "already exists" is not an error here.
         wm.post("/workspaces/create", json={"id": WORKSPACE, "name": WORKSPACE}, raise_for_status=False)
         wm.post(f"/w/{WORKSPACE}/folders/create", json={"name": FOLDER}, raise_for_status=False)
         # a worker must have pinged before any job is sent, the script's dependency lock job included
         self._until("a worker of group 'default'", lambda: any(
             w.get("worker_group") == "default" for w in wm.get("/workers/list").json()))
+        if wl.shape == "idle":  # the stack alone, as the baseline: nothing to run
+            return
         script_hash = wm.post(f"/w/{WORKSPACE}/scripts/create", json={
             "path": self._script, "summary": f"task body ({deployment.run_id})", "description": "orchestrator-bench",
             "content": step_script(), "language": "python3"}).text.strip().strip('"')

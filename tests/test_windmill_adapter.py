@@ -155,16 +155,22 @@ class FakeWindmill(ApiHandler):
         return 404, f"no route {self.command} {self.path}"
 
 
+def _deployed(server, name: str, shape: str, tasks: int) -> windmill.WindmillAdapter:
+    """An adapter connected to the fake server, with `deploy` done for a workload of that shape."""
+    adapter = windmill.WindmillAdapter()
+    workload = type("W", (), {"name": name, "shape": shape, "tasks": tasks})
+    deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
+                                "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
+    adapter.connect(deployment)
+    adapter.deploy(deployment)
+    return adapter
+
+
 def test_adapter_speaks_windmills_api_through_wmill():
     jobs = _JobsApi(tasks=2)
     children = {("0190-flow" if k == "flow" else k): v for k, v in jobs.children.items()}
     with serving(FakeWindmill, polls=0, lock_reads=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children) as server:
-        adapter = windmill.WindmillAdapter()
-        workload = type("W", (), {"name": "chain-2", "shape": "chain", "tasks": 2})
-        deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
-                                    "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
-        adapter.connect(deployment)
-        adapter.deploy(deployment)
+        adapter = _deployed(server, "chain-2", "chain", 2)
         handle = adapter.submit(WorkflowRequest("bench-run-1-rep-1-0", "chain", 2, "noop", 0))
         assert handle == "0190-flow"
         assert adapter.wait(handle, timeout_s=5) == "completed"
@@ -196,12 +202,7 @@ def test_a_script_windmill_cannot_lock_stops_the_run_with_its_log():
 
 def test_the_idle_baseline_waits_for_a_worker_and_deploys_nothing():
     with serving(FakeWindmill, polls=0, lock_reads=0, jobs={}, children={}) as server:
-        adapter = windmill.WindmillAdapter()
-        workload = type("W", (), {"name": "idle-60s", "shape": "idle", "tasks": 0})
-        deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
-                                    "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
-        adapter.connect(deployment)
-        adapter.deploy(deployment)
+        adapter = _deployed(server, "idle-60s", "idle", 0)
         adapter.close()
     paths = [urlsplit(path).path for _, path, _, _ in server.seen]
     assert "/api/workers/list" in paths

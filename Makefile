@@ -27,16 +27,21 @@ else
 	$(BENCH) suite $(if $(PLATFORM),--platform $(PLATFORM)) $(if $(VARIANT),--variant $(VARIANT)) $(if $(BACKEND),--backend $(BACKEND))
 endif
 
+# -r: why each test was skipped (s), then the failed and errored tests (fE) last, where a failing run ends.
+# One -r only: pytest keeps the last of several.
+PYTEST = .venv/bin/pytest -q -rsfE
+
 test: install
-	.venv/bin/pytest -q -rs
+	$(PYTEST)
 
 test-unit: install
-	.venv/bin/pytest -q -rs -m "not integration"
+	$(PYTEST) -m "not integration"
 
 test-integration: install
-	.venv/bin/pytest -q -rs -m integration
+	$(PYTEST) -m integration
 
-# Figures for the harness's own overhead, on the null platform (a benchmark, not a test).
+# Figures for the harness's own overhead: the null platform, and the sampler over a 31-process stack
+# (a benchmark, not a test).
 harness-bench: install
 	.venv/bin/python -m harness.selfbench
 

@@ -2,11 +2,18 @@
 used both when a run finishes and when the report re-reads results/."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
 import pandas as pd
 
 from . import stats
+from .platforms.base import EngineWorkflow, WorkflowRequest
+from .record import EngineAnomalies, Repetition, ResourceSummaryRow, RunRecord, Summary
+from .spec import Workload
 
 TASK_ENGINE_FIELDS = ("created_ns", "queued_ns", "started_ns", "finished_ns")
+MAX_REASONS = 20   # a repetition where everything failed would otherwise list every task
 
 # Latency metrics, each defined in the README.
 LATENCY_METRICS = {
@@ -18,7 +25,62 @@ LATENCY_METRICS = {
 }
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
+@dataclass
+class Submission:
+    """One workflow run as the driver submitted and waited for it (harness clock, epoch ns)."""
+    request: WorkflowRequest
+    handle: Any              # whatever the adapter's submit() returned
+    submit_ns: int
+    done_ns: int
+    status: str              # what the adapter's wait() returned, or "timeout"
+
+
+class TaskRow(TypedDict):
+    """One task body: a row of tasks.parquet."""
+    repetition: int
+    phase: str
+    warmup: bool
+    workflow_id: str
+    shape: str
+    index: int
+    pid: int
+    submit_ns: int
+    body_start_ns: int
+    body_end_ns: int
+    engine_created_ns: int | None
+    engine_queued_ns: int | None
+    engine_started_ns: int | None
+    engine_finished_ns: int | None
+    engine_attempts: int | None
+
+
+class WorkflowRow(TypedDict):
+    """One workflow run: a row of workflows.parquet."""
+    repetition: int
+    phase: str
+    warmup: bool
+    workflow_id: str
+    submit_ns: int
+    done_ns: int
+    status: str
+    engine_status: str | None
+    engine_created_ns: int | None
+    engine_started_ns: int | None
+    engine_finished_ns: int | None
+    tasks_expected: int
+    tasks_completed: int
+    duplicates: int
+
+
+@dataclass
+class Assembled:
+    """One repetition joined and judged: its raw rows and its verdict."""
+    task_rows: list[TaskRow]
+    workflow_rows: list[WorkflowRow]
+    repetition: Repetition
+
+
+def frame(rows: list[dict] | list[TaskRow] | list[WorkflowRow]) -> pd.DataFrame:
     """Rows as a DataFrame; epoch-nanosecond columns stay exact integers (nullable), not floats."""
     df = pd.DataFrame(rows)
     for col in df.columns:
@@ -27,84 +89,99 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def assemble(rep: int, phase: str, warmup: bool, workload, handles, stamps: list[dict], engine: dict):
+@dataclass
+class _Tally:
+    """What judging the workflows of one repetition accumulates."""
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    completed: int = 0
+    duplicates: int = 0
+    missing_records: int = 0
+    status_mismatch: int = 0
+    task_rows: list[TaskRow] = field(default_factory=list)
+    workflow_rows: list[WorkflowRow] = field(default_factory=list)
+
+
+def assemble(rep: int, phase: str, warmup: bool, workload: Workload, submissions: list[Submission],
+             stamps: list[dict], engine: dict[str, EngineWorkflow], failure: str | None = None) -> Assembled:
     """Join stamps with engine records for one repetition and judge it.
 
     The stamps from inside the task bodies decide correctness (every task ran exactly once, in
     order). Gaps in the engine's own bookkeeping (a task it did not record, a run it still shows
-    as running) are counted and noted as engine-record anomalies, not failures."""
-    reasons: list[str] = []
-    notes: list[str] = []
-    status_mismatch = missing_records = 0
+    as running) are counted and noted as engine-record anomalies, not failures. `failure` is the
+    driver's own reason (a wait that timed out), put first."""
     by_wf: dict[str, list[dict]] = {}
     for s in stamps:
         by_wf.setdefault(s["workflow_id"], []).append(s)
-    task_rows, wf_rows = [], []
-    completed = duplicates = 0
-    for req, _handle, submit_ns, done_ns, status in handles:
-        eng = engine.get(req.workflow_id)
-        eng_tasks = {t.index: t for t in (eng.tasks if eng else [])}
-        mine = sorted(by_wf.get(req.workflow_id, []), key=lambda s: (s["index"], s["body_start_ns"]))
-        indexes = [s["index"] for s in mine]
-        unique = set(indexes)
-        dup = len(indexes) - len(unique)
-        retried = sum(1 for t in eng_tasks.values() if t.attempts > 1)
-        missing = req.tasks - len(unique & set(range(req.tasks)))
-        completed += len(unique)
-        duplicates += dup
-        if status != "completed":
-            reasons.append(f"{req.workflow_id}: status {status}")
-        if eng is not None and eng.status.startswith("records unavailable"):
-            reasons.append(f"{req.workflow_id}: engine {eng.status}")
-        elif eng is not None and eng.status != status:
-            status_mismatch += 1
-            notes.append(f"{req.workflow_id}: the engine's records say {eng.status}, its result said {status}")
-        if missing:
-            reasons.append(f"{req.workflow_id}: {missing} of {req.tasks} tasks missing")
-        if dup or retried:
-            reasons.append(f"{req.workflow_id}: {dup} duplicated task bodies, {retried} retried tasks")
-        if len(eng_tasks) < req.tasks and status == "completed":
-            missing_records += req.tasks - len(eng_tasks)
-            notes.append(f"{req.workflow_id}: the engine recorded {len(eng_tasks)} of {req.tasks} tasks")
-        prev_end = None
-        for s in mine:
-            if not submit_ns <= s["body_start_ns"] <= s["body_end_ns"]:
-                reasons.append(f"{req.workflow_id} task {s['index']}: stamps out of order (submit <= start <= end)")
-            if req.shape == "chain" and prev_end is not None and s["body_start_ns"] < prev_end:
-                reasons.append(f"{req.workflow_id} task {s['index']}: overlaps the previous task of the chain")
-            prev_end = s["body_end_ns"]
-            et = eng_tasks.get(s["index"])
-            task_rows.append({
-                "repetition": rep, "phase": phase, "warmup": warmup, "workflow_id": req.workflow_id,
-                "shape": req.shape, "index": s["index"], "pid": s["pid"], "submit_ns": submit_ns,
-                "body_start_ns": s["body_start_ns"], "body_end_ns": s["body_end_ns"],
-                **{f"engine_{f}": getattr(et, f) if et else None for f in TASK_ENGINE_FIELDS},
-                "engine_attempts": et.attempts if et else None,
-            })
-        wf_rows.append({
-            "repetition": rep, "phase": phase, "warmup": warmup, "workflow_id": req.workflow_id,
-            "submit_ns": submit_ns, "done_ns": done_ns, "status": status,
-            "engine_status": eng.status if eng else None,
-            "engine_created_ns": eng.created_ns if eng else None, "engine_started_ns": eng.started_ns if eng else None,
-            "engine_finished_ns": eng.finished_ns if eng else None,
-            "tasks_expected": req.tasks, "tasks_completed": len(unique), "duplicates": dup,
-        })
-    anomalies = {**engine_anomalies(task_rows), "missing_record": missing_records, "status_mismatch": status_mismatch}
-    expected = workload.tasks * workload.runs
-    if len(handles) < workload.runs:
-        reasons.append(f"only {len(handles)} of {workload.runs} workflow runs submitted")
+    tally = _Tally(reasons=[failure] if failure else [])
+    for sub in submissions:
+        _judge_workflow(rep, phase, warmup, sub, by_wf.get(sub.request.workflow_id, []),
+                        engine.get(sub.request.workflow_id), tally)
+    anomalies = EngineAnomalies(**engine_anomalies(tally.task_rows), missing_record=tally.missing_records,
+                                status_mismatch=tally.status_mismatch)
+    if len(submissions) < workload.runs:
+        tally.reasons.append(f"only {len(submissions)} of {workload.runs} workflow runs submitted")
     window_s = None
-    if task_rows:
-        window_s = (max(r["body_end_ns"] for r in task_rows) - min(h[2] for h in handles)) / 1e9
-    return task_rows, wf_rows, {
-        "status": "failed" if reasons else "ok", "reasons": reasons[:20], "notes": notes[:20],
-        "tasks_expected": expected, "tasks_completed": completed, "duplicates": duplicates,
-        "engine_anomalies": anomalies, "window_s": window_s,
-        "throughput_tasks_per_s": completed / window_s if window_s and not reasons else None,
-    }
+    if tally.task_rows:
+        first_submit = min(sub.submit_ns for sub in submissions)
+        window_s = (max(r["body_end_ns"] for r in tally.task_rows) - first_submit) / 1e9
+    verdict = Repetition(
+        repetition=rep, phase=phase, warmup=warmup, status="failed" if tally.reasons else "ok",
+        reasons=tally.reasons[:MAX_REASONS], notes=tally.notes[:MAX_REASONS],
+        tasks_expected=workload.tasks * workload.runs, tasks_completed=tally.completed,
+        duplicates=tally.duplicates, engine_anomalies=anomalies, window_s=window_s,
+        throughput_tasks_per_s=tally.completed / window_s if window_s and not tally.reasons else None)
+    return Assembled(tally.task_rows, tally.workflow_rows, verdict)
 
 
-def engine_anomalies(task_rows: list[dict]) -> dict:
+def _judge_workflow(rep: int, phase: str, warmup: bool, sub: Submission, stamps: list[dict],
+                    eng: EngineWorkflow | None, tally: _Tally) -> None:
+    req, wf = sub.request, sub.request.workflow_id
+    eng_tasks = {t.index: t for t in (eng.tasks if eng else [])}
+    mine = sorted(stamps, key=lambda s: (s["index"], s["body_start_ns"]))
+    unique = {s["index"] for s in mine}
+    dup = len(mine) - len(unique)
+    retried = sum(1 for t in eng_tasks.values() if t.attempts > 1)
+    missing = req.tasks - len(unique & set(range(req.tasks)))
+    tally.completed += len(unique)
+    tally.duplicates += dup
+    if sub.status != "completed":
+        tally.reasons.append(f"{wf}: status {sub.status}")
+    if eng is not None and eng.records_error is not None:
+        tally.reasons.append(f"{wf}: engine records unavailable: {eng.records_error}")
+    elif eng is not None and eng.status != sub.status:
+        tally.status_mismatch += 1
+        tally.notes.append(f"{wf}: the engine's records say {eng.status}, its result said {sub.status}")
+    if missing:
+        tally.reasons.append(f"{wf}: {missing} of {req.tasks} tasks missing")
+    if dup or retried:
+        tally.reasons.append(f"{wf}: {dup} duplicated task bodies, {retried} retried tasks")
+    if len(eng_tasks) < req.tasks and sub.status == "completed":
+        tally.missing_records += req.tasks - len(eng_tasks)
+        tally.notes.append(f"{wf}: the engine recorded {len(eng_tasks)} of {req.tasks} tasks")
+    prev_end = None
+    for s in mine:
+        if not sub.submit_ns <= s["body_start_ns"] <= s["body_end_ns"]:
+            tally.reasons.append(f"{wf} task {s['index']}: stamps out of order (submit <= start <= end)")
+        if req.shape == "chain" and prev_end is not None and s["body_start_ns"] < prev_end:
+            tally.reasons.append(f"{wf} task {s['index']}: overlaps the previous task of the chain")
+        prev_end = s["body_end_ns"]
+        et = eng_tasks.get(s["index"])
+        tally.task_rows.append(TaskRow(
+            repetition=rep, phase=phase, warmup=warmup, workflow_id=wf, shape=req.shape, index=s["index"],
+            pid=s["pid"], submit_ns=sub.submit_ns, body_start_ns=s["body_start_ns"], body_end_ns=s["body_end_ns"],
+            engine_created_ns=et.created_ns if et else None, engine_queued_ns=et.queued_ns if et else None,
+            engine_started_ns=et.started_ns if et else None, engine_finished_ns=et.finished_ns if et else None,
+            engine_attempts=et.attempts if et else None))
+    tally.workflow_rows.append(WorkflowRow(
+        repetition=rep, phase=phase, warmup=warmup, workflow_id=wf, submit_ns=sub.submit_ns,
+        done_ns=sub.done_ns, status=sub.status, engine_status=eng.status if eng else None,
+        engine_created_ns=eng.created_ns if eng else None, engine_started_ns=eng.started_ns if eng else None,
+        engine_finished_ns=eng.finished_ns if eng else None, tasks_expected=req.tasks,
+        tasks_completed=len(unique), duplicates=dup))
+
+
+def engine_anomalies(task_rows: list[TaskRow]) -> dict[str, int]:
     """Tasks whose engine record lacks a start time, or whose engine times are out of order
     (queued > started or started > finished). The stamps decide whether a task ran; these count
     how far the engine's own bookkeeping can be trusted, and are left out of engine latencies.
@@ -119,10 +196,6 @@ def engine_anomalies(task_rows: list[dict]) -> dict:
         elif (q is not None and q > st) or (fin is not None and st > fin):
             disordered += 1
     return {"missing_start": missing, "out_of_order": disordered}
-
-
-def ok_measured(run_doc: dict) -> set[int]:
-    return {r["repetition"] for r in run_doc.get("repetitions", []) if not r["warmup"] and r["status"] == "ok"}
 
 
 def latency_samples(tasks: pd.DataFrame, workflows: pd.DataFrame, reps: set[int]) -> dict[str, pd.Series]:
@@ -176,25 +249,30 @@ def phase_kind(phase: str) -> str:
     return phase
 
 
-def summarize_tables(run_doc: dict, tasks: pd.DataFrame, workflows: pd.DataFrame, resources: pd.DataFrame) -> dict:
-    reps = ok_measured(run_doc)
+def summarize_tables(record: RunRecord, tasks: pd.DataFrame, workflows: pd.DataFrame,
+                     resources: pd.DataFrame) -> Summary:
+    """Every figure of a run, recomputed from its raw tables over the measured repetitions that
+    passed validation (the only ones any statistic uses)."""
+    reps = record.ok_measured()
     latency = {m: stats.latency_summary(v.tolist()) for m, v in latency_samples(tasks, workflows, reps).items()}
     per_rep_p50 = []
     for rep in sorted(reps):
         s = latency_samples(tasks, workflows, {rep})["submit_to_first_start"]
         per_rep_p50.append(float(s.median()) / 1e6 if len(s) else None)
-    throughput = [r.get("throughput_tasks_per_s") for r in run_doc.get("repetitions", [])
-                  if r["repetition"] in reps]
+    counted = [r for r in record.repetitions if r.repetition in reps]
+    anomalies = EngineAnomalies()
+    for r in counted:
+        if r.engine_anomalies is not None:
+            for name in EngineAnomalies.model_fields:
+                setattr(anomalies, name, getattr(anomalies, name) + getattr(r.engine_anomalies, name))
     res = resource_table(resources)
-    return {
-        "measured_repetitions_ok": len(reps),
-        "measured_repetitions_failed": sum(1 for r in run_doc.get("repetitions", [])
-                                           if not r["warmup"] and r["status"] != "ok"),
-        "latency_ms": latency,
-        "submit_to_first_start_p50_by_repetition_ms": stats.spread(per_rep_p50),
-        "throughput_tasks_per_s": stats.spread(throughput),
-        "engine_anomalies": {k: sum((r.get("engine_anomalies") or {}).get(k, 0) for r in run_doc.get("repetitions", [])
-                                    if r["repetition"] in reps)
-                             for k in ("missing_record", "missing_start", "out_of_order", "status_mismatch")},
-        "resources": res.to_dict(orient="records") if not res.empty else [],
-    }
+    return Summary(
+        measured_repetitions_ok=len(reps),
+        measured_repetitions_failed=sum(1 for r in record.repetitions if not r.warmup and r.status != "ok"),
+        latency_ms=latency,
+        submit_to_first_start_p50_by_repetition_ms=stats.spread(per_rep_p50),
+        throughput_tasks_per_s=stats.spread(r.throughput_tasks_per_s for r in counted),
+        engine_anomalies=anomalies,
+        resources=[ResourceSummaryRow.model_validate(row) for row in res.to_dict(orient="records")],
+        busy_repetitions=[r.repetition for r in record.busy_repetitions() if not r.warmup],
+    )

@@ -1,11 +1,15 @@
-"""Which backend brings a platform up: native processes, Docker Compose, or someone else's deployment."""
+"""Which backend brings a platform up: native processes, Docker Compose, or someone else's deployment.
+
+`resolve` is the one place the choice is made: the driver's stack factory, `bench doctor` and
+`bench list` all call it, and none of them works it out again.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable
 
 from .errors import BenchError
-from .paths import STACKS_DIR
-from .stack import compose, definition
+from .platforms import PlatformInfo
+from .stack import compose
 
 BACKENDS = {
     "auto": "compose where a Docker engine answers, native otherwise",
@@ -13,65 +17,68 @@ BACKENDS = {
     "compose": "the vendor's official images under Docker Compose (needs a Docker engine)",
     "external": "an already-running deployment; endpoints from --external-config or BENCH_EXTERNAL_*",
 }
+DOCKER_ENGINE = "a Docker engine with the compose plugin"
+DOCKER_FIX = "start Docker (or set DOCKER_HOST) and install `docker compose`"
+
+EngineCheck = Callable[[], "str | None"]
 
 
-def has_native(stack: str | None) -> bool:
-    return bool(stack) and (STACKS_DIR / stack / "native.yaml").is_file()
+class BackendUnavailable(BenchError):
+    """The requested backend cannot run this platform here. str() is the one line for the user;
+    `needs` names what is missing and `fix` how to get it (for `bench doctor`)."""
+
+    def __init__(self, message: str, needs: str, fix: str = ""):
+        super().__init__(message)
+        self.needs, self.fix = needs, fix
 
 
-def has_compose(stack: str | None) -> bool:
-    return bool(stack) and compose.compose_path(stack).is_file()
+def docker_unavailable() -> str | None:
+    """None when a Docker engine answers, else why not (the compose module's probe, looked up per call)."""
+    return compose.docker_unavailable()
 
 
-def resolve(requested: str, platform: str, stack: str | None, native_missing_why: str | None = None,
-            engine_check=None) -> str:
-    """The backend a run will use, or one line saying why the requested one cannot be."""
-    engine_check = engine_check or compose.engine_answers
+def available(info: PlatformInfo) -> list[str]:
+    """The backends this platform has files for (native also for in-process platforms), registry order."""
+    return [b for b, ok in (("native", info.has_native or info.in_process), ("compose", info.has_compose)) if ok]
+
+
+def resolve(requested: str, info: PlatformInfo, engine_check: EngineCheck | None = None) -> str:
+    """The backend a run of this platform will use: native, compose or external.
+    Raises BackendUnavailable (one line) when the requested one cannot be used here."""
     if requested not in BACKENDS:
         raise BenchError(f"unknown backend {requested!r}; known: {', '.join(BACKENDS)}")
-    if stack is None:  # in-process platforms (null)
+    engine_check = engine_check or docker_unavailable
+    if info.in_process:
         if requested not in ("auto", "native"):
-            raise BenchError(f"{platform} runs in-process; it has no {requested} backend")
+            raise BackendUnavailable(f"{info.name} runs in-process; it has no {requested} backend",
+                                     f"the {requested} backend", "run it with --backend native")
         return "native"
     if requested == "auto":
-        no_engine = engine_check() if has_compose(stack) else "no compose stack"
-        if no_engine is None:
-            return "compose"
-        if not has_native(stack):
-            raise BenchError(f"{platform} runs only under compose, and {no_engine}"
-                             + (f"; natively: {native_missing_why}" if native_missing_why else ""))
-        return "native"
-    if requested == "native" and not has_native(stack):
-        raise BenchError(f"{platform} has no native stack: {native_missing_why or 'stacks/' + stack + '/native.yaml is missing'}")
+        return _auto(info, engine_check)
+    if requested == "native" and not info.has_native:
+        raise BackendUnavailable(f"{info.name} has no native stack: {_why_not_native(info)}", "a native stack",
+                                 f"{_why_not_native(info)}; run it with --backend compose where Docker is available")
     if requested == "compose":
-        if not has_compose(stack):
-            raise BenchError(f"{platform} has no compose stack (stacks/{stack}/compose.yaml is missing)")
+        if not info.has_compose:
+            raise BackendUnavailable(f"{info.name} has no compose stack (stacks/{info.name}/compose.yaml is missing)",
+                                     f"stacks/{info.name}/compose.yaml", "this platform has no compose stack")
         no_engine = engine_check()
         if no_engine:
-            raise BenchError(f"the compose backend needs a Docker engine: {no_engine}")
+            raise BackendUnavailable(f"the compose backend needs a Docker engine: {no_engine}", DOCKER_ENGINE,
+                                     f"{no_engine}; {DOCKER_FIX}")
     return requested
 
 
-@dataclass
-class StackFiles:
-    """The definitions a run needs: the native one, the compose one, or both (for endpoint names)."""
-    native: definition.StackDef | None
-    compose: compose.ComposeDef | None
-
-    def endpoint_names(self) -> list[str]:
-        if self.native:
-            return list(self.native.endpoints)
-        return list(self.compose.bench.endpoints) if self.compose else []
-
-    def worker_python(self) -> list[str]:
-        if self.compose and self.compose.bench.worker_python:
-            return self.compose.bench.worker_python
-        return self.native.install.python if self.native else []
+def _auto(info: PlatformInfo, engine_check: EngineCheck) -> str:
+    no_engine = engine_check() if info.has_compose else "no compose stack"
+    if no_engine is None:
+        return "compose"
+    if info.has_native:
+        return "native"
+    natively = f"; natively: {info.native_missing}" if info.native_missing else ""
+    raise BackendUnavailable(f"{info.name} runs only under compose, and {no_engine}{natively}", DOCKER_ENGINE,
+                             f"{no_engine}; {DOCKER_FIX}")
 
 
-def stack_files(stack: str | None, backend: str) -> StackFiles:
-    if stack is None:
-        return StackFiles(None, None)
-    native = definition.load(stack) if has_native(stack) else None
-    composed = compose.load(stack) if backend == "compose" or (native is None and has_compose(stack)) else None
-    return StackFiles(native, composed)
+def _why_not_native(info: PlatformInfo) -> str:
+    return info.native_missing or f"stacks/{info.name}/native.yaml is missing"

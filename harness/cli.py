@@ -1,24 +1,23 @@
 """`bench`: the command line. Every failure ends in one line naming the cause and a non-zero exit."""
 from __future__ import annotations
 
+import importlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import doctor as doctor_mod
 from . import spec
 from .errors import BenchError, RunInterrupted
-from .paths import RESULTS_DIR, STATE_DIR
-from .platforms import NOT_NATIVE, ORCHESTRATORS, REGISTRY, adapter_class
+from .paths import RESULTS_DIR
+from . import platforms as registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.")
@@ -79,7 +78,7 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
             sample_hz: float = typer.Option(5.0, help="resource sampling rate"),
             keep_run_dir: bool = typer.Option(False, help="keep the temporary run directory (data, raw logs)")):
     """Bring PLATFORM's stack up, run WORKLOAD, write results/PLATFORM/<run-id>/, stop everything."""
-    adapter_class(platform)
+    registry.get(platform)
     wl = spec.load(workload)
     overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs}.items() if v is not None}
     if overrides:
@@ -97,13 +96,14 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
           variant: Optional[str] = typer.Option(None),
           backend: str = typer.Option("auto", help="auto | native | compose | external")):
     """Run the default benchmark: each workload on each runnable platform, then the report."""
-    chosen = platforms or [p for p in ORCHESTRATORS if doctor_mod.runnable(p, backend)]
+    orchestrators, engine = registry.orchestrators(), _docker_probe_once()
+    chosen = platforms or [p for p in orchestrators if doctor_mod.runnable(p, backend, engine)]
     if backend == "external" and not platforms:
         raise BenchError("the external backend runs one deployment: name it with --platform")
     for name in platforms:
-        adapter_class(name)
+        registry.get(name)
     loaded = [spec.load(w) for w in (workloads or DEFAULT_WORKLOADS)]
-    skipped = [p for p in ORCHESTRATORS if p not in chosen]
+    skipped = [p for p in orchestrators if p not in chosen]
     if skipped:
         console.print(f"not runnable here (see `bench doctor`): {', '.join(skipped)}")
     failures = []
@@ -144,40 +144,57 @@ def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every
 
     from . import install
     from .stack import definition
-    from .backends import has_native
-    names = platforms or [p for p in ORCHESTRATORS if has_native(adapter_class(p).stack)]
+    names = platforms or [p for p in registry.orchestrators() if registry.get(p).has_native]
     for name in names:
-        cls = adapter_class(name)
-        if not has_native(cls.stack):
+        if not registry.get(name).has_native:
             raise BenchError(f"{name} has nothing to install natively (compose stacks pull images at run time)")
         with _progress() as p:
             p.add_task(f"installing {name}", total=None)
             t = time.monotonic()
-            done = install.platform(definition.load(cls.stack))
+            done = install.platform(definition.load(name))
         took = time.monotonic() - t
         out.print(f"{name}: {'cached' if done.cached else 'installed'} in {took:.1f}s "
                   f"({done.footprint_bytes / 2**20:.0f} MB; {', '.join(f'{k} {v}' for k, v in done.versions.items())})",
                   soft_wrap=True)
 
 
+def _docker_probe_once():
+    """backends.docker_unavailable, asked at most once per command."""
+    from functools import cache
+
+    from .backends import docker_unavailable
+    return cache(docker_unavailable)
+
+
+def _variants(info: registry.PlatformInfo) -> str:
+    if info.in_process:
+        return "in-process"
+    if not info.has_native:
+        return "compose only"
+    from .stack import definition
+    d = definition.load(info.name)
+    return ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
+
+
+def _runs_here(info: registry.PlatformInfo, engine) -> str:
+    """The backend `--backend auto` picks here and whether its requirements are met, or why not."""
+    from .backends import BackendUnavailable, resolve
+    try:
+        backend = resolve("auto", info, engine)
+    except BackendUnavailable as err:
+        return f"no: needs {err.needs} (see bench doctor)"
+    missing = [r.what for r in doctor_mod.check(info.name, "auto", engine) if not r.ok]
+    return f"no ({backend}): needs {', '.join(missing)}" if missing else f"yes ({backend})"
+
+
 @app.command("list")
 def list_cmd():
     """Platforms, workloads and backends."""
-    table = Table("platform", "stack variants", "runs here", title="platforms")
-    for name in REGISTRY:
-        cls = adapter_class(name)
-        variants = "in-process"
-        from .backends import has_native
-        if cls.stack and not has_native(cls.stack):
-            variants = "compose only"
-        elif cls.stack:
-            from .stack import definition
-            d = definition.load(cls.stack)
-            variants = ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
-        table.add_row(name, variants, "yes" if doctor_mod.runnable(name) else "no")
-    for name, why in NOT_NATIVE.items():
-        if name not in REGISTRY:
-            table.add_row(name, "–", f"no: {why}")
+    from .backends import BACKENDS
+    engine = _docker_probe_once()
+    table = Table("platform", "kind", "stack variants", "runs here (--backend auto)", title="platforms")
+    for name, info in registry.platforms().items():
+        table.add_row(name, info.kind, _variants(info), _runs_here(info, engine))
     out.print(table)
     table = Table("workload", "shape", "tasks x runs", "warmup+reps", "description", title="workloads")
     for name in spec.available():
@@ -185,15 +202,11 @@ def list_cmd():
         size = f"{w.duration_s:.0f}s" if w.shape == "idle" else f"{w.tasks} x {w.runs}"
         table.add_row(name, w.shape, size, f"{w.warmup}+{w.repetitions}", w.description)
     out.print(table)
-    from .backends import BACKENDS
-    from .stack.compose import engine_answers
-    no_engine = engine_answers()
+    no_engine = engine()
     table = Table("backend", "what", "here", title="backends")
     for name, what in BACKENDS.items():
-        here = "yes"
-        if name in ("compose", "auto"):
-            here = ("yes" if no_engine is None else f"no: {no_engine}") if name == "compose" else \
-                ("compose" if no_engine is None else "native")
+        here = {"compose": "yes" if no_engine is None else f"no: {no_engine}",
+                "auto": "per platform: see 'runs here' above"}.get(name, "yes")
         table.add_row(name, what, here)
     out.print(table)
 
@@ -201,115 +214,97 @@ def list_cmd():
 @app.command()
 def doctor():
     """Which platforms can run on this machine, by which backend; for the others, what is missing."""
-    from .backends import has_compose, has_native
+    from .backends import available
+    engine = _docker_probe_once()
     all_ok = True
-    for name in ORCHESTRATORS:
-        cls = adapter_class(name)
-        checked = {b: doctor_mod.check(name, b) for b in ("native", "compose")
-                   if b == "native" and (has_native(cls.stack) or not cls.stack) or b == "compose" and has_compose(cls.stack)}
+    for name, info in registry.platforms().items():
+        if info.kind == "harness":
+            continue
+        checked = {b: doctor_mod.check(name, b, engine) for b in available(info)}
         ok_by = [b for b, reqs in checked.items() if all(r.ok for r in reqs)]
         all_ok &= bool(ok_by)
         if ok_by:
             out.print(f"[bold]{name}[/bold]: [green]runnable[/green] ({', '.join(ok_by)})")
         else:
             missing = [f"{b}: {r.fix or r.what}" for b, reqs in checked.items() for r in reqs if not r.ok]
-            why = NOT_NATIVE.get(name)
+            why = info.native_missing
             out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: " + "; ".join(([why] if why else []) + missing),
                       soft_wrap=True)
         for backend, reqs in checked.items():
             for r in reqs:
                 out.print(f"  {backend:8} {'ok     ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"),
                           soft_wrap=True)
-    for name, why in NOT_NATIVE.items():
-        if name not in REGISTRY:
-            all_ok = False
-            out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: {why}", soft_wrap=True)
     if not all_ok:
         raise typer.Exit(1)
 
 
-def _state_file(platform: str) -> Path:
-    return STATE_DIR / f"{platform}.json"
+def _print_endpoints(endpoints: dict[str, str], log_dir: Path) -> None:
+    # one line each, never wrapped or styled: a token wrapped at the terminal's width cannot be copied
+    for key, value in {**endpoints, "logs": str(log_dir)}.items():
+        out.print(f"{key}: {value}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
 def up(platform: str, variant: Optional[str] = typer.Option(None),
        port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)")):
     """Start PLATFORM's stack in the background on 127.0.0.1 (stop it with `bench down`)."""
-    from . import install
-    from .results import new_run_id
-    from .stack import definition
-    from .stack.native import NativeStack
-    from .backends import has_native
-    cls = adapter_class(platform)
-    if not has_native(cls.stack):
-        raise BenchError(f"`bench up` starts native stacks and {platform} has none; "
-                         f"`bench run {platform} … --backend compose` runs its compose stack")
-    state = _state_file(platform)
-    if state.exists():
-        raise BenchError(f"{platform} is already up (state in {state}); run `bench down {platform}` first")
-    from .driver import start_stack
-    from .results import Redactor
-    d = definition.load(cls.stack)
-    installed = install.platform(d)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-up-{platform}-"))
-    ctx = definition.RenderContext(new_run_id("up"), run_dir, installed.bin_dir, _ports(port), go_bin=installed.go_bin)
-    rendered = definition.render(d, variant or d.default_variant(), ctx)
-    stack = NativeStack(run_dir, attached=False)
-    try:
-        with _progress() as p:
-            start_stack(stack, rendered, Redactor(), _RichProgress(p, platform))
-    except BaseException:
-        stack.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"run_dir": str(run_dir), "pids": [r.pid for r in stack.services],
-                                 "endpoints": rendered.endpoints()}))
-    os.chmod(state, 0o600)  # endpoints may carry per-run credentials
-    for key, value in rendered.endpoints().items():
-        out.print(f"{key}: {value}")
-    out.print(f"logs: {stack.log_dir}")
+    from . import background
+    with _progress() as p:
+        started = background.up(platform, variant, _ports(port), _RichProgress(p, platform))
+    _print_endpoints(started.endpoints, Path(started.log_dir))
 
 
 @app.command()
 def down(platform: str):
     """Stop a stack started with `bench up` and remove its run directory."""
-    from .stack.native import stop_tree
-    adapter_class(platform)
-    state = _state_file(platform)
-    if not state.exists():
-        raise BenchError(f"{platform} is not up (no {state})")
-    doc = json.loads(state.read_text())
-    for pid in reversed(doc["pids"]):
-        stop_tree(pid)
-    shutil.rmtree(doc["run_dir"], ignore_errors=True)
-    state.unlink()
-    out.print(f"{platform}: stopped")
+    from . import background
+    background.down(platform)
+    out.print(f"{platform}: stopped", soft_wrap=True, markup=False, highlight=False)
+
+
+def _click_errors() -> tuple[tuple[type, ...], type | None]:
+    """click's exception base and its no-arguments help: typer >= 0.2x vendors click as
+    typer._click (whose classes click's own `except` clauses do not match); older typer uses click."""
+    bases: list[type] = []
+    help_error = None
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        bases.append(mod.ClickException)
+        help_error = help_error or getattr(mod, "NoArgsIsHelpError", None)
+    return tuple(bases), help_error
+
+
+def _usage_error(err: Exception, help_error: type | None) -> int:
+    """A click usage error (unknown command, option of the wrong type, missing argument) in one line."""
+    if help_error is not None and isinstance(err, help_error):
+        err.show()  # `bench` or `bench run` alone: the help text is what was asked for
+        return err.exit_code
+    ctx = getattr(err, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    message = " ".join(err.format_message().split())  # click wraps long messages over lines
+    console.print(f"[red]error:[/red] {escape(message + hint)}", soft_wrap=True, highlight=False)
+    return err.exit_code  # 2 for usage errors, as click itself exits
 
 
 def main() -> None:
+    click_errors, help_error = _click_errors()
     try:
-        code = app(standalone_mode=False)  # click returns, not raises, typer.Exit codes in this mode
+        code = app(standalone_mode=False, prog_name="bench")  # click returns, not raises, typer.Exit codes here
         if isinstance(code, int) and code:
             sys.exit(code)
     except RunInterrupted as err:
-        console.print(f"[yellow]interrupted:[/yellow] {err}", soft_wrap=True)
+        console.print(f"[yellow]interrupted:[/yellow] {escape(str(err))}", soft_wrap=True)
         sys.exit(130)
     except BenchError as err:
-        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)  # a message may hold [brackets]
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):  # typer.Abort: click's form of Ctrl-C (and of EOF at a prompt)
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
     except typer.Exit as err:
         sys.exit(err.exit_code)
-    except Exception as err:  # click usage errors and the like
-        import click
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):  # click's form of Ctrl-C
-            console.print("[yellow]interrupted[/yellow]")
-            sys.exit(130)
-        raise
+    except click_errors as err:
+        sys.exit(_usage_error(err, help_error))

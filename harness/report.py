@@ -2,56 +2,83 @@
 raw samples in results/, rendered to markdown and to one self-contained HTML page."""
 from __future__ import annotations
 
-import base64
-import io
-import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import analysis, claims, stats  # noqa: E402
-from .errors import BenchError  # noqa: E402
-from .results import iter_runs, load_run  # noqa: E402
+from . import analysis, charts, claims, stats
+from .errors import BenchError
+from .record import (EngineAnomalies, LatencySummary, Machine, RunRecord, Setting, Setup, Spread, Summary,
+                     load_record)
+from .results import RunData, iter_runs, load_run
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=False,
                                trim_blocks=True, lstrip_blocks=True)
 TEMPLATES.filters["f"] = lambda v, fmt=".1f": "–" if v is None or isinstance(v, jinja2.Undefined) else format(v, fmt)
 
 
-def collect(results: Path) -> tuple[dict, list[dict]]:
-    """Latest complete run per (platform, variant, workload); and every run that did not complete."""
-    latest: dict[tuple, dict] = {}
+@dataclass
+class Cell:
+    """The latest complete run of one (platform, stack, workload), its summary recomputed from the
+    raw samples (so a change to the analysis applies to old results too)."""
+    record: RunRecord
+    data: RunData
+
+    @property
+    def summary(self) -> Summary:
+        assert self.record.summary is not None  # set by collect()
+        return self.record.summary
+
+
+@dataclass(frozen=True)
+class IncompleteRun:
+    platform: str
+    workload: str
+    run_id: str
+    status: str
+    error: str
+
+
+CellKey = tuple[str, str, str]   # (platform, stack label, workload)
+
+
+def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
+    """Latest complete run per (platform, stack, workload); and every run that did not complete
+    (or whose run.json cannot be read: listed with the one-line reason, never a traceback)."""
+    latest: dict[CellKey, RunRecord] = {}
     incomplete = []
     for run_dir in iter_runs(results):
         if run_dir.parent.name == "report":
             continue
-        doc = json.loads((run_dir / "run.json").read_text())
-        key = (doc["platform"], stack_label(doc), doc["workload"]["name"])
-        if doc["status"] != "complete":
-            incomplete.append({"platform": doc["platform"], "workload": doc["workload"]["name"], "run_id": doc["run_id"],
-                               "status": doc["status"], "error": doc.get("error", "")})
+        try:
+            record = load_record(run_dir / "run.json")
+        except BenchError as err:
+            incomplete.append(IncompleteRun(run_dir.parent.name, "?", run_dir.name, "unreadable", str(err)))
             continue
-        if key not in latest or doc["started_at"] > latest[key]["started_at"]:
-            latest[key] = doc
+        if record.status != "complete":
+            incomplete.append(IncompleteRun(record.platform, record.workload.name, record.run_id, record.status,
+                                            record.error or ""))
+            continue
+        key = (record.platform, stack_label(record), record.workload.name)
+        if key not in latest or record.started_at > latest[key].started_at:
+            latest[key] = record
     cells = {}
-    for key, doc in latest.items():
-        data = load_run(results / doc["platform"] / doc["run_id"])
-        summary = analysis.summarize_tables(doc, data["tasks"], data["workflows"], data["resources"])
-        cells[key] = {**doc, "summary": summary, "tables": data}
+    for key, record in latest.items():
+        data = load_run(results / record.platform / record.run_id)
+        summary = analysis.summarize_tables(data.record, data.tasks, data.workflows, data.resources)
+        cells[key] = Cell(record.model_copy(update={"summary": summary}), data)
     return cells, incomplete
 
 
-def stack_label(doc: dict) -> str:
-    """How a run's stack was brought up: "native <variant>", "compose", "external" or "in-process"."""
-    backend, variant = doc.get("backend", "native"), doc.get("variant")
-    if backend == "native":
-        return variant if variant == "in-process" else f"native {variant}"
-    return backend
+def stack_label(record: RunRecord) -> str:
+    """How a run's stack was brought up, from its own record: "native <variant>", "compose",
+    "external" or "in-process"."""
+    shape = record.deployment
+    if shape.kind == "in-process":
+        return "in-process"
+    return f"native {shape.variant}" if shape.backend == "native" else shape.backend
 
 
 def render(results: Path) -> tuple[Path, Path]:
@@ -62,9 +89,9 @@ def render(results: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    charts = _charts(cells, out)
+    drawn = charts.draw_all(cells, _setup_rows(cells), out)
     workloads = sorted({k[2] for k in cells})
-    default_cells = _default_variant_cells(cells)
+    default_cells = claim_cells(cells)
     ctx = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "results": str(results),
@@ -75,15 +102,19 @@ def render(results: Path) -> tuple[Path, Path]:
         "resources": _resource_rows(cells),
         "settings": _settings(cells),
         "claims": claims.evaluate(default_cells),
+        "wait_poll": _wait_poll_rows(cells),
+        "busy": _busy_rows(cells),
+        "unprobed": sum(1 for c in cells.values()
+                        if any(r.machine_state is None for r in c.record.repetitions)),
         "not_measured": _not_measured(cells),
         "incomplete": incomplete,
         "metrics": analysis.LATENCY_METRICS,
-        "charts": charts,
+        "charts": drawn,
     }
     md = out / "report.md"
     md.write_text(TEMPLATES.get_template("report.md.j2").render(**ctx, html=False))
     html = out / "report.html"
-    html.write_text(_html(md.read_text(), charts))
+    html.write_text(_html(md.read_text(), drawn))
     return md, html
 
 
@@ -109,181 +140,141 @@ img{max-width:100%}code{background:#f6f6f6;padding:0 3px}
 """
 
 
-def _not_measured(cells: dict) -> list[str]:
-    from .backends import has_compose
-    from .platforms import NOT_NATIVE
+def _not_measured(cells: dict[CellKey, Cell]) -> list[str]:
+    """Seed platforms without a complete run here, each with why (from the registry)."""
+    from .platforms import get, seed_platforms
     measured = {k[0] for k in cells}
     out = []
-    for p in claims.SEED_PLATFORMS:
+    for p in seed_platforms():
         if p in measured:
             continue
-        why = NOT_NATIVE.get(p, "no complete run in these results")
-        if p in NOT_NATIVE and has_compose(p) and "compose" not in why:
+        info = get(p)
+        why = info.native_missing or "no complete run in these results"
+        if info.native_missing and info.has_compose and "compose" not in why:
             why = f"natively: {why}; its compose stack needs a Docker engine"
         out.append(f"{p} ({why})")
     return out
 
 
-def _default_variant_cells(cells: dict) -> dict:
-    """For claims: one cell per (platform, workload), preferring each platform's default variant."""
-    from .backends import has_native
-    from .platforms import REGISTRY, adapter_class
-    from .stack import definition
-    chosen = {}
-    for (platform, variant, workload), cell in cells.items():
-        default = None
-        if platform in REGISTRY and has_native(adapter_class(platform).stack):
-            default = definition.load(adapter_class(platform).stack).default_variant()
-        key = (platform, workload)
-        if key not in chosen or variant == f"native {default}":
-            chosen[key] = cell
+def claim_cells(cells: dict[CellKey, Cell]) -> dict[tuple[str, str], RunRecord]:
+    """For claims: one run per (platform, workload), preferring the stack's default variant as the
+    run itself recorded it (never today's stack files), then stacks without variants, then the latest."""
+    rank = {True: 2, None: 1, False: 0}
+    chosen: dict[tuple[str, str], RunRecord] = {}
+    for (platform, _, workload), cell in cells.items():
+        r = cell.record
+        best = chosen.get((platform, workload))
+        if best is None or ((rank[r.deployment.default_variant], r.started_at)
+                            > (rank[best.deployment.default_variant], best.started_at)):
+            chosen[(platform, workload)] = r
     return chosen
 
 
-def _machines(cells: dict) -> list[dict]:
-    seen = {}
+def _machines(cells: dict[CellKey, Cell]) -> list[Machine]:
+    """Each distinct machine once; what changes from run to run (frequency, load) is left out."""
+    seen: dict[str, Machine] = {}
     for cell in cells.values():
-        m = cell["machine"]
-        seen[json.dumps(m, sort_keys=True)] = m
+        m = cell.record.machine
+        seen[m.model_dump_json(exclude={"cpu_freq_mhz", "load_avg_1m"})] = m
     return list(seen.values())
 
 
-def _rows(cells: dict) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {}
-    for (platform, variant, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
-        s = cell["summary"]
-        lat = s["latency_ms"]
-        rows.setdefault(workload, []).append({
-            "platform": platform, "variant": variant, "backend": cell["backend"], "run_id": cell["run_id"],
-            "ok": s["measured_repetitions_ok"], "failed": s["measured_repetitions_failed"],
-            "lat": lat, "throughput": s["throughput_tasks_per_s"],
-            "p50_spread": s["submit_to_first_start_p50_by_repetition_ms"],
-            "anomalies": s.get("engine_anomalies") or {},
-        })
+@dataclass(frozen=True)
+class LatencyRow:
+    platform: str
+    variant: str               # the stack label
+    backend: str
+    run_id: str
+    ok: int
+    failed: int
+    lat: dict[str, LatencySummary | None]
+    throughput: Spread | None
+    p50_spread: Spread | None
+    anomalies: EngineAnomalies
+    busy: int                  # measured repetitions taken while the machine was busy
+
+
+def _rows(cells: dict[CellKey, Cell]) -> dict[str, list[LatencyRow]]:
+    rows: dict[str, list[LatencyRow]] = {}
+    for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
+        s = cell.summary
+        rows.setdefault(workload, []).append(LatencyRow(
+            platform=platform, variant=label, backend=cell.record.backend, run_id=cell.record.run_id,
+            ok=s.measured_repetitions_ok, failed=s.measured_repetitions_failed, lat=s.latency_ms,
+            throughput=s.throughput_tasks_per_s, p50_spread=s.submit_to_first_start_p50_by_repetition_ms,
+            anomalies=s.engine_anomalies, busy=len(s.busy_repetitions)))
     return rows
 
 
 SETUP_TIMES = ("start_to_ready_s", "deploy_s", "ready_to_first_task_s")
 
 
-def _setup_rows(cells: dict) -> list[dict]:
-    """One row per platform and variant. Every run is one stack lifecycle, so every run is one
+@dataclass(frozen=True)
+class SetupRow:
+    platform: str
+    variant: str
+    runs: int
+    latest: Setup                        # the latest run's setup, for what is not a time
+    times: dict[str, Spread | None]      # SETUP_TIMES over the runs shown
+
+    @property
+    def footprint_mb(self) -> float | None:
+        return (self.latest.footprint_bytes or 0) / 2**20 or None
+
+
+def _setup_rows(cells: dict[CellKey, Cell]) -> list[SetupRow]:
+    """One row per platform and stack. Every run is one stack lifecycle, so every run is one
     sample of the setup times: the row gives their median and range over the runs shown."""
-    groups: dict[tuple, list[dict]] = {}
-    for (platform, variant, _), cell in cells.items():
-        groups.setdefault((platform, variant), []).append(cell)
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for (platform, label, _), cell in cells.items():
+        groups.setdefault((platform, label), []).append(cell.record)
     rows = []
-    for (platform, variant), runs in sorted(groups.items()):
-        latest = max(runs, key=lambda c: c["started_at"])["setup"]
-        row = {"platform": platform, "variant": variant, "runs": len(runs), **latest,
-               "footprint_mb": (latest.get("footprint_bytes") or 0) / 2**20 or None}
-        for key in SETUP_TIMES:
-            row[key] = stats.spread([c["setup"].get(key) for c in runs])
-        rows.append(row)
+    for (platform, label), runs in sorted(groups.items()):
+        latest = max(runs, key=lambda r: r.started_at).setup
+        times = {key: stats.spread(getattr(r.setup, key) for r in runs) for key in SETUP_TIMES}
+        rows.append(SetupRow(platform, label, len(runs), latest, times))
     return rows
 
 
-def _resource_rows(cells: dict) -> list[dict]:
+def _resource_rows(cells: dict[CellKey, Cell]) -> list[dict]:
     rows = []
-    for (platform, variant, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
-        for r in cell["summary"]["resources"]:
-            if r["kind"] in ("idle", "measured"):
-                rows.append({"platform": platform, "variant": variant, "workload": workload, **r})
+    for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
+        for r in cell.summary.resources:
+            if r.kind in ("idle", "measured"):
+                rows.append({"platform": platform, "variant": label, "workload": workload, **r.model_dump()})
     return rows
 
 
-def _settings(cells: dict) -> dict[str, dict]:
+def _settings(cells: dict[CellKey, Cell]) -> dict[str, dict[str, Setting]]:
     out = {}
-    for (platform, variant, _), cell in cells.items():
-        out[f"{platform} ({variant})"] = cell.get("settings", {})
+    for (platform, label, _), cell in cells.items():
+        out[f"{platform} ({label})"] = cell.record.settings
     return dict(sorted(out.items()))
 
 
-# -- charts -----------------------------------------------------------------------------------
-def _charts(cells: dict, out: Path) -> list[dict]:
-    charts = []
-    for workload in sorted({k[2] for k in cells}):
-        fig = _latency_chart(cells, workload)
-        if fig:
-            charts.append(_save(fig, out, f"latency-{workload}", f"{workload}: submit -> first task start, by percentile"))
-    fig = _resource_chart(cells)
-    if fig:
-        charts.append(_save(fig, out, "resources-idle", "idle-60s: RSS of each service over time"))
-    fig = _setup_chart(cells)
-    if fig:
-        charts.append(_save(fig, out, "setup", "setup phases (seconds)"))
-    return charts
+def _wait_poll_rows(cells: dict[CellKey, Cell]) -> list[dict[str, str]]:
+    """How each platform's adapter learns that a workflow finished: this bounds workflow_e2e's
+    resolution (a poll every 50 ms cannot resolve less than 50 ms)."""
+    out: dict[tuple[str, str], str] = {}
+    for (platform, label, _), cell in sorted(cells.items(), key=lambda kv: kv[0]):
+        r = cell.record
+        if r.wait_poll_s is not None:
+            how = f"polls every {r.wait_poll_s * 1000:g} ms"
+        elif r.migrated_from_schema is not None:
+            how = f"not recorded (schema {r.migrated_from_schema} run)"
+        else:
+            how = "the SDK long-polls or streams the result (no interval)"
+        out[(platform, label)] = how
+    return [{"platform": p, "variant": v, "how": how} for (p, v), how in out.items()]
 
 
-def _latency_chart(cells: dict, workload: str):
-    series = {}
-    for (platform, variant, wl), cell in cells.items():
-        if wl != workload:
-            continue
-        t = cell["tables"]
-        values = analysis.latency_samples(t["tasks"], t["workflows"], analysis.ok_measured(cell))[
-            "submit_to_first_start"]
-        if len(values):
-            series[f"{platform} ({variant})"] = sorted(values / 1e6)
-    if not series:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    for label, vals in sorted(series.items()):
-        n = len(vals)
-        ax.plot([100 * (i + 0.5) / n for i in range(n)], vals, marker="." if n < 50 else None, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("percentile")
-    ax.set_ylabel("ms (log)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def _resource_chart(cells: dict):
-    idle = {k: c for k, c in cells.items() if k[2] == "idle-60s" and not c["tables"]["resources"].empty}
-    if not idle:
-        return None
-    fig, axes = plt.subplots(1, len(idle), figsize=(4.2 * len(idle), 3.2), squeeze=False)
-    for ax, ((platform, variant, _), cell) in zip(axes[0], sorted(idle.items())):
-        r = cell["tables"]["resources"]
-        r = r[r["role"] != "harness"]
-        t0 = r["t_ns"].min()
-        for service, g in r.groupby("service"):
-            ax.plot((g["t_ns"] - t0) / 1e9, g["rss_bytes"] / 2**20, label=service)
-        ax.set_title(f"{platform} ({variant})", fontsize=9)
-        ax.set_xlabel("s since launch")
-        ax.set_ylabel("RSS MB")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def _setup_chart(cells: dict):
-    rows = [{**r, **{k: (r[k] or {}).get("median") for k in SETUP_TIMES}} for r in _setup_rows(cells)]
-    rows = [r for r in rows if r.get("start_to_ready_s") is not None]
-    if not rows:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))
-    labels = [f"{r['platform']} ({r['variant']})" for r in rows]
-    left = [0.0] * len(rows)
-    for key, label in (("start_to_ready_s", "start -> ready"), ("deploy_s", "workers + deploy"),
-                       ("ready_to_first_task_s", "ready -> first task")):
-        vals = [r.get(key) or 0 for r in rows]
-        if key == "ready_to_first_task_s":  # includes deploy; draw only what deploy does not cover
-            vals = [max(0.0, v - (r.get("deploy_s") or 0)) for v, r in zip(vals, rows)]
-        ax.barh(labels, vals, left=left, label=label)
-        left = [a + b for a, b in zip(left, vals)]
-    ax.set_xlabel("seconds")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _save(fig, out: Path, name: str, title: str) -> dict:
-    path = out / f"{name}.png"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    path.write_bytes(buf.getvalue())
-    return {"file": path.name, "title": title, "data": base64.b64encode(buf.getvalue()).decode()}
+def _busy_rows(cells: dict[CellKey, Cell]) -> list[dict]:
+    """Every repetition of the runs shown that was measured while the machine was busy."""
+    rows = []
+    for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
+        for rep in cell.record.busy_repetitions():
+            state = rep.machine_state
+            rows.append({"platform": platform, "variant": label, "workload": workload, "phase": rep.phase,
+                         "reason": state.busy_reason, "steal_pct": state.steal_pct,
+                         "load": state.load_avg_1m_end})
+    return rows

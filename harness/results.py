@@ -1,22 +1,27 @@
-"""One folder per run: run.json (metadata, status, summaries) and raw samples as parquet.
+"""One folder per run: run.json (the RunRecord of harness/record.py) and raw samples as parquet.
 
 Everything is written as it is measured (atomic replace), so an interrupted run leaves what
 it had, with its status saying so. Secrets are removed from every string before it is written.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
+from pydantic import ValidationError
 
+from .errors import BenchError
 from .paths import RESULTS_DIR
+from .record import SCHEMA_VERSION, RunRecord, RunStatus, load_record, validation_line
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "RunRecorder", "RunData", "Redactor", "load_run", "iter_runs", "new_run_id"]
 TABLES = ("tasks", "workflows", "resources")
 
 
@@ -45,33 +50,41 @@ class Redactor:
 
 
 class RunRecorder:
-    def __init__(self, platform: str, run_id: str, meta: dict, redact: Redactor, root: Path | None = None):
-        self.dir = (root or RESULTS_DIR) / platform / run_id
+    """Writes one run's folder as it goes: run.json from `record` (the driver updates the model, then
+    calls flush()), the raw tables, the services' logs. Every file is replaced atomically, so an
+    interrupted run leaves the last complete version of each, never half a file."""
+
+    def __init__(self, record: RunRecord, redact: Redactor, root: Path | None = None):
+        self.dir = (root or RESULTS_DIR) / record.platform / record.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
         self.redact = redact
-        self.doc = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "platform": platform,
-                    "status": "running", "started_at": _now(), **meta}
-        self.flush()
-
-    def update(self, **fields: Any) -> None:
-        self.doc.update(fields)
+        self.record = record
         self.flush()
 
     def flush(self) -> None:
-        _atomic_write(self.dir / "run.json", json.dumps(self.redact(self.doc), indent=2, default=str).encode())
+        """Write run.json from the record. What is written is validated first, so every file the
+        harness writes loads back (a wrong type set by the driver fails here, loudly)."""
+        doc = self.redact(self.record.model_dump(mode="json"))
+        try:
+            RunRecord.model_validate(doc)
+        except ValidationError as err:
+            raise BenchError(f"{self.dir / 'run.json'}: the harness built an invalid record: "
+                             f"{validation_line(err)}") from None
+        atomic_write(self.dir / "run.json", json.dumps(doc, indent=2, allow_nan=False).encode())
 
-    def write_table(self, name: str, rows: list[dict]) -> None:
+    def write_table(self, name: str, rows: list) -> None:
         from .analysis import frame
-        df = frame(rows)
-        tmp = self.dir / f".{name}.parquet.tmp"
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, self.dir / f"{name}.parquet")
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+        buf = io.BytesIO()
+        frame(rows).to_parquet(buf, index=False)
+        atomic_write(self.dir / f"{name}.parquet", buf.getvalue())
 
-    def finish(self, status: str, error: str | None = None) -> None:
-        self.doc["status"] = status
-        self.doc["finished_at"] = _now()
+    def finish(self, status: RunStatus, error: str | None = None) -> None:
+        self.record.status = status
+        self.record.finished_at = datetime.now(timezone.utc)
         if error:
-            self.doc["error"] = error
+            self.record.error = error
         self.flush()
 
     def copy_logs(self, log_dir: Path) -> None:
@@ -85,30 +98,58 @@ class RunRecorder:
             (out / log.name).write_text(self.redact(text))
 
 
-def load_run(run_dir: Path) -> dict:
-    """run.json plus its tables (empty frames where a table was never written)."""
-    doc = json.loads((run_dir / "run.json").read_text())
+@dataclass
+class RunData:
+    """One run read back: the record and its raw tables (empty frames where a table was never written)."""
+    record: RunRecord
+    tasks: pd.DataFrame
+    workflows: pd.DataFrame
+    resources: pd.DataFrame
+    dir: Path
+
+
+def load_run(run_dir: Path) -> RunData:
+    record = load_record(run_dir / "run.json")
     tables = {}
     for name in TABLES:
         path = run_dir / f"{name}.parquet"
-        tables[name] = pd.read_parquet(path) if path.exists() else pd.DataFrame()
-    return {"run": doc, **tables, "dir": run_dir}
+        try:
+            tables[name] = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+        except Exception as err:  # pyarrow raises several types for a truncated or foreign file
+            raise BenchError(f"{path}: unreadable parquet: {str(err).strip().splitlines()[0][:200]}") from None
+    return RunData(record=record, dir=run_dir, **tables)
 
 
-def iter_runs(root: Path | None = None):
+def iter_runs(root: Path | None = None) -> Iterator[Path]:
+    """Every run folder under root (results/<platform>/<run-id>/run.json)."""
     root = root or RESULTS_DIR
     for path in sorted(root.glob("*/*/run.json")):
         yield path.parent
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """tmp file, fsync, rename, fsync of the folder: after a crash the file is the old or the new
+    version, whole."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def safe_name(text: str) -> str:

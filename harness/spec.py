@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import BenchError
+from .errors import BenchError, invalid
 from .paths import WORKLOADS_DIR
 
 
@@ -81,8 +81,4 @@ def parse(text: str, source: str) -> Workload:
     try:
         return Workload.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        if first["type"] == "extra_forbidden":
-            raise BenchError(f"{source}: unknown key {key!r}") from None
-        raise BenchError(f"{source}: {key}: {first['msg']}") from None
+        raise invalid(source, err) from None

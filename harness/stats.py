@@ -6,13 +6,15 @@ from typing import Iterable
 
 from hdrh.histogram import HdrHistogram
 
+from .record import LatencySummary, Spread
+
 LOWEST_US, HIGHEST_US, DIGITS = 1, 24 * 3600 * 1_000_000, 3
 PERCENTILES = (50, 90, 99)
 # pyperf's rule of thumb: a coefficient of variation above this makes a comparison unreliable.
 UNSTABLE_CV = 0.10
 
 
-def latency_summary(values_ns: Iterable[float]) -> dict | None:
+def latency_summary(values_ns: Iterable[float | None]) -> LatencySummary | None:
     """p50/p90/p99/max in milliseconds. Values below 1 µs are recorded as 1 µs; negative ones
     (clock disagreement between engine and host) are counted separately and not recorded."""
     hist = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
@@ -27,13 +29,12 @@ def latency_summary(values_ns: Iterable[float]) -> dict | None:
         count += 1
     if count == 0:
         return None
-    out = {f"p{p}_ms": hist.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
-    out.update(min_ms=hist.get_min_value() / 1000, max_ms=hist.get_max_value() / 1000, count=count,
-               negatives=negatives)
-    return out
+    percentiles = {f"p{p}_ms": hist.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
+    return LatencySummary(**percentiles, min_ms=hist.get_min_value() / 1000, max_ms=hist.get_max_value() / 1000,
+                          count=count, negatives=negatives)
 
 
-def spread(values: list[float]) -> dict | None:
+def spread(values: Iterable[float | None]) -> Spread | None:
     """Across repetitions: median, min, max and coefficient of variation, flagged when too wide."""
     vals = sorted(v for v in values if v is not None and not math.isnan(v))
     if not vals:
@@ -43,4 +44,4 @@ def spread(values: list[float]) -> dict | None:
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
     cv = sd / mean if mean else 0.0
     median = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
-    return {"median": median, "min": vals[0], "max": vals[-1], "cv": cv, "n": n, "unstable": n > 1 and cv > UNSTABLE_CV}
+    return Spread(median=median, min=vals[0], max=vals[-1], cv=cv, n=n, unstable=n > 1 and cv > UNSTABLE_CV)

@@ -8,6 +8,7 @@ import pytest
 
 from harness import spec
 from harness.doctor import runnable
+from harness.paths import STACKS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = [sys.executable, "-m", "harness"]
@@ -38,3 +39,20 @@ def leftovers(marker: str) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return [p for p in found if p.pid != os.getpid()]
+
+
+def stacks_with(root: Path, monkeypatch: pytest.MonkeyPatch, in_process: dict[str, str] | None = None,
+                repo_platforms: bool = True) -> Path:
+    """Point the registry at a stacks folder root (BENCH_STACKS_DIR, also for `bench` subprocesses)
+    holding the repository's platforms (symlinked) and one in-process platform per entry of
+    in_process (name -> "module:Class"), each registered by its own platform.yaml alone."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in (STACKS_DIR.iterdir() if repo_platforms else []):
+        if (folder / "platform.yaml").is_file():
+            (root / folder.name).symlink_to(folder, target_is_directory=True)
+    for order, (name, adapter) in enumerate((in_process or {}).items(), start=900):
+        (root / name).mkdir()
+        (root / name / "platform.yaml").write_text(
+            f"order: {order}\nadapter: {adapter}\nkind: harness\nrepresents: null\nnative_missing: null\n")
+    monkeypatch.setenv("BENCH_STACKS_DIR", str(root))
+    return root

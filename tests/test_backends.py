@@ -7,8 +7,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pandas as pd
 import pytest
 
-from harness import backends
+from harness import backends, doctor
 from harness.errors import BenchError
+from harness.platforms import get
+from harness.platforms.base import Requirement
 from harness.stack.external import MetricsSampler, load_config, parse_process_metrics
 from tests.conftest import bench, require_runnable
 
@@ -17,23 +19,46 @@ ENGINE = lambda: None  # noqa: E731
 
 
 def test_auto_picks_compose_only_where_an_engine_answers():
-    assert backends.resolve("auto", "prefect", "prefect", engine_check=ENGINE) == "compose"
-    assert backends.resolve("auto", "prefect", "prefect", engine_check=NO_ENGINE) == "native"
-    assert backends.resolve("auto", "temporal-dev", "temporal-dev", engine_check=ENGINE) == "native", "no compose file"
-    assert backends.resolve("auto", "null", None, engine_check=ENGINE) == "native"
+    assert backends.resolve("auto", get("prefect"), engine_check=ENGINE) == "compose"
+    assert backends.resolve("auto", get("prefect"), engine_check=NO_ENGINE) == "native"
+    assert backends.resolve("auto", get("temporal-dev"), engine_check=ENGINE) == "native", "no compose file"
+    assert backends.resolve("auto", get("null"), engine_check=ENGINE) == "native"
+    assert backends.resolve("auto", get("windmill"), engine_check=ENGINE) == "compose"
 
 
 def test_each_impossible_backend_is_one_clear_line():
-    with pytest.raises(BenchError, match="windmill runs only under compose, and no Docker engine answers"):
-        backends.resolve("auto", "windmill", "windmill", "server only as an image", engine_check=NO_ENGINE)
+    with pytest.raises(BenchError, match="windmill runs only under compose, and no Docker engine answers.*"
+                                         "natively: its server is published only as a container image"):
+        backends.resolve("auto", get("windmill"), engine_check=NO_ENGINE)
     with pytest.raises(BenchError, match="the compose backend needs a Docker engine"):
-        backends.resolve("compose", "prefect", "prefect", engine_check=NO_ENGINE)
+        backends.resolve("compose", get("prefect"), engine_check=NO_ENGINE)
     with pytest.raises(BenchError, match="temporal-dev has no compose stack"):
-        backends.resolve("compose", "temporal-dev", "temporal-dev", engine_check=ENGINE)
+        backends.resolve("compose", get("temporal-dev"), engine_check=ENGINE)
+    with pytest.raises(BenchError, match="kestra has no native stack: its distribution jar"):
+        backends.resolve("native", get("kestra"), engine_check=ENGINE)
     with pytest.raises(BenchError, match="unknown backend 'kubernetes'"):
-        backends.resolve("kubernetes", "prefect", "prefect")
+        backends.resolve("kubernetes", get("prefect"))
     with pytest.raises(BenchError, match="null runs in-process"):
-        backends.resolve("external", "null", None)
+        backends.resolve("external", get("null"))
+    assert backends.resolve("external", get("windmill"), engine_check=NO_ENGINE) == "external"
+
+
+def test_doctor_and_list_take_the_backend_from_resolve(monkeypatch):
+    """bench doctor reports what resolve decides, so the two can never disagree."""
+    calls = []
+    real = backends.resolve
+
+    def spy(requested, info, engine_check=None):
+        calls.append((requested, info.name))
+        return real(requested, info, engine_check)
+    monkeypatch.setattr(backends, "resolve", spy)
+    monkeypatch.setattr(doctor, "resolve", spy)
+    assert doctor.check("prefect", "auto", ENGINE) == [Requirement(backends.DOCKER_ENGINE, True)]
+    assert not doctor.runnable("windmill", "auto", NO_ENGINE)
+    [missing] = doctor.check("windmill", "native", ENGINE)
+    assert not missing.ok and "published only as a container image" in missing.fix
+    assert calls == [("auto", "prefect"), ("auto", "windmill"), ("native", "windmill")]
+    assert backends.available(get("kestra")) == ["compose"] and backends.available(get("null")) == ["native"]
 
 
 def test_windmill_without_an_engine_says_so_in_one_line(tmp_path):
@@ -49,7 +74,7 @@ def test_external_config_names_what_is_missing(tmp_path):
         load_config(None, ["frontend", "namespace", "metrics"], "temporal", environ={})
     cfg = tmp_path / "x.yaml"
     cfg.write_text("endpoints: {frontend: '127.0.0.1:1'}\nmetricz: {}\n")
-    with pytest.raises(BenchError, match=r"x.yaml: metricz: Extra inputs are not permitted"):
+    with pytest.raises(BenchError, match=r"x.yaml: unknown key .metricz."):
         load_config(cfg, ["frontend"], "temporal", environ={})
     got = load_config(None, ["frontend", "namespace"], "temporal",
                       environ={"BENCH_EXTERNAL_FRONTEND": "h:1", "BENCH_EXTERNAL_NAMESPACE": "ns",
@@ -106,9 +131,9 @@ def test_external_backend_measures_a_stack_it_did_not_start(tmp_path):
         assert bench("down", "prefect", results=tmp_path).returncode == 0
     run_dir = next((tmp_path / "prefect").iterdir())
     doc = json.loads((run_dir / "run.json").read_text())
-    assert doc["status"] == "complete" and doc["backend"] == "external" and doc["deployment"] == "external"
+    assert doc["status"] == "complete" and doc["backend"] == "external" and doc["deployment"]["kind"] == "external"
     assert doc["setup"]["start_to_ready_s"] is None, "no setup is measured for someone else's deployment"
     res = pd.read_parquet(run_dir / "resources.parquet")
     server = res[res["service"] == "server"]
     assert (server["source"] == "prometheus").all() and (server["rss_bytes"] > 10 * 2**20).all()
-    assert set(res[res["role"] == "worker"]["source"]) == {"psutil"}, "the harness's own worker is sampled as always"
+    assert set(res[res["role"] == "worker"]["source"]) == {"procfs"}, "the harness's own worker is sampled as always"

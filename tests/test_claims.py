@@ -1,76 +1,107 @@
 """Claim verdicts follow from the numbers, and say so when a platform was not measured."""
 from harness import claims
+from harness.record import LatencySummary, ResourceSummaryRow, Setup, Spread
+
+from .record_factory import empty_summary, make_record
 
 
-def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, services=2, deployment="production"):
+def row(role, rss, pss=None):
+    return ResourceSummaryRow(kind="idle", service=role, role=role, rss_mean_mb=rss, pss_mean_mb=pss, samples=300)
+
+
+def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, services=2, deployment="production",
+         pss=False):
     resources = [] if idle_rss is None else [
-        {"kind": "idle", "role": "server", "rss_mean_mb": idle_rss * 0.75},
-        {"kind": "idle", "role": "worker", "rss_mean_mb": idle_rss * 0.25},
-        {"kind": "idle", "role": "harness", "rss_mean_mb": 9999.0},  # the driver is never the platform's
+        row("server", idle_rss * 0.75, idle_rss * 0.75 if pss else None),
+        row("worker", idle_rss * 0.25, float("nan")),  # PSS not sampled: RSS counts instead
+        row("harness", 9999.0),  # the driver is never the platform's
     ]
-    latency = {"submit_to_first_start": None if p50 is None else {"p50_ms": p50, "p99_ms": p50 * 2},
+    latency = {"submit_to_first_start": None if p50 is None else
+               LatencySummary(p50_ms=p50, p90_ms=p50 * 1.5, p99_ms=p50 * 2, min_ms=p50 / 2, max_ms=p50 * 3,
+                              count=100, negatives=0),
                "engine_queue_to_start": None}
-    return {"platform": platform, "variant": "default", "deployment": deployment, "stack_description": "x",
-            "setup": {"long_running_services": services, "start_to_ready_s": 1.0},
-            "summary": {"latency_ms": latency, "resources": resources,
-                        "throughput_tasks_per_s": None if throughput is None else
-                        {"median": throughput, "min": throughput * 0.9, "max": throughput * 1.1, "n": 5,
-                         "cv": 0.01, "unstable": False}}}
+    tp = None if throughput is None else Spread(median=throughput, min=throughput * 0.9, max=throughput * 1.1,
+                                                n=5, cv=0.01, unstable=False)
+    return make_record(platform, f"{platform}-{workload}", workload, kind=deployment, description="x",
+                       setup=Setup(long_running_services=services, start_to_ready_s=1.0),
+                       summary=empty_summary(latency_ms=latency, resources=resources, throughput_tasks_per_s=tp))
 
 
 def verdicts(cells):
-    return {v["id"]: v for v in claims.evaluate(cells)}
+    return {v.id: v for v in claims.evaluate(cells)}
 
 
 def test_nothing_measured_is_never_zero():
     v = verdicts({})
-    assert {x["verdict"] for x in v.values()} <= {"not measured", "not testable"}
+    assert {x.verdict for x in v.values()} <= {"not measured", "not testable"}
+    assert len(v) == len(claims.CLAIMS)
 
 
 def test_hatchet_latency_and_throughput():
     fast = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4),
                      ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=2500)})
-    assert fast["hatchet-sub-ms"]["verdict"] == "supported"
-    assert fast["hatchet-thousands-per-s"]["verdict"] == "supported"
+    assert fast["hatchet-sub-ms"].verdict == "supported"
+    assert fast["hatchet-thousands-per-s"].verdict == "supported"
     slow = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=12.0),
                      ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=300)})
-    assert slow["hatchet-sub-ms"]["verdict"] == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"]["evidence"]
-    assert slow["hatchet-thousands-per-s"]["verdict"] == "contradicted"
+    assert slow["hatchet-sub-ms"].verdict == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"].evidence
+    assert slow["hatchet-thousands-per-s"].verdict == "contradicted"
 
 
 def test_temporal_resources_compared_without_the_harness():
     heavy = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800),
                       ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
-    assert heavy["temporal-higher-resources"]["verdict"] == "supported"
+    assert heavy["temporal-higher-resources"].verdict == "supported"
     light = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200),
                       ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
-    assert light["temporal-higher-resources"]["verdict"] == "contradicted"
-    assert "temporal 200 MB" in light["temporal-higher-resources"]["evidence"]
+    assert light["temporal-higher-resources"].verdict == "contradicted"
+    assert "temporal 200 MB" in light["temporal-higher-resources"].evidence
 
 
 def test_a_dev_server_cannot_settle_a_deployment_claim():
     v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200, deployment="development"),
                   ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
-    assert v["temporal-higher-resources"]["verdict"] == "inconclusive"
-    assert v["temporal-most-complex"]["verdict"] == "inconclusive"
+    assert v["temporal-higher-resources"].verdict == "inconclusive"
+    assert v["temporal-most-complex"].verdict == "inconclusive"
 
 
 def test_one_platform_alone_is_inconclusive():
     v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=500)})
-    assert v["temporal-higher-resources"]["verdict"] == "inconclusive"
+    assert v["temporal-higher-resources"].verdict == "inconclusive"
 
 
 def test_resource_ranking_follows_the_matrix():
     ok = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
                    for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))})
-    assert ok["resource-ranking"]["verdict"] == "supported"
+    assert ok["resource-ranking"].verdict == "supported"
     bad = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
                     for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))})
-    assert bad["resource-ranking"]["verdict"] == "contradicted"
+    assert bad["resource-ranking"].verdict == "contradicted"
 
 
 def test_throughput_straddling_the_threshold_is_inconclusive():
     c = cell("hatchet", "fanout-100-noop", throughput=900)
-    c["summary"]["throughput_tasks_per_s"].update(min=300, max=1500, cv=0.5, unstable=True)
+    c.summary.throughput_tasks_per_s = Spread(median=900, min=300, max=1500, n=5, cv=0.5, unstable=True)
     v = verdicts({("hatchet", "fanout-100-noop"): c})
-    assert v["hatchet-thousands-per-s"]["verdict"] == "inconclusive"
+    assert v["hatchet-thousands-per-s"].verdict == "inconclusive"
+
+
+def test_pss_counts_where_sampled_and_rss_elsewhere():
+    f = claims.Facts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800, pss=True)})
+    assert f.idle_memory_mb("temporal") == 800  # 600 PSS (server) + 200 RSS (worker), harness left out
+
+
+def test_evidence_names_the_stack_the_run_recorded():
+    c = cell("hatchet", "latency-probe", p50=0.4)
+    c.deployment.description = "hatchet-engine + api on PostgreSQL"
+    v = verdicts({("hatchet", "latency-probe"): c})
+    assert "measured on: hatchet-engine + api on PostgreSQL" in v["hatchet-sub-ms"].evidence
+    assert "2 cores" in v["hatchet-sub-ms"].evidence
+
+
+def test_a_stand_in_is_not_the_seed_platform():
+    # temporal-dev stands for temporal; it is measured under its own name and never counted as temporal
+    v = verdicts({("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100,
+                                                     deployment="development"),
+                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    assert v["temporal-higher-resources"].verdict == "not measured"

@@ -1,8 +1,10 @@
 """Bad input through the real command line: one clear line, a non-zero exit, nothing left running."""
 import json
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import psutil
@@ -62,6 +64,39 @@ def test_doctor_names_what_each_platform_needs(tmp_path):
     assert "prefect" in done.stdout and "temporal" in done.stdout
     assert done.returncode in (0, 1)
 
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compare"], "error: No such command 'compare'. (see `bench --help`)"),
+    (["run", "prefect", "latency-probe", "--runs", "abc"],
+     "error: Invalid value for '--runs': Input should be a valid integer, unable to parse string as an integer "
+     "(see `bench run --help`)"),
+    (["run", "null"], "error: Missing argument 'workload'. (see `bench run --help`)"),
+    (["list", "--bogus"], "error: No such option: --bogus (see `bench list --help`)"),
+])
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("COLUMNS", "40")  # click wraps long messages: still one line
+    done = bench(*args, results=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert one_error_line(done) == message
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_no_runtime_dir_warning_without_xdg_runtime_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("PYTHONWARNINGS", "default")
+    done = bench("list", results=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_endpoints_print_one_line_each_at_any_width():
+    token = "eyJhbGciOiJFUzI1NiJ9." + "x" * 300  # a Hatchet API token is about this long
+    code = ("from pathlib import Path; from harness.cli import _print_endpoints; "
+            f"_print_endpoints({{'api': 'http://127.0.0.1:1/[x]', 'token': {token!r}}}, Path('/tmp/logs'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "COLUMNS": "30"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["api: http://127.0.0.1:1/[x]", f"token: {token}", "logs: /tmp/logs"]
 
 @pytest.mark.integration
 def test_port_in_use(tmp_path):

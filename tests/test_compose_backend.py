@@ -19,9 +19,10 @@ from docker.models.images import ImageCollection
 from python_on_whales.components.compose.cli_wrapper import ComposeCLI
 
 from harness.errors import BenchError, RunInterrupted
-from harness.stack import compose
+from harness.stack import compose, compose_stack
 from harness.stack.container_stats import ContainerSampler, cpu_percent, memory_bytes, stats_row
 from harness.stack.definition import RenderContext
+from harness.stack.service import ServiceSpec
 
 
 # -- fakes at the library boundary ------------------------------------------------------------
@@ -45,6 +46,7 @@ class FakeContainer:
                        "com.docker.compose.container-number": str(number)}
         self.name = f"{project}-{service}-{number}"
         self._timeline, self._logs, self._stats = list(timeline), logs, list(stats)
+        self.calls: list[tuple] = []
 
     @property
     def attrs(self):
@@ -60,6 +62,34 @@ class FakeContainer:
     @conforms(APIClient.stats, container_call=True)
     def stats(self, stream=True, decode=True):
         yield from self._stats
+
+    # fault operations: each records its call and moves the container to the state it would reach
+    @conforms(APIClient.kill, container_call=True)
+    def kill(self, signal=None):
+        self.calls.append(("kill", signal))
+        self._timeline = [("exited", None, 137)]
+
+    @conforms(APIClient.wait, container_call=True)
+    def wait(self, timeout=None):
+        self.calls.append(("wait",))
+
+    @conforms(APIClient.start, container_call=True)
+    def start(self):
+        self.calls.append(("start",))
+        self._timeline = [("running", "starting", 0), ("running", "healthy", 0)]
+
+    @conforms(APIClient.restart, container_call=True)
+    def restart(self, timeout=10):
+        self.calls.append(("restart", timeout))
+        self._timeline = [("running", "starting", 0), ("running", "healthy", 0)]
+
+    @conforms(APIClient.pause, container_call=True)
+    def pause(self):
+        self.calls.append(("pause",))
+
+    @conforms(APIClient.unpause, container_call=True)
+    def unpause(self):
+        self.calls.append(("unpause",))
 
 
 class FakeEngine:
@@ -121,8 +151,19 @@ DONE = [("running", None, 0), ("exited", None, 0)]
 def _stack(tmp_path, platform, timelines, **plan):
     engine = FakeEngine()
     whales = FakeWhales(engine, {"timelines": timelines, **plan})
-    stack = compose.ComposeStack(tmp_path, compose.load(platform), "p", tmp_path / "env", whales=whales, engine=engine)
+    (tmp_path / "stamps").mkdir(exist_ok=True)
+    stack = compose_stack.ComposeStack(compose.load(platform), tmp_path, "run1", tmp_path / "stamps",
+                                       whales=whales, engine=engine)
+    stack.ctx = RenderContext("run1", tmp_path, tmp_path)
     return stack, whales
+
+
+@pytest.fixture
+def no_worker_env(monkeypatch):
+    """The host-side workers' environment is a real uv install; these tests are about containers."""
+    from harness.install import Installed
+    monkeypatch.setattr(compose_stack.install, "python_env",
+                        lambda platform, packages: Installed(Path("/nonexistent"), True, {}, 0, None))
 
 
 def _downs(whales):
@@ -130,15 +171,18 @@ def _downs(whales):
 
 
 # -- lifecycle --------------------------------------------------------------------------------
-def test_up_waits_for_every_healthcheck_and_one_shot(tmp_path):
+def test_up_waits_for_every_healthcheck_and_one_shot(tmp_path, no_worker_env):
     timelines = {"postgresql": HEALTHY, "temporal-schema": DONE, "temporal": [*HEALTHY[:1] * 3, HEALTHY[1]],
                  "temporal-namespace": DONE, "temporal-ui": HEALTHY}
     stack, whales = _stack(tmp_path, "temporal", timelines)
-    sizes = stack.pull()
+    assert list(stack.prepare()) == ["install", "pull"]
+    sizes = stack.artifacts.images
     assert set(sizes) == set(stack.cdef.images) and all(v > 0 for v in sizes.values())
-    ready = stack.up()
+    assert stack.artifacts.footprint_bytes == sum(sizes.values())
+    assert (tmp_path / "compose.env").stat().st_mode & 0o777 == 0o600, "the env file holds the run's secrets"
+    ready = list(stack.bring_up())
     assert set(ready) == set(timelines)
-    assert ready["temporal"] >= ready["postgresql"], "a service polled longer is ready later"
+    assert ready.index("temporal") > ready.index("postgresql"), "a service polled longer is ready later"
     assert stack.containers_running() == ["postgresql", "temporal", "temporal-ui"]
     stack.stop()
     assert _downs(whales) == [("down", {"volumes": True, "remove_orphans": True, "timeout": 10})]
@@ -150,7 +194,7 @@ def test_unhealthy_service_names_itself_and_its_last_log_line(tmp_path):
                  "hatchet-dashboard": HEALTHY}
     stack, whales = _stack(tmp_path, "hatchet", timelines)
     with pytest.raises(BenchError, match=r"hatchet-engine is unhealthy; last log line: 'last words'"):
-        stack.up()
+        list(stack.bring_up())
     stack.stop()
     assert len(_downs(whales)) == 1, "down -v runs after a failed start"
     assert (tmp_path / "logs" / "hatchet-engine.log").read_bytes() == b"starting\nlast words\n"
@@ -161,12 +205,12 @@ def test_failed_one_shot_and_exited_service_fail_start_up(tmp_path):
                  "hatchet-setup-config": DONE, "hatchet-engine": HEALTHY, "hatchet-dashboard": HEALTHY}
     stack, _ = _stack(tmp_path, "hatchet", timelines)
     with pytest.raises(BenchError, match="hatchet-migration exited with code 3"):
-        stack.up()
+        list(stack.bring_up())
     timelines = {"postgres": [("exited", None, 1)], "redis": HEALTHY, "prefect-server": HEALTHY,
                  "prefect-services": HEALTHY}
     stack, _ = _stack(tmp_path, "prefect", timelines)
     with pytest.raises(BenchError, match="postgres exited with code 1 during start-up"):
-        stack.up()
+        list(stack.bring_up())
 
 
 def test_a_stack_that_never_becomes_ready_times_out(tmp_path):
@@ -176,7 +220,7 @@ def test_a_stack_that_never_becomes_ready_times_out(tmp_path):
     stack.cdef.bench.ready_timeout_s = 0.6
     t = time.monotonic()
     with pytest.raises(BenchError, match=r"not ready within 1s: prefect-server, prefect-services"):
-        stack.up()
+        list(stack.bring_up())
     assert time.monotonic() - t < 3
     stack.stop()
     assert len(_downs(whales)) == 1
@@ -184,10 +228,8 @@ def test_a_stack_that_never_becomes_ready_times_out(tmp_path):
 
 def test_setup_step_captures_the_token_from_a_fresh_container(tmp_path):
     stack, whales = _stack(tmp_path, "hatchet", {}, run_out="some log line\neyJhbGciOi.token\n")
-    ctx = RenderContext("run1", tmp_path, tmp_path)
-    seconds = stack.run_setup(ctx)
-    assert set(seconds) == {"token"}
-    assert ctx.secret.token == "eyJhbGciOi.token"
+    assert list(stack.run_setup()) == ["token"]
+    assert stack.ctx.secret.token == "eyJhbGciOi.token" and "eyJhbGciOi.token" in stack.secrets()
     run = [c for c in whales.calls if c[0] == "run"][0]
     assert run[1] == "hatchet-setup-config" and "bench-run1" in run[2]
     assert run[3]["dependencies"] is False and run[3]["remove"] is True
@@ -196,7 +238,7 @@ def test_setup_step_captures_the_token_from_a_fresh_container(tmp_path):
 def test_down_runs_even_when_stopping_host_workers_fails(tmp_path):
     stack, whales = _stack(tmp_path, "prefect", {"postgres": HEALTHY})
     stack._up = True
-    stack.host.stop = lambda: (_ for _ in ()).throw(RuntimeError("worker would not die"))
+    stack.group.stop = lambda: (_ for _ in ()).throw(RuntimeError("worker would not die"))
     with pytest.raises(BenchError, match="host processes: worker would not die"):
         stack.stop()
     assert len(_downs(whales)) == 1
@@ -205,11 +247,39 @@ def test_down_runs_even_when_stopping_host_workers_fails(tmp_path):
 def test_watchdog_notices_a_container_that_stopped(tmp_path):
     stack, _ = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY,
                                             "prefect-services": HEALTHY})
-    stack.up()
+    list(stack.bring_up())
     stack._checked_at = 0
     stack.engine.running[2]._timeline = [("exited", None, 137)]
     with pytest.raises(BenchError, match="prefect-server container stopped with exit code 137"):
         stack.check_alive()
+
+
+def test_fault_operations_on_containers_and_host_workers(tmp_path):
+    stack, _ = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY,
+                                            "prefect-services": HEALTHY})
+    list(stack.bring_up())
+    server = stack.containers()["prefect-server"]
+    stack.kill("prefect-server")
+    assert server.calls[:2] == [("kill", "SIGKILL"), ("wait",)]
+    stack._checked_at = 0
+    stack.check_alive()  # stopped on purpose: not a death
+    stack.start("prefect-server")
+    stack._checked_at = 0
+    stack.check_alive()
+    stack.restart("postgres")
+    stack.pause("redis")
+    stack.resume("redis")
+    assert stack.containers()["postgres"].calls == [("restart", 10)]
+    assert stack.containers()["redis"].calls == [("pause",), ("unpause",)]
+    with pytest.raises(BenchError, match=r"no service 'ghost' in this stack; services: postgres, redis"):
+        stack.kill("ghost")
+    stack.start_worker(ServiceSpec(name="worker", role="worker", command=["sleep", "30"]))
+    stack.kill("worker")  # the harness's own worker: a host process, not a container
+    assert "worker" not in stack.processes()
+    stack.start("worker")
+    assert "worker" in stack.processes()
+    assert {s.name for s in stack.services()} == {"postgres", "redis", "prefect-server", "prefect-services", "worker"}
+    stack.stop()
 
 
 # -- stats -----------------------------------------------------------------------------------
@@ -254,7 +324,7 @@ def fake_engine(monkeypatch):
                           "windmill_worker_native": HEALTHY}}
     engine = FakeEngine()
     whales = FakeWhales(engine, plan)
-    monkeypatch.setattr(compose, "engine_answers", lambda timeout_s=3.0: None)
+    monkeypatch.setattr(compose, "docker_unavailable", lambda timeout_s=3.0: None)
     monkeypatch.setattr(compose, "make_whales", lambda *a: whales)
     monkeypatch.setattr(compose, "make_engine", lambda: engine)
     return whales, plan
@@ -281,6 +351,7 @@ def test_driver_times_pull_and_start_and_always_runs_down(tmp_path, fake_engine)
     assert setup["footprint_bytes"] == 2 * 100 * 2**20, "two images, 100 MiB each"
     assert set(setup["services_ready_s"]) == {"db", "windmill_server", "windmill_worker", "windmill_worker_native"}
     assert [p["name"] for p in doc["phases"]] == ["pull", "start"]
+    assert doc["deployment"]["kind"] == "production" and doc["deployment"]["backend"] == "compose"
     secret_env = Path(json.dumps(doc))
     assert "BENCH_SECRET" not in str(secret_env)
 

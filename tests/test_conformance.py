@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.driver import RunOptions, run
-from harness.platforms import REGISTRY
+from harness.platforms import platforms
 
 from .conftest import require_runnable, small
 
@@ -19,11 +19,13 @@ SHAPES = {
 }
 
 
-def _marks(platform):
-    return [] if platform == "null" else [pytest.mark.integration]
+def _registered():
+    """Every registered platform; those with a server to start are integration tests."""
+    return [pytest.param(name, marks=[] if info.in_process else [pytest.mark.integration])
+            for name, info in platforms().items()]
 
 
-@pytest.mark.parametrize("platform", [pytest.param(p, marks=_marks(p)) for p in REGISTRY])
+@pytest.mark.parametrize("platform", _registered())
 @pytest.mark.parametrize("workload", list(SHAPES))
 def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     require_runnable(platform)

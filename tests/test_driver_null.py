@@ -4,12 +4,11 @@ import json
 import pandas as pd
 import pytest
 
-from harness import platforms
 from harness.driver import RunOptions, run
 from harness.platforms.null import NullAdapter
 from harness.taskbody import run_task
 
-from .conftest import small
+from .conftest import small, stacks_with
 
 
 def _run(tmp_path, workload, platform="null"):
@@ -70,7 +69,7 @@ class LosingAdapter(NullAdapter):
 
 @pytest.mark.parametrize("cls,reason", [(DuplicatingAdapter, "duplicated"), (LosingAdapter, "missing")])
 def test_missing_or_duplicated_tasks_fail_the_run(tmp_path, monkeypatch, cls, reason):
-    monkeypatch.setitem(platforms.REGISTRY, cls.name, f"{__name__}:{cls.__name__}")
+    stacks_with(tmp_path / "stacks", monkeypatch, in_process={cls.name: f"{__name__}:{cls.__name__}"})
     path, doc = _run(tmp_path, small("chain-40x-fib10", tasks=3, repetitions=2), platform=cls.name)
     assert doc["status"] == "failed"
     assert all(r["status"] == "failed" for r in doc["repetitions"])

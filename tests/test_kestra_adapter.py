@@ -15,9 +15,10 @@ import yaml
 from kestrapy.models.execution import Execution
 from kestrapy.models.flow import Flow
 
+from harness import spec
 from harness.errors import BenchError
-from harness.platforms import kestra
-from harness.platforms.base import WorkflowRequest
+from harness.platforms import kestra, mechanics
+from harness.platforms.base import WorkflowRequest, deployable
 
 from .fake_http import ApiHandler, serving
 
@@ -70,16 +71,16 @@ def test_bad_shapes_and_flow_ids_are_refused():
 
 
 def test_a_pebble_delimiter_in_the_task_body_is_refused(monkeypatch):
-    monkeypatch.setattr(kestra.inspect, "getsource", lambda module: "x = '{{ oops }}'\n")
+    monkeypatch.setattr(mechanics.inspect, "getsource", lambda module: "x = '{{ oops }}'\n")
     with pytest.raises(BenchError, match="Pebble"):
         kestra.task_script()
 
 
-def test_task_script_runs_as_the_python_plugin_runs_it_and_stamps(tmp_path, monkeypatch):
-    monkeypatch.setattr(kestra, "STAMPS_MOUNT", str(tmp_path))
+def test_task_script_runs_as_the_python_plugin_runs_it_and_stamps(tmp_path):
+    assert repr(kestra.STAMPS_MOUNT) in kestra.task_script(), "stamps go to the folder the compose file mounts"
     script = tmp_path / "main.py"
     # the plugin prepends JSON-style aliases to every script: `from __future__` would then be a SyntaxError
-    script.write_text("true = True\nfalse = False\nnull = None\n" + kestra.task_script())
+    script.write_text("true = True\nfalse = False\nnull = None\n" + kestra.task_script(str(tmp_path)))
     env = {"BENCH_WORKFLOW_ID": "wf-1", "BENCH_INDEX": "4", "BENCH_OP": "fib", "BENCH_N": "15"}
     done = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
@@ -194,7 +195,10 @@ def test_an_http_error_is_one_line_naming_the_call_and_status(fake_kestra):
         adapter.wait("ex1", timeout_s=1)
 
 
-def test_the_idle_baseline_deploys_no_flow(fake_kestra):
-    adapter = _adapter(fake_kestra)
-    adapter.deploy(type("D", (), {"workload": type("W", (), {"shape": "idle", "tasks": 0})})())
-    assert fake_kestra.seen == []
+def test_the_idle_baseline_deploys_a_one_task_noop_flow(fake_kestra):
+    """The driver hands deploy() a one-task no-op chain for the idle workload (base.deployable)."""
+    idle = deployable(spec.load("idle-60s"))
+    _adapter(fake_kestra).deploy(type("D", (), {"workload": idle})())
+    ((method, path, _, body),) = fake_kestra.seen
+    assert (method, path) == ("POST", "/api/v1/main/flows")
+    assert [t["id"] for t in yaml.safe_load(body)["tasks"]] == ["t0"]

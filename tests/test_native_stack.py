@@ -1,4 +1,4 @@
-"""The native backend with real processes: readiness, failures, and nothing left running."""
+"""Local processes as services: readiness, failures, and nothing left running."""
 import sys
 import time
 
@@ -6,7 +6,7 @@ import psutil
 import pytest
 
 from harness.errors import BenchError
-from harness.stack.native import NativeStack
+from harness.stack.processes import ProcessGroup
 from harness.stack.ports import free_port, is_free
 from harness.stack.service import ReadyCheck, ServiceSpec
 
@@ -18,7 +18,7 @@ def http_server(port: int, name="web", timeout_s=20.0) -> ServiceSpec:
 
 def test_start_ready_stop_leaves_nothing(tmp_path):
     port = free_port()
-    with NativeStack(tmp_path) as stack:
+    with ProcessGroup(tmp_path) as stack:
         running = stack.start(http_server(port))
         pid = running.pid
         assert not is_free(port)
@@ -30,7 +30,7 @@ def test_start_ready_stop_leaves_nothing(tmp_path):
 def test_whole_process_tree_is_stopped(tmp_path):
     # a service that forks a grandchild: both must go
     script = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(300)']); time.sleep(300)"
-    stack = NativeStack(tmp_path)
+    stack = ProcessGroup(tmp_path)
     running = stack.start(ServiceSpec(name="forker", command=[sys.executable, "-c", script]))
     time.sleep(0.5)
     tree = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
@@ -42,7 +42,7 @@ def test_whole_process_tree_is_stopped(tmp_path):
 
 def test_port_in_use_is_one_clear_error(tmp_path):
     port = free_port()
-    with NativeStack(tmp_path) as stack:
+    with ProcessGroup(tmp_path) as stack:
         stack.start(http_server(port, name="first"))
         with pytest.raises(BenchError, match=rf"port {port} on 127.0.0.1 is already in use \(needed by second"):
             stack.start(http_server(port, name="second"))
@@ -51,7 +51,7 @@ def test_port_in_use_is_one_clear_error(tmp_path):
 def test_service_that_exits_reports_its_last_log_line(tmp_path):
     spec = ServiceSpec(name="crasher", command=[sys.executable, "-c", "print('bad config: x'); raise SystemExit(3)"],
                        ready=ReadyCheck(tcp=free_port(), timeout_s=10))
-    with NativeStack(tmp_path) as stack:
+    with ProcessGroup(tmp_path) as stack:
         with pytest.raises(BenchError, match=r"crasher exited with code 3 before it was ready; last log line: 'bad config: x'"):
             stack.start(spec)
 
@@ -59,7 +59,7 @@ def test_service_that_exits_reports_its_last_log_line(tmp_path):
 def test_service_never_ready_times_out(tmp_path):
     spec = ServiceSpec(name="sleeper", command=[sys.executable, "-c", "import time; time.sleep(60)"],
                        ready=ReadyCheck(tcp=free_port(), timeout_s=1.0))
-    stack = NativeStack(tmp_path)
+    stack = ProcessGroup(tmp_path)
     started = time.monotonic()
     with pytest.raises(BenchError, match=r"sleeper not ready after 1s \(TCP 127.0.0.1:\d+\)"):
         stack.start(spec)
@@ -70,7 +70,7 @@ def test_service_never_ready_times_out(tmp_path):
 
 
 def test_check_alive_notices_a_dead_service(tmp_path):
-    with NativeStack(tmp_path) as stack:
+    with ProcessGroup(tmp_path) as stack:
         running = stack.start(ServiceSpec(name="worker", command=[sys.executable, "-c", "import time; time.sleep(60)"]))
         stack.check_alive()
         psutil.Process(running.pid).kill()
@@ -80,6 +80,6 @@ def test_check_alive_notices_a_dead_service(tmp_path):
 
 
 def test_missing_executable(tmp_path):
-    with NativeStack(tmp_path) as stack:
+    with ProcessGroup(tmp_path) as stack:
         with pytest.raises(BenchError, match="executable not found: /nonexistent/server"):
             stack.start(ServiceSpec(name="ghost", command=["/nonexistent/server"]))

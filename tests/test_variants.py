@@ -4,19 +4,17 @@ import json
 import pandas as pd
 import pytest
 
-from harness.backends import has_native
 from harness.driver import RunOptions, run
-from harness.platforms import REGISTRY, adapter_class
+from harness.platforms import platforms
 from harness.stack import definition
 
 from .conftest import leftovers, require_runnable, small
 
 
 def _variants():
-    for platform in REGISTRY:
-        cls = adapter_class(platform)
-        if has_native(cls.stack):
-            d = definition.load(cls.stack)
+    for platform, info in platforms().items():
+        if info.has_native:
+            d = definition.load(platform)
             for name in d.variants:
                 if name != d.default_variant():
                     yield pytest.param(platform, name, marks=pytest.mark.integration, id=f"{platform}-{name}")
@@ -29,7 +27,7 @@ def test_variant_runs(tmp_path, platform, variant):
                           results_root=tmp_path, keep_run_dir=False))
     doc = json.loads((path / "run.json").read_text())
     assert doc["status"] == "complete", doc.get("error") or doc["repetitions"]
-    assert doc["variant"] == variant
+    assert doc["deployment"]["variant"] == variant and doc["deployment"]["default_variant"] is False
     res = pd.read_parquet(path / "resources.parquet")
     if variant == "postgres":
         assert "postgres" in doc["setup"]["services_ready_s"]

@@ -9,9 +9,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from harness import spec
 from harness.errors import BenchError
 from harness.platforms import windmill
-from harness.platforms.base import WorkflowRequest
+from harness.platforms.base import WorkflowRequest, deployable
 
 from .fake_http import ApiHandler, serving
 
@@ -34,10 +35,10 @@ def test_fanout_flow_is_one_parallel_loop_over_the_indices():
         windmill.flow_value("idle", 1, "f/bench/run_task", "h4sh")
 
 
-def test_step_script_is_the_harness_task_body_and_stamps(tmp_path, monkeypatch):
-    monkeypatch.setattr(windmill, "STAMPS_MOUNT", str(tmp_path))
+def test_step_script_is_the_harness_task_body_and_stamps(tmp_path):
+    assert repr(windmill.STAMPS_MOUNT) in windmill.step_script(), "stamps go to the folder the compose file mounts"
     script = tmp_path / "step.py"
-    script.write_text(windmill.step_script())
+    script.write_text(windmill.step_script(str(tmp_path)))
     # run it as Windmill's python wrapper does: import the script, call main with the step's args
     code = f"import importlib.util as u; s=u.spec_from_file_location('m','{script}'); m=u.module_from_spec(s); " \
            "s.loader.exec_module(m); print(m.main('wf-1', 4, 'fib', 15))"
@@ -200,10 +201,15 @@ def test_a_script_windmill_cannot_lock_stops_the_run_with_its_log():
         adapter._script_locked("h4sh")
 
 
-def test_the_idle_baseline_waits_for_a_worker_and_deploys_nothing():
+def test_the_idle_baseline_deploys_a_one_step_noop_flow_once_a_worker_pinged():
+    """The driver hands deploy() a one-task no-op chain for the idle workload (base.deployable):
+    the stack idles with its flow deployed and a worker seen, as under load."""
+    idle = deployable(spec.load("idle-60s"))
+    assert (idle.shape, idle.tasks, idle.task.op) == ("chain", 1, "noop")
     with serving(FakeWindmill, polls=0, lock_reads=0, jobs={}, children={}) as server:
-        adapter = _deployed(server, "idle-60s", "idle", 0)
+        adapter = _deployed(server, idle.name, idle.shape, idle.tasks)
         adapter.close()
     paths = [urlsplit(path).path for _, path, _, _ in server.seen]
-    assert "/api/workers/list" in paths
-    assert not any("/scripts/" in p or "/flows/" in p for p in paths)
+    assert paths.index("/api/workers/list") < paths.index("/api/w/bench/scripts/create")
+    (flow,) = [json.loads(body) for _, path, _, body in server.seen if urlsplit(path).path.endswith("/flows/create")]
+    assert [m["id"] for m in flow["value"]["modules"]] == ["t0"]

@@ -49,6 +49,17 @@ class EngineWorkflow:
     started_ns: int | None = None
     finished_ns: int | None = None
     tasks: list[EngineTask] = field(default_factory=list)
+    records_error: str | None = None  # set by the driver when records() raised: the engine could not report
+
+
+def deployable(workload: Workload) -> Workload:
+    """The workload adapters deploy: itself, or for the idle workload a one-task no-op chain, so an
+    idle stack has its workers registered as under load (Hatchet refuses a workflow without tasks)
+    and no adapter needs an idle case of its own. The driver calls this; nothing is submitted."""
+    if workload.shape != "idle":
+        return workload
+    return Workload.model_validate({**workload.model_dump(), "shape": "chain", "tasks": 1,
+                                    "task": {"op": "noop", "n": 0}})
 
 
 @dataclass
@@ -77,6 +88,9 @@ class Adapter(ABC):
     name: ClassVar[str]
     stack: ClassVar[str | None]             # folder under stacks/, None for in-process platforms
     settings: ClassVar[dict[str, dict]] = {}  # non-default settings of the adapter's workers
+    # How often wait() asks the engine whether a run is final (None: the SDK long-polls or streams
+    # the result). It bounds the resolution of workflow_e2e, so the driver records it with the run.
+    wait_poll_s: ClassVar[float | None]
 
     def requirements(self) -> list[Requirement]:
         """What this machine needs to run the platform natively (bench doctor)."""
@@ -91,7 +105,9 @@ class Adapter(ABC):
 
     @abstractmethod
     def deploy(self, deployment: Deployment) -> None:
-        """Register the workload's flow/workflow; return once workers can take tasks."""
+        """Register the workload's flow/workflow; return once workers can take tasks.
+        deployment.workload is a chain or a fan-out, never idle: for an idle run the driver deploys
+        a one-task no-op chain, so the stack idles with its workers registered as under load."""
 
     @abstractmethod
     def submit(self, request: WorkflowRequest) -> Any: ...

@@ -2,28 +2,29 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from ..errors import BenchError
-from ..paths import REPO_ROOT
 from ..stack.service import ServiceSpec
-from ..taskbody import STAMPS_DIR_ENV
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
+from .mechanics import epoch_ns, poll_until, python_worker
 
 WORKER_SLOTS = 100
 TASK_NAME = re.compile(r"^t(\d+)\b")  # display names look like "t3-1795482885488"
+DEPLOY_TIMEOUT_S = 120
+DEPLOY_POLL_S = 0.2
 RECORDS_TIMEOUT_S = 60  # run details are read from tables the engine fills asynchronously
-
-
-def _ns(dt) -> int | None:
-    # The API returns Go's zero time (year 1) for a time it has not recorded yet.
-    return None if dt is None or dt.year < 2000 else int(dt.timestamp() * 1e9)
+RECORDS_POLL_S = 0.2
+FINAL = ("completed", "failed", "cancelled")
 
 
 def _index(display_name: str | None) -> int | None:
     match = TASK_NAME.match(display_name or "")
     return int(match.group(1)) if match else None
+
+
+def _status(run) -> str:
+    return str(run.status.value if hasattr(run.status, "value") else run.status).lower()
 
 
 def client_env(deployment: Deployment) -> dict[str, str]:
@@ -34,6 +35,7 @@ def client_env(deployment: Deployment) -> dict[str, str]:
 class HatchetAdapter(Adapter):
     name = "hatchet"
     stack = "hatchet"
+    wait_poll_s = None  # the SDK streams the run's result from the engine
     settings = {
         "worker.slots": {"value": WORKER_SLOTS, "default": "SDK default",
                          "why": "fanout-100 needs 100 concurrent task slots on the one worker"},
@@ -52,23 +54,18 @@ class HatchetAdapter(Adapter):
 
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
         wl = deployment.workload
-        return [ServiceSpec(
-            name="worker", role="worker", cwd=REPO_ROOT,
-            command=[str(deployment.env_bin / "python"), "-m", "harness.workers.hatchet_worker"],
-            env={**client_env(deployment), "BENCH_WORKFLOW": self._name, "BENCH_SHAPE": wl.shape,
-                 "BENCH_TASKS": str(wl.tasks), "BENCH_TIMEOUT_S": str(wl.timeout_s),
-                 "BENCH_SLOTS": str(WORKER_SLOTS), STAMPS_DIR_ENV: str(deployment.stamps_dir),
-                 "PYTHONPATH": str(REPO_ROOT)})]
+        env = {**client_env(deployment), "BENCH_WORKFLOW": self._name, "BENCH_SHAPE": wl.shape,
+               "BENCH_TASKS": str(wl.tasks), "BENCH_TIMEOUT_S": str(wl.timeout_s), "BENCH_SLOTS": str(WORKER_SLOTS)}
+        # No ready file: the worker is ready when the engine lists it, which deploy() waits for.
+        return [python_worker(deployment, "hatchet_worker", env)]
 
     def deploy(self, deployment: Deployment) -> None:
         """Wait until the engine lists an active worker for this run's workflow."""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        def active() -> bool:
             workers = self._hatchet.workers.list().rows or []
-            if any(w.name == self._name and str(w.status).upper().endswith("ACTIVE") for w in workers):
-                return
-            time.sleep(0.2)
-        raise BenchError(f"no active Hatchet worker for {self._name} after 120s")
+            return any(w.name == self._name and str(w.status).upper().endswith("ACTIVE") for w in workers)
+        poll_until(f"no active Hatchet worker for {self._name}", active, DEPLOY_TIMEOUT_S, DEPLOY_POLL_S,
+                   error=BenchError)
 
     def submit(self, request: WorkflowRequest) -> Any:
         return self._run(self._workflow.aio_run(
@@ -79,28 +76,26 @@ class HatchetAdapter(Adapter):
         return self._loop.outcome(handle.aio_result(), timeout_s, FailedTaskRunExceptionGroup, handle.workflow_run_id)
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
-        deadline = time.monotonic() + RECORDS_TIMEOUT_S
-        while True:
-            details = self._hatchet.runs.get(handle.workflow_run_id)
-            run = details.run
-            status = str(run.status.value if hasattr(run.status, "value") else run.status).lower()
-            done = [t for t in details.tasks if _ns(t.finished_at) is not None]
-            final = status in ("completed", "failed", "cancelled") and _ns(run.finished_at) is not None
-            if (final and len(done) >= request.tasks) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        wf = EngineWorkflow(status="completed" if status == "completed" else status,
-                            created_ns=_ns(run.created_at), started_ns=_ns(run.started_at),
-                            finished_ns=_ns(run.finished_at))
+        def settled(details) -> bool:
+            done = [t for t in details.tasks if epoch_ns(t.finished_at) is not None]
+            final = _status(details.run) in FINAL and epoch_ns(details.run.finished_at) is not None
+            return final and len(done) >= request.tasks
+        # Past the timeout the details recorded so far are used; the stamps still decide correctness.
+        run_id = handle.workflow_run_id
+        details = poll_until(f"details of {run_id}", lambda: self._hatchet.runs.get(run_id),
+                             RECORDS_TIMEOUT_S, RECORDS_POLL_S, done=settled, error=None)
+        run = details.run
+        wf = EngineWorkflow(status=_status(run), created_ns=epoch_ns(run.created_at), started_ns=epoch_ns(run.started_at),
+                            finished_ns=epoch_ns(run.finished_at))
         for t in details.tasks:
             index = _index(t.display_name)
             if index is None:
                 raise BenchError(f"unexpected Hatchet task name {t.display_name!r}")
             # Queued = inserted into the engine's task queue table. The timings view's queued_at is
             # written asynchronously and was seen after the task had finished, so it is not used.
-            created = _ns(t.created_at) or _ns(t.task_inserted_at)
+            created = epoch_ns(t.created_at) or epoch_ns(t.task_inserted_at)
             wf.tasks.append(EngineTask(index, created_ns=created, queued_ns=created,
-                                       started_ns=_ns(t.started_at), finished_ns=_ns(t.finished_at),
+                                       started_ns=epoch_ns(t.started_at), finished_ns=epoch_ns(t.finished_at),
                                        attempts=(t.retry_count or 0) + 1))
         wf.tasks.sort(key=lambda task: task.index)
         return wf

@@ -13,38 +13,30 @@ distribution is published only as an image or a release download.
 """
 from __future__ import annotations
 
-import inspect
 import re
-import time
-from datetime import datetime
 from typing import Any
 
 import yaml
 
-from .. import taskbody
 from ..errors import BenchError
 from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .mechanics import epoch_ns, poll_until, task_body_script
 
 NAMESPACE = "bench"
 TENANT = "main"  # the only tenant of Kestra's open-source edition
-POLL_S = 0.02
 TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
 SCRIPT_TASK = "io.kestra.plugin.scripts.python.Script"
 PEBBLE = re.compile(r"\{\{|\{%|\{#")  # Kestra renders `script` with Pebble: these must not occur in it
 FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")
 
 
-def task_script() -> str:
-    """The Python each task runs: start stamp first, then the harness's task body, then the call.
-    `from __future__` is dropped because the Python plugin prepends lines of its own to the script."""
-    body = inspect.getsource(taskbody).replace("from __future__ import annotations\n", "")
-    script = ("import time as _bench_time\n_bench_start_ns = _bench_time.time_ns()\n" + body + f'''
-
-import socket as _bench_socket
+def task_script(stamps_dir: str = STAMPS_MOUNT) -> str:
+    """The Python each task runs: start stamp first (the script is the process, so its start is the
+    task's), then the harness's task body, then the call with the task's inputs from the environment."""
+    script = task_body_script('''
 run_task(os.environ["BENCH_WORKFLOW_ID"], int(os.environ["BENCH_INDEX"]), os.environ["BENCH_OP"],
-         int(os.environ["BENCH_N"]), _bench_start_ns,
-         StampSink({STAMPS_MOUNT!r}, tag=_bench_socket.gethostname() + "-"))
-''')
+         int(os.environ["BENCH_N"]), _bench_start_ns, _bench_sink)
+''', prelude="import time as _bench_time\n_bench_start_ns = _bench_time.time_ns()\n", stamps_dir=stamps_dir)
     if PEBBLE.search(script):
         raise BenchError("the task body contains a Pebble delimiter ({{, {% or {#), which Kestra would render")
     return script
@@ -79,13 +71,6 @@ def flow_definition(flow_id: str, shape: str, tasks: int) -> dict:
             "inputs": [{"id": "workflow_id", "type": "STRING"}, {"id": "op", "type": "STRING"},
                        {"id": "n", "type": "INT"}],
             "tasks": steps}
-
-
-def epoch_ns(when: datetime | None) -> int | None:
-    """An SDK timestamp (Kestra sends microseconds, in UTC) as epoch nanoseconds."""
-    if when is None:
-        return None
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def _name(state) -> str:
@@ -133,6 +118,7 @@ def api_client(endpoints: dict[str, str], timeout_s: float = 30):
 class KestraAdapter(Adapter):
     name = "kestra"
     stack = "kestra"
+    wait_poll_s = 0.02  # how often wait() asks whether the execution is in a terminal state
     settings = {
         "task runner": {"value": "io.kestra.plugin.core.runner.Process (python in the Kestra image)",
                         "default": "io.kestra.plugin.scripts.runner.docker.Docker",
@@ -147,8 +133,6 @@ class KestraAdapter(Adapter):
 
     def deploy(self, deployment: Deployment) -> None:
         wl = deployment.workload
-        if wl.shape == "idle":  # the stack alone, as the baseline: nothing to run
-            return
         flow = yaml.safe_dump(flow_definition(self._flow, wl.shape, wl.tasks), sort_keys=False)
         self._call("create flow", self._kestra.flows.create_flow, TENANT, flow)
 
@@ -158,13 +142,10 @@ class KestraAdapter(Adapter):
                           self._flow, inputs=inputs).id
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            current = _name(self._execution(handle).state.current)
-            if current in TERMINAL:
-                return "completed" if current == "SUCCESS" else "failed"
-            time.sleep(POLL_S)
-        raise TimeoutError(f"kestra execution {handle} not complete after {timeout_s}s")
+        current = poll_until(f"kestra execution {handle} not complete",
+                             lambda: _name(self._execution(handle).state.current), timeout_s, self.wait_poll_s,
+                             done=lambda state: state in TERMINAL)
+        return "completed" if current == "SUCCESS" else "failed"
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
         return workflow_record(self._execution(handle))

@@ -16,7 +16,8 @@ from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowReque
 
 
 @dataclass
-class _Run:
+class _NullRun:
+    """One submitted workflow run: the handle submit() returns."""
     request: WorkflowRequest
     created_ns: int
     done: threading.Event = field(default_factory=threading.Event)
@@ -26,27 +27,28 @@ class _Run:
 class NullAdapter(Adapter):
     name = "null"
     stack = None
+    wait_poll_s = None  # wait() blocks on an event the dispatcher sets
 
     def connect(self, deployment: Deployment) -> None:
         self._sink = StampSink(str(deployment.stamps_dir))
-        self._queue: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_NullRun | None] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(max_workers=max(1, deployment.workload.tasks), thread_name_prefix="null-task")
         self._dispatcher = threading.Thread(target=self._dispatch, name="null-dispatch", daemon=True)
 
     def deploy(self, deployment: Deployment) -> None:
         self._dispatcher.start()
 
-    def submit(self, request: WorkflowRequest) -> _Run:
-        run = _Run(request, time.time_ns())
+    def submit(self, request: WorkflowRequest) -> _NullRun:
+        run = _NullRun(request, time.time_ns())
         self._queue.put(run)
         return run
 
-    def wait(self, handle: _Run, timeout_s: float) -> str:
+    def wait(self, handle: _NullRun, timeout_s: float) -> str:
         if not handle.done.wait(timeout_s):
             raise TimeoutError(f"{handle.request.workflow_id} not done after {timeout_s}s")
         return handle.record.status
 
-    def records(self, handle: _Run, request: WorkflowRequest) -> EngineWorkflow:
+    def records(self, handle: _NullRun, request: WorkflowRequest) -> EngineWorkflow:
         return handle.record
 
     def close(self) -> None:

@@ -2,29 +2,25 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from ..errors import BenchError
-from ..paths import REPO_ROOT
-from ..stack.service import ReadyCheck, ServiceSpec
-from ..taskbody import STAMPS_DIR_ENV
+from ..stack.service import ServiceSpec
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .mechanics import epoch_ns, poll_until, python_worker
 
-POLL_S = float(os.environ.get("BENCH_PREFECT_POLL_S", "1"))
-WAIT_POLL_S = 0.05       # how often the adapter asks whether a flow run is final
+# How often the worker's runner asks the API for scheduled flow runs (Runner(query_seconds=...)).
+PREFECT_RUNNER_POLL_S = float(os.environ.get("BENCH_PREFECT_POLL_S", "1"))
 RECORDS_TIMEOUT_S = 60   # task run states reach the database asynchronously, through events
-
-
-def _ns(dt) -> int | None:
-    return None if dt is None else int(dt.timestamp() * 1e9)
+RECORDS_POLL_S = 0.2
 
 
 class PrefectAdapter(Adapter):
     name = "prefect"
     stack = "prefect"
+    wait_poll_s = 0.05  # how often wait() asks whether a flow run is final
     settings = {
-        "runner.query_seconds": {"value": POLL_S, "default": 10,
+        "runner.query_seconds": {"value": PREFECT_RUNNER_POLL_S, "default": 10,
                                  "why": "the runner's poll for scheduled flow runs bounds scheduling latency; "
                                         "set BENCH_PREFECT_POLL_S=10 to measure the default"},
     }
@@ -37,15 +33,9 @@ class PrefectAdapter(Adapter):
         self._name = deployment.names
 
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
-        ready = deployment.run_dir / "prefect-worker.ready"
-        return [ServiceSpec(
-            name="worker", role="worker", cwd=REPO_ROOT,
-            command=[str(deployment.env_bin / "python"), "-m", "harness.workers.prefect_worker"],
-            env={"PREFECT_API_URL": deployment.endpoints["api_url"], "PREFECT_HOME": str(deployment.run_dir / "worker-home"),
-                 "BENCH_DEPLOYMENT": self._name, "BENCH_PREFECT_POLL_S": str(POLL_S),
-                 "BENCH_READY_FILE": str(ready), STAMPS_DIR_ENV: str(deployment.stamps_dir),
-                 "PYTHONPATH": str(REPO_ROOT)},
-            ready=ReadyCheck(file=str(ready), timeout_s=120))]
+        env = {"PREFECT_API_URL": deployment.endpoints["api_url"], "PREFECT_HOME": str(deployment.run_dir / "worker-home"),
+               "BENCH_DEPLOYMENT": self._name, "BENCH_PREFECT_POLL_S": str(PREFECT_RUNNER_POLL_S)}
+        return [python_worker(deployment, "prefect_worker", env, ready_timeout_s=120)]
 
     def deploy(self, deployment: Deployment) -> None:
         self._deployment_id = self._client.read_deployment_by_name(f"bench-flow/{self._name}").id
@@ -54,38 +44,34 @@ class PrefectAdapter(Adapter):
         return self._client.create_flow_run_from_deployment(self._deployment_id, parameters=request.params()).id
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            run = self._client.read_flow_run(handle)
-            if run.state is not None and run.state.is_final():
-                return "completed" if run.state.is_completed() else run.state.type.value.lower()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"flow run {handle} not final after {timeout_s}s")
-            time.sleep(WAIT_POLL_S)
+        run = poll_until(f"flow run {handle} not final", lambda: self._client.read_flow_run(handle), timeout_s,
+                         self.wait_poll_s, done=lambda r: r.state is not None and r.state.is_final())
+        return "completed" if run.state.is_completed() else run.state.type.value.lower()
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
         from prefect.client.schemas.sorting import TaskRunSort
         run = self._client.read_flow_run(handle)
         wf = EngineWorkflow(status="completed" if run.state and run.state.is_completed() else str(run.state_type),
-                            created_ns=_ns(run.expected_start_time or run.created), started_ns=_ns(run.start_time),
-                            finished_ns=_ns(run.end_time))
+                            created_ns=epoch_ns(run.expected_start_time or run.created),
+                            started_ns=epoch_ns(run.start_time), finished_ns=epoch_ns(run.end_time))
         flt = FlowRunFilter(id=FlowRunFilterId(any_=[handle]))
-        deadline = time.monotonic() + RECORDS_TIMEOUT_S
-        while True:
-            runs = self._client.read_task_runs(flow_run_filter=flt, limit=request.tasks + 50,
-                                               sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+
+        def settled(runs) -> bool:
             final = [t for t in runs if t.state is not None and t.state.is_final() and t.end_time is not None]
-            if len(final) >= request.tasks or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+            return len(final) >= request.tasks
+        # Past the timeout the task runs recorded so far are used; the stamps still decide correctness.
+        runs = poll_until(f"task runs of {handle}", lambda: self._client.read_task_runs(
+            flow_run_filter=flt, limit=request.tasks + 50, sort=TaskRunSort.EXPECTED_START_TIME_ASC),
+            RECORDS_TIMEOUT_S, RECORDS_POLL_S, done=settled, error=None)
         for t in runs:
             try:
                 index = int(t.name.rsplit("-", 1)[1])
             except (IndexError, ValueError):
                 raise BenchError(f"unexpected task run name {t.name!r} in flow run {handle}") from None
-            wf.tasks.append(EngineTask(index, created_ns=_ns(t.created), queued_ns=_ns(t.expected_start_time or t.created),
-                                       started_ns=_ns(t.start_time), finished_ns=_ns(t.end_time),
+            wf.tasks.append(EngineTask(index, created_ns=epoch_ns(t.created),
+                                       queued_ns=epoch_ns(t.expected_start_time or t.created),
+                                       started_ns=epoch_ns(t.start_time), finished_ns=epoch_ns(t.end_time),
                                        attempts=max(1, t.run_count)))
         wf.tasks.sort(key=lambda task: task.index)
         return wf

@@ -4,15 +4,15 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from ..paths import REPO_ROOT
-from ..stack.service import ReadyCheck, ServiceSpec
-from ..taskbody import STAMPS_DIR_ENV
+from ..stack.service import ServiceSpec
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
+from .mechanics import python_worker
 
 
 class TemporalAdapter(Adapter):
     name = "temporal"
     stack = "temporal"
+    wait_poll_s = None  # the SDK long-polls for the workflow's result
     settings = {
         "worker.activity_executor": {"value": "ThreadPoolExecutor(max_workers=100)", "default": "none (required)",
                                      "why": "synchronous Python activities need an executor; sized for fanout-100"},
@@ -29,15 +29,9 @@ class TemporalAdapter(Adapter):
                                                 namespace=deployment.endpoints["namespace"]))
 
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
-        ready = deployment.run_dir / "temporal-worker.ready"
-        return [ServiceSpec(
-            name="worker", role="worker", cwd=REPO_ROOT,
-            command=[str(deployment.env_bin / "python"), "-m", "harness.workers.temporal_worker"],
-            env={"TEMPORAL_ADDRESS": deployment.endpoints["frontend"],
-                 "TEMPORAL_NAMESPACE": deployment.endpoints["namespace"],
-                 "BENCH_TASK_QUEUE": self._queue, "BENCH_READY_FILE": str(ready),
-                 STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT)},
-            ready=ReadyCheck(file=str(ready), timeout_s=60))]
+        env = {"TEMPORAL_ADDRESS": deployment.endpoints["frontend"],
+               "TEMPORAL_NAMESPACE": deployment.endpoints["namespace"], "BENCH_TASK_QUEUE": self._queue}
+        return [python_worker(deployment, "temporal_worker", env, ready_timeout_s=60)]
 
     def deploy(self, deployment: Deployment) -> None:
         pass  # workflow types need no registration; the worker polls the run's task queue

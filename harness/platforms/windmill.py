@@ -11,33 +11,30 @@ and response shapes follow Windmill's OpenAPI description (see stacks/windmill/R
 """
 from __future__ import annotations
 
-import inspect
-import time
-from datetime import datetime
 from typing import Any
 
-from .. import taskbody
 from ..errors import BenchError
 from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .mechanics import epoch_ns, poll_until, task_body_script
 
 WORKSPACE = "bench"
 FOLDER = "bench"
-POLL_S = 0.02
+DEPLOY_TIMEOUT_S = 120  # for a worker to ping, then for the script's dependency lock
+DEPLOY_POLL_S = 0.5
 # Job kinds of a step that runs code: "script" for a step naming a script by path (ours); inline
 # steps would run as "flowscript", or "preview" before the flow's lock job has run.
 LEAF_KINDS = {"flowscript", "preview", "script"}
 
 
-def step_script() -> str:
-    """The Python every step runs: the harness's task body, then Windmill's entry point."""
-    return inspect.getsource(taskbody) + f'''
-
+def step_script(stamps_dir: str = STAMPS_MOUNT) -> str:
+    """The Python every step runs: the harness's task body, then Windmill's entry point, whose
+    signature Windmill reads as the script's inputs and whose first line takes the start stamp."""
+    return task_body_script('''
 def main(workflow_id: str, index: int, op: str, n: int):
     start_ns = time.time_ns()
-    sink = StampSink({STAMPS_MOUNT!r}, tag=os.environ.get("HOSTNAME", "") + "-")
-    run_task(workflow_id, index, op, n, start_ns, sink)
+    run_task(workflow_id, index, op, n, start_ns, _bench_sink)
     return index
-'''
+''', stamps_dir=stamps_dir)
 
 
 def _arg(expr: str) -> dict:
@@ -69,21 +66,13 @@ def flow_schema() -> dict:
             "properties": props, "required": ["workflow_id", "op", "n"]}
 
 
-def iso_ns(value: str | None) -> int | None:
-    """Windmill's timestamps (RFC 3339, microseconds) as epoch nanoseconds."""
-    if not value:
-        return None
-    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
-
-
 def task_record(job: dict) -> EngineTask | None:
     """A leaf step's job -> the engine's record of that task (None for jobs that are not steps)."""
     index = (job.get("args") or {}).get("index")
     if index is None or job.get("job_kind") not in LEAF_KINDS:
         return None
-    created, started = iso_ns(job.get("created_at")), iso_ns(job.get("started_at"))
-    finished = iso_ns(job.get("completed_at"))
+    created, started = epoch_ns(job.get("created_at")), epoch_ns(job.get("started_at"))
+    finished = epoch_ns(job.get("completed_at"))
     if finished is None and started is not None and job.get("duration_ms") is not None:
         finished = started + int(job["duration_ms"]) * 1_000_000
     # Windmill keeps created_at and scheduled_for, not a separate enqueue time: a step is queued when created.
@@ -95,18 +84,19 @@ def workflow_record(flow_job: dict, leaves: list[dict]) -> EngineWorkflow:
         status = "running"
     else:
         status = "completed" if flow_job.get("success") else "failed"
-    started = iso_ns(flow_job.get("started_at"))
-    finished = iso_ns(flow_job.get("completed_at"))
+    started = epoch_ns(flow_job.get("started_at"))
+    finished = epoch_ns(flow_job.get("completed_at"))
     if finished is None and started is not None and flow_job.get("duration_ms") is not None:
         finished = started + int(flow_job["duration_ms"]) * 1_000_000
     tasks = [t for t in (task_record(j) for j in leaves) if t is not None]
-    return EngineWorkflow(status=status, created_ns=iso_ns(flow_job.get("created_at")), started_ns=started,
+    return EngineWorkflow(status=status, created_ns=epoch_ns(flow_job.get("created_at")), started_ns=started,
                           finished_ns=finished, tasks=sorted(tasks, key=lambda t: t.index))
 
 
 class WindmillAdapter(Adapter):
     name = "windmill"
     stack = "windmill"
+    wait_poll_s = 0.02  # how often wait() asks whether the flow's job is complete
     settings = {
         "task body": {"value": "one python3 script per run; flow steps run it by path, pinned to its hash",
                       "default": "n/a", "why": "the same task body as every platform"},
@@ -127,8 +117,6 @@ class WindmillAdapter(Adapter):
         # a worker must have pinged before any job is sent, the script's dependency lock job included
         self._until("a worker of group 'default'", lambda: any(
             w.get("worker_group") == "default" for w in wm.get("/workers/list").json()))
-        if wl.shape == "idle":  # the stack alone, as the baseline: nothing to run
-            return
         script_hash = wm.post(f"/w/{WORKSPACE}/scripts/create", json={
             "path": self._script, "summary": f"task body ({deployment.run_id})", "description": "orchestrator-bench",
             "content": step_script(), "language": "python3"}).text.strip().strip('"')
@@ -146,12 +134,8 @@ class WindmillAdapter(Adapter):
         return status.get("lock") is not None
 
     @staticmethod
-    def _until(what: str, done, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            if time.monotonic() > deadline:
-                raise BenchError(f"windmill: still waiting for {what} after {timeout_s:.0f}s")
-            time.sleep(0.5)
+    def _until(what: str, done) -> None:
+        poll_until(f"windmill: still waiting for {what}", done, DEPLOY_TIMEOUT_S, DEPLOY_POLL_S, error=BenchError)
 
     def submit(self, request: WorkflowRequest) -> Any:
         args = {"workflow_id": request.workflow_id, "op": request.op, "n": request.n,
@@ -160,13 +144,10 @@ class WindmillAdapter(Adapter):
         return resp.text.strip().strip('"')
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            state = self._wm.get(f"/w/{WORKSPACE}/jobs_u/completed/get_result_maybe/{handle}").json()
-            if state.get("completed"):
-                return "completed" if state.get("success") else "failed"
-            time.sleep(POLL_S)
-        raise TimeoutError(f"windmill job {handle} not complete after {timeout_s}s")
+        state = poll_until(f"windmill job {handle} not complete",
+                           lambda: self._wm.get(f"/w/{WORKSPACE}/jobs_u/completed/get_result_maybe/{handle}").json(),
+                           timeout_s, self.wait_poll_s, done=lambda state: bool(state.get("completed")))
+        return "completed" if state.get("success") else "failed"
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
         flow_job = self._job(handle)

@@ -1,8 +1,4 @@
-"""The compose backend: the vendor's official images under Docker Compose.
-
-Compose verbs (pull, up, exec, logs, down) go through python-on-whales; container state and the
-Engine's stats stream through the docker SDK. The harness's own SDK workers run on the host, as
-in the native backend, so task bodies stamp into the run directory the same way.
+"""Compose stack files: stacks/<platform>/compose.yaml, its x-bench block, the per-run env file.
 
 stacks/<platform>/compose.yaml is a plain Compose file. Its `x-bench` block (an extension field,
 valid Compose) tells the harness which ports and secrets to generate into the per-run env file
@@ -12,23 +8,19 @@ commands to run once the stack is healthy, and what the adapter connects to.
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError
-from ..paths import STACKS_DIR
+from ..errors import BenchError, invalid
+from ..platforms import stacks_root
 from .definition import RenderContext, Setting
-from .native import NativeStack
-from .service import ServiceSpec
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-CHECK_EVERY_S = 1.0  # the watchdog asks the engine about containers at most this often
 
 
 class _Strict(BaseModel):
@@ -85,7 +77,7 @@ class ComposeDef:
 
 
 def compose_path(platform: str) -> Path:
-    return STACKS_DIR / platform / "compose.yaml"
+    return stacks_root() / platform / "compose.yaml"   # BENCH_STACKS_DIR or the repository's
 
 
 def load(platform: str) -> ComposeDef:
@@ -98,8 +90,7 @@ def load(platform: str) -> ComposeDef:
     except yaml.YAMLError as err:
         raise BenchError(f"{path}: malformed YAML: {err}") from None
     except ValidationError as err:
-        first = err.errors()[0]
-        raise BenchError(f"{path}: x-bench.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise invalid(str(path), err, prefix="x-bench.") from None
     services = doc.get("services") or {}
     unknown = (set(bench.roles) | set(bench.oneshots) | {s.service for s in bench.setup}) - set(services)
     if unknown:
@@ -129,8 +120,8 @@ def write_env_file(path: Path, env: dict[str, str]) -> Path:
     return path
 
 
-def engine_answers(timeout_s: float = 3.0) -> str | None:
-    """None if a Docker engine answers; otherwise why not, in a few words."""
+def docker_unavailable(timeout_s: float = 3.0) -> str | None:
+    """Why no Docker engine answers, in a few words; None when one does."""
     host = os.environ.get("DOCKER_HOST")
     if not host and not Path("/var/run/docker.sock").exists():
         return "no Docker engine answers (DOCKER_HOST is unset and /var/run/docker.sock does not exist)"
@@ -158,181 +149,6 @@ def make_engine():
     return docker.from_env()
 
 
-def _state(container) -> tuple[str, str | None, int]:
-    state = container.attrs.get("State", {})
-    health = (state.get("Health") or {}).get("Status")
-    return state.get("Status", "unknown"), health, int(state.get("ExitCode") or 0)
-
-
-@dataclass
-class ComposeStack:
-    """Containers from a compose file plus the harness's host-side workers, as one stack."""
-    run_dir: Path
-    cdef: ComposeDef
-    project: str
-    env_file: Path
-    whales: Any = None                     # python_on_whales.DockerClient (injected in tests)
-    engine: Any = None                     # docker.DockerClient (injected in tests)
-    clock: Callable[[], float] = time.monotonic
-    backend: str = "compose"
-    host: NativeStack = field(init=False)
-    _checked_at: float = field(default=0.0, init=False)
-    _up: bool = field(default=False, init=False)
-
-    def __post_init__(self):
-        self.host = NativeStack(self.run_dir)
-        self.log_dir = self.host.log_dir
-        if self.whales is None:
-            self.whales = make_whales(self.cdef, self.env_file, self.project)
-        if self.engine is None:
-            self.engine = make_engine()
-
-    # -- bring-up, each phase timed by the driver ----------------------------------------
-    def pull(self) -> dict[str, int]:
-        """Pull every image; returns each image's size on disk (the stack's footprint)."""
-        self.whales.compose.pull(quiet=True)
-        return {image: int(self.engine.images.get(image).attrs.get("Size", 0)) for image in self.cdef.images}
-
-    def up(self, progress: Callable[..., None] = lambda *a, **k: None) -> dict[str, float]:
-        """Start every service; wait until each is healthy (or, for one-shots, exited 0).
-        Returns seconds from `up` to each service's readiness."""
-        t0 = self.clock()
-        self._up = True  # from here on, stop() must run `down -v` whatever happens
-        self.whales.compose.up(detach=True, quiet=True)
-        pending = set(self.cdef.waited_for())
-        oneshots = self.cdef.oneshots()
-        ready: dict[str, float] = {}
-        deadline = t0 + self.cdef.bench.ready_timeout_s
-        while pending:
-            for name, container in self.containers().items():
-                if name not in pending:
-                    continue
-                status, health, code = _state(container)
-                if name in oneshots:
-                    if status == "exited" and code != 0:
-                        raise BenchError(f"{name} exited with code {code}; last log line: {self._last_log(name)!r}")
-                    is_ready = status == "exited"
-                else:
-                    if status in ("exited", "dead"):
-                        raise BenchError(f"{name} exited with code {code} during start-up; "
-                                         f"last log line: {self._last_log(name)!r}")
-                    if health == "unhealthy":
-                        raise BenchError(f"{name} is unhealthy; last log line: {self._last_log(name)!r}")
-                    is_ready = status == "running" and health in (None, "healthy")
-                if not is_ready:
-                    continue
-                ready[name] = self.clock() - t0
-                pending.discard(name)
-                progress("phase", name="start", detail=f"{name} ready")
-            if pending and self.clock() > deadline:
-                raise BenchError(f"not ready within {self.cdef.bench.ready_timeout_s:.0f}s: {', '.join(sorted(pending))}")
-            if pending:
-                time.sleep(0.25)
-        return ready
-
-    def run_setup(self, ctx: RenderContext) -> dict[str, float]:
-        seconds = {}
-        for step in self.cdef.bench.setup:
-            t = self.clock()
-            deadline = t + step.retry_s
-            while True:
-                command = [ctx.render(c) for c in step.command]
-                try:
-                    if step.how == "exec":
-                        out = self.whales.compose.execute(step.service, command, tty=False)
-                    else:
-                        out = self.whales.compose.run(step.service, command, remove=True, dependencies=False,
-                                                      tty=False)
-                    break
-                except Exception as err:  # python_on_whales.DockerException: the command failed
-                    if self.clock() >= deadline:
-                        raise BenchError(f"setup step {step.name} failed: {_first_line(err)}") from None
-                    time.sleep(1.0)
-            if step.capture:
-                lines = [ln.strip() for ln in (out or "").splitlines() if ln.strip()]
-                if not lines:
-                    raise BenchError(f"setup step {step.name} printed nothing to capture as {step.capture}")
-                ctx.capture(step.capture, lines[-1])
-            seconds[step.name] = self.clock() - t
-        return seconds
-
-    # -- the stack interface the driver uses ----------------------------------------------
-    def start(self, spec: ServiceSpec):
-        return self.host.start(spec)
-
-    @property
-    def services(self) -> list:
-        return [*self.containers_running(), *self.host.services]
-
-    def containers_running(self) -> list[str]:
-        oneshots = self.cdef.oneshots()
-        return [n for n in self.containers() if n not in oneshots] if self._up else []
-
-    def processes(self):
-        return self.host.processes()
-
-    def roles(self) -> dict[str, str]:
-        return self.host.roles()
-
-    def container_roles(self) -> dict[str, str]:
-        return {name: self.cdef.bench.roles.get(name, "server") for name in self.cdef.services}
-
-    def check_alive(self) -> None:
-        self.host.check_alive()
-        now = self.clock()
-        if not self._up or now - self._checked_at < CHECK_EVERY_S:
-            return
-        self._checked_at = now
-        oneshots = self.cdef.oneshots()
-        for name, container in self.containers().items():
-            status, health, code = _state(container)
-            if name not in oneshots and status in ("exited", "dead"):
-                raise BenchError(f"{name} container stopped with exit code {code}; last log line: {self._last_log(name)!r}")
-
-    def stop(self) -> None:
-        """Host workers first, then the containers' logs, then `down -v`; always all three."""
-        errors = []
-        try:
-            self.host.stop()
-        except Exception as err:
-            errors.append(f"host processes: {err}")
-        if self._up:
-            try:
-                self._save_logs()
-            except Exception:
-                pass  # logs are a convenience; removing the containers is not
-            try:
-                self.whales.compose.down(volumes=True, remove_orphans=True, timeout=10)
-                self._up = False
-            except Exception as err:
-                errors.append(f"compose down -v: {_first_line(err)}")
-        if errors:
-            raise BenchError("; ".join(errors))
-
-    # -- engine queries -------------------------------------------------------------------
-    def containers(self) -> dict[str, Any]:
-        found = self.engine.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
-        out = {}
-        for container in found:
-            service = container.labels.get(SERVICE_LABEL, container.name)
-            number = container.labels.get("com.docker.compose.container-number", "1")
-            out[service if number == "1" else f"{service}-{number}"] = container
-        return out
-
-    def _last_log(self, service: str) -> str:
-        try:
-            container = self.containers().get(service)
-            text = container.logs(tail=5).decode(errors="replace") if container is not None else ""
-        except Exception:
-            return ""
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else ""
-
-    def _save_logs(self) -> None:
-        for name, container in self.containers().items():
-            (self.log_dir / f"{name}.log").write_bytes(container.logs())
-
-
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:300] if text else type(err).__name__

@@ -18,8 +18,8 @@ from typing import Any, Iterator, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError
-from ..paths import STACKS_DIR
+from ..errors import BenchError, invalid
+from ..platforms import stacks_root
 from .ports import free_port, free_port_below
 from .service import ReadyCheck, ServiceSpec
 
@@ -100,7 +100,7 @@ class StackDef(_Strict):
 
 
 def load(platform: str) -> StackDef:
-    path = STACKS_DIR / platform / "native.yaml"
+    path = stacks_root() / platform / "native.yaml"   # BENCH_STACKS_DIR or the repository's
     if not path.is_file():
         raise BenchError(f"no native stack for {platform!r} ({path} is missing)")
     try:
@@ -108,8 +108,7 @@ def load(platform: str) -> StackDef:
     except yaml.YAMLError as err:
         raise BenchError(f"{path}: malformed YAML: {err}") from None
     except ValidationError as err:
-        first = err.errors()[0]
-        raise BenchError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise invalid(str(path), err) from None
 
 
 class _Lazy:

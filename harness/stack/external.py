@@ -12,20 +12,24 @@ The endpoint names are those of the platform's native stack (stacks/<platform>/n
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError
-from .native import NativeStack
+from ..errors import BenchError, invalid
+from ..install import python_env
+from .base import Artifacts, FaultUnsupported, Shape
+from .native import HostStack
 
 ENV_PREFIX = "BENCH_EXTERNAL_"
 SOURCE = "prometheus"
+SECRET_WORDS = ("token", "password", "secret", "key")   # endpoint names whose values are redacted
 OPTIONAL_ENDPOINTS = {"metrics"}  # a native stack's own metrics URL; for external, see `metrics:`
 
 
@@ -48,8 +52,7 @@ def load_config(path: Path | None, required: list[str], platform: str,
         except yaml.YAMLError as err:
             raise BenchError(f"external config {path}: malformed YAML: {err}") from None
         except ValidationError as err:
-            first = err.errors()[0]
-            raise BenchError(f"external config {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise invalid(f"external config {path}", err) from None
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX + "METRICS_"):
             data["metrics"][key.removeprefix(ENV_PREFIX + "METRICS_").lower()] = value
@@ -130,33 +133,59 @@ class MetricsSampler:
         self._stop.set()
 
 
-@dataclass
-class ExternalStack:
-    """Only the harness's workers run here; the deployment is someone else's."""
-    run_dir: Path
-    config: ExternalConfig
-    backend: str = "external"
-    host: NativeStack = field(init=False)
+class ExternalStack(HostStack):
+    """Only the harness's workers run here; the deployment is someone else's: nothing of it is
+    started, stopped, timed or signalled."""
+    backend = "external"
 
-    def __post_init__(self):
-        self.host = NativeStack(self.run_dir)
-        self.log_dir = self.host.log_dir
+    def __init__(self, config: ExternalConfig, worker_python: list[str], platform: str, run_dir: Path):
+        super().__init__(run_dir)
+        self.config, self.worker_python, self.platform = config, worker_python, platform
 
-    def start(self, spec):
-        return self.host.start(spec)
+    def prepare(self) -> Iterator[str]:
+        if self.worker_python:
+            got = python_env(self.platform, self.worker_python)
+            self._artifacts = Artifacts(env_bin=got.bin_dir, versions=dict(got.versions), cached=got.cached,
+                                        first_install_s=got.first_install_s, footprint_bytes=got.footprint_bytes)
+            yield "install"
 
-    @property
-    def services(self) -> list:
-        return self.host.services
+    def bring_up(self) -> Iterator[str]:
+        return iter(())
 
-    def processes(self):
-        return self.host.processes()
+    def endpoints(self) -> dict[str, str]:
+        return dict(self.config.endpoints)
 
-    def roles(self):
-        return self.host.roles()
+    def secrets(self) -> list[str]:
+        return [v for k, v in self.config.endpoints.items() if any(word in k for word in SECRET_WORDS)]
 
-    def check_alive(self) -> None:
-        self.host.check_alive()
+    def shape(self) -> Shape:
+        return Shape("external", "external", "external",
+                     f"an external deployment; resources from {len(self.config.metrics)} metrics endpoint(s)")
 
-    def stop(self) -> None:
-        self.host.stop()
+    def extra_samplers(self) -> list:
+        return [MetricsSampler(self.config.metrics)] if self.config.metrics else []
+
+    def _refuse(self, op: str, service: str):
+        if self.group.find(service) is None:
+            raise FaultUnsupported(f"the external backend cannot {op} {service!r}: the deployment is not run by "
+                                   f"the harness (only its own workers can be: {', '.join(self.group.names()) or 'none'})")
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        self._refuse("kill", service)
+        super().kill(service, sig)
+
+    def start(self, service: str) -> None:
+        self._refuse("start", service)
+        super().start(service)
+
+    def restart(self, service: str) -> None:
+        self._refuse("restart", service)
+        super().restart(service)
+
+    def pause(self, service: str) -> None:
+        self._refuse("pause", service)
+        super().pause(service)
+
+    def resume(self, service: str) -> None:
+        self._refuse("resume", service)
+        super().resume(service)

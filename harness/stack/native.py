@@ -1,204 +1,147 @@
-"""The native backend: each service is a process group on loopback, in a per-run directory.
+"""The native backend: every service a local process from registry packages (stacks/<p>/native.yaml).
 
-Processes start in their own session so one signal reaches a service's whole tree, and (when
-attached) with a parent-death signal so a harness killed outright does not leave servers behind.
+HostStack holds what every backend shares: the harness's own workers run as local processes on
+each of them. NativeStack adds the platform's servers to the same process group; InProcessStack
+is the null platform's (nothing to start).
 """
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 
+from .. import install
 from ..errors import BenchError
-from .ports import accepts, ensure_free
-from .service import ReadyCheck, ServiceSpec
-
-POLL_S = 0.05
-STOP_GRACE_S = 15.0
-
-
-@dataclass
-class Running:
-    spec: ServiceSpec
-    popen: subprocess.Popen
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+from . import definition
+from .base import Artifacts, ServiceInfo, Shape, Stack
+from .processes import ProcessGroup
+from .service import ServiceSpec
 
 
-class NativeStack:
+class HostStack(Stack):
+    """The part of a stack that runs on this host: a process group for workers (and servers)."""
     backend = "native"
 
     def __init__(self, run_dir: Path, attached: bool = True):
-        self.run_dir = run_dir
-        self.log_dir = run_dir / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.attached = attached
-        self.services: list[Running] = []
+        self.group = ProcessGroup(run_dir, attached)
+        self.log_dir = self.group.log_dir
+        self._artifacts = Artifacts()
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def launch(self, spec: ServiceSpec) -> Running:
-        for role, port in spec.ports.items():
-            ensure_free(port, f"{spec.name} ({role})")
-        if not shutil.which(spec.command[0]):
-            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
-        if spec.prepare:
-            spec.prepare()
-        log_path = self.log_dir / f"{spec.name}.log"
-        command = list(spec.command)
-        if self.attached and shutil.which("setpriv"):
-            # Survives exec: the service gets SIGTERM if the harness dies without cleaning up.
-            command = ["setpriv", "--pdeathsig", "SIGTERM", "--", *command]
-        env = {**os.environ, **spec.env}
-        with open(log_path, "ab") as log:
-            popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=spec.cwd or self.run_dir, start_new_session=True,
-                                     user=spec.user, group=spec.user)
-        running = Running(spec, popen, log_path)
-        self.services.append(running)
-        return running
+    @property
+    def artifacts(self) -> Artifacts:
+        return self._artifacts
 
-    def wait_ready(self, running: Running) -> None:
-        check = running.spec.ready
-        if check is None:
-            return
-        deadline = time.monotonic() + check.timeout_s
-        while True:
-            code = running.popen.poll()
-            if code is not None:
-                raise BenchError(f"{running.spec.name} exited with code {code} before it was ready; "
-                                 f"last log line: {last_line(running.log_path)!r}")
-            if probe(check):
-                return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{running.spec.name} not ready after {check.timeout_s:.0f}s "
-                                 f"({check.describe()}); log: {running.log_path}")
-            time.sleep(POLL_S)
+    def start_worker(self, spec: ServiceSpec) -> None:
+        self.group.start(spec)
 
-    def run_oneshot(self, spec: ServiceSpec) -> str:
-        """Run a one-shot step (migration, schema, token) to completion; return its stdout."""
-        if not shutil.which(spec.command[0]):
-            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
-        timeout = spec.ready.timeout_s if spec.ready else 300.0
-        deadline = time.monotonic() + spec.retry_s
-        env = {**os.environ, **spec.env}
-        while True:
-            proc = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, cwd=spec.cwd or self.run_dir,
-                                    start_new_session=True, user=spec.user, group=spec.user)
-            try:
-                out, err = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                stop_tree(proc.pid, grace_s=2)
-                proc.communicate()
-                raise BenchError(f"{spec.name} did not finish within {timeout:.0f}s") from None
-            finally:
-                if proc.poll() is None:  # interrupted: leave nothing behind
-                    stop_tree(proc.pid, grace_s=2)
-            with open(self.log_dir / f"{spec.name}.log", "ab") as log:
-                log.write(out + err)
-            if proc.returncode == 0:
-                return out.decode(errors="replace")
-            if time.monotonic() >= deadline:
-                tail = last_line(self.log_dir / f"{spec.name}.log")
-                raise BenchError(f"{spec.name} failed with exit code {proc.returncode}; last log line: {tail!r}")
-            time.sleep(0.5)
-
-    def start(self, spec: ServiceSpec) -> Running:
-        running = self.launch(spec)
-        self.wait_ready(running)
-        return running
-
-    def check_alive(self) -> None:
-        for running in self.services:
-            code = running.popen.poll()
-            if code is not None:
-                raise BenchError(f"{running.spec.name} died with exit code {code}; "
-                                 f"last log line: {last_line(running.log_path)!r}")
+    def services(self) -> list[ServiceInfo]:
+        return [ServiceInfo(r.spec.name, r.spec.role) for r in self.group.services]
 
     def processes(self) -> dict[str, psutil.Process]:
-        out = {}
-        for running in self.services:
-            try:
-                out[running.spec.name] = psutil.Process(running.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return out
+        return self.group.processes()
 
-    def roles(self) -> dict[str, str]:
-        return {r.spec.name: r.spec.role for r in self.services}
+    def check_alive(self) -> None:
+        self.group.check_alive()
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        self.group.kill(service, sig)
+
+    def start(self, service: str) -> None:
+        self.group.start_again(service)
+
+    def restart(self, service: str) -> None:
+        self.group.restart(service)
+
+    def pause(self, service: str) -> None:
+        self.group.pause(service)
+
+    def resume(self, service: str) -> None:
+        self.group.resume(service)
 
     def stop(self) -> None:
-        while self.services:
-            running = self.services.pop()
-            stop_tree(running.pid, running.spec)
-
-    def __enter__(self) -> "NativeStack":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self.group.stop()
 
 
-def stop_tree(pid: int, spec: ServiceSpec | None = None, grace_s: float = STOP_GRACE_S) -> None:
-    """Stop a service's process group, then anything of its tree that left the group."""
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    sig = signal.SIGINT if spec is not None and spec.role == "database" else signal.SIGTERM  # postgres: fast shutdown
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    _, alive = psutil.wait_procs(tree, timeout=grace_s)
-    if alive:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
-    try:  # reap our own child so no zombie is left in the table
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+class InProcessStack(HostStack):
+    """The null platform: the adapter runs tasks in the driver's own process; nothing to start."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(run_dir)
+        self._artifacts = Artifacts(env_bin=Path(sys.executable).parent)
+
+    def prepare(self) -> Iterator[str]:
+        return iter(())
+
+    def bring_up(self) -> Iterator[str]:
+        return iter(())
+
+    def shape(self) -> Shape:
+        return Shape("in-process", "native", "in-process", "in-process: no server")
 
 
-def probe(check: ReadyCheck) -> bool:
-    if check.http:
-        try:
-            with urllib.request.urlopen(check.http, timeout=2) as resp:
-                return 200 <= resp.status < 300
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            return False
-    if check.tcp:
-        return accepts(check.tcp)
-    if check.command:
-        return subprocess.run(list(check.command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
-    return bool(check.file) and Path(check.file).exists()
+class NativeStack(HostStack):
+    """A stack definition's services as local processes, started in order, each awaited."""
+
+    def __init__(self, defn: definition.StackDef, variant: str | None, run_dir: Path, run_id: str,
+                 pinned_ports: dict[str, int] | None = None, attached: bool = True):
+        super().__init__(run_dir, attached)
+        variant = variant or defn.default_variant()
+        if variant not in defn.variants:
+            raise BenchError(f"{defn.platform} has no variant {variant!r}; known: {', '.join(defn.variants)}")
+        self.defn, self.variant, self.run_dir, self.run_id = defn, variant, run_dir, run_id
+        self.pinned_ports = dict(pinned_ports or {})
+        self.rendered: definition.RenderedStack | None = None
+
+    def prepare(self) -> Iterator[str]:
+        got = install.platform(self.defn)
+        footprint = got.footprint_bytes
+        if self._uses_postgres():
+            from .postgres import install_dir
+            footprint += install.tree_size(install_dir())
+        self._artifacts = Artifacts(env_bin=got.bin_dir, go_bin=got.go_bin, versions=dict(got.versions),
+                                    cached=got.cached, first_install_s=got.first_install_s,
+                                    footprint_bytes=footprint)
+        self.rendered = definition.render(self.defn, self.variant, definition.RenderContext(
+            self.run_id, self.run_dir, got.bin_dir, self.pinned_ports, go_bin=got.go_bin))
+        yield "install"
+
+    def bring_up(self) -> Iterator[str]:
+        """Take the definition's steps in order: a service is done when ready, a one-shot when it exits 0."""
+        if self.rendered is None:
+            raise BenchError("bring_up() before prepare()")
+        self.rendered.write_files()
+        for spec in self.rendered.steps():
+            if spec.oneshot:
+                out = self.group.run_oneshot(spec)
+                if spec.capture:
+                    self.rendered.ctx.capture(spec.capture, _last_nonblank(out, spec))
+            else:
+                self.group.start(spec)
+            yield spec.name
+
+    def endpoints(self) -> dict[str, str]:
+        return self.rendered.endpoints() if self.rendered else {}
+
+    def settings(self) -> dict[str, dict]:
+        return self.rendered.settings if self.rendered else {}
+
+    def secrets(self) -> list[str]:
+        return self.rendered.secrets() if self.rendered else []
+
+    def shape(self) -> Shape:
+        return Shape(self.defn.deployment, "native", self.variant, self.defn.description,
+                     default_variant=self.variant == self.defn.default_variant())
+
+    def _uses_postgres(self) -> bool:
+        return any(s.builtin == "postgres" for s in self.defn.services
+                   if s.variants is None or self.variant in s.variants)
 
 
-def last_line(path: Path, limit: int = 300) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
-            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:limit] if lines else ""
+def _last_nonblank(out: str, spec: ServiceSpec) -> str:
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    if not lines:
+        raise BenchError(f"{spec.name} printed nothing to capture as {spec.capture}")
+    return lines[-1]

@@ -1,0 +1,252 @@
+"""One run's phases, in order: prepare, bring up, deploy, warmup and measured repetitions (or idle),
+shut down. Every setup time is read here, from the clock, between the stack's and the adapter's
+steps; nothing below this module times anything."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from . import analysis
+from .guards import watchdog
+from .machine import RepetitionProbe
+from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
+from .record import Phase, Repetition, SamplerStats, ServiceRef, Setting
+from .results import Redactor, RunRecorder
+from .sampler import ResourceSampler
+from .spec import Workload
+from .stack.base import Stack
+from .stamps import StampReader
+
+IDLE_CHECK_EVERY_S = 1.0
+
+
+class RunSession:
+    def __init__(self, workload: Workload, adapter: Adapter, stack: Stack, recorder: RunRecorder,
+                 redact: Redactor, run_dir: Path, stamps_dir: Path, sample_hz: float,
+                 progress: Callable[..., None]):
+        self.wl, self.adapter, self.stack, self.recorder = workload, adapter, stack, recorder
+        self.record = recorder.record
+        self.redact, self.run_dir, self.stamps_dir = redact, run_dir, stamps_dir
+        self.sample_hz, self.progress = sample_hz, progress
+        self.stamps = StampReader(stamps_dir)
+        self.samplers: list = []
+        self.process_sampler: ResourceSampler | None = None
+        self.stop_error: str | None = None
+        self.task_rows: list = []
+        self.workflow_rows: list = []
+        self.t_ready_ns: int | None = None
+
+    # -- phases ----------------------------------------------------------------------------
+    def execute(self) -> None:
+        self._prepare()
+        self._start_samplers()
+        self._bring_up()
+        with watchdog(self.stack.check_alive):
+            deployment = self._deploy()
+            if self.wl.shape == "idle":
+                self._idle(self.wl.duration_s)
+            else:
+                for rep in range(self.wl.warmup + self.wl.repetitions):
+                    self._repetition(rep, warmup=rep < self.wl.warmup, deployment=deployment)
+
+    def _prepare(self) -> None:
+        setup = self.record.setup
+        self.progress("phase", name="install", detail=self.record.platform)
+        steps = self.stack.prepare()
+        while True:
+            self._phase_start("prepare")
+            t = time.monotonic()
+            name = next(steps, None)
+            if name is None:
+                self.record.phases.pop()
+                break
+            self.record.phases[-1].name = name
+            self._phase_end()
+            if name == "install":
+                setup.install_s = time.monotonic() - t
+            elif name == "pull":
+                setup.pull_s = time.monotonic() - t
+        got = self.stack.artifacts
+        setup.install_cached, setup.first_install_s = got.cached, got.first_install_s
+        setup.footprint_bytes, setup.images = got.footprint_bytes, dict(got.images)
+        self.record.versions.update(got.versions)
+        self.recorder.flush()
+
+    def _bring_up(self) -> None:
+        setup = self.record.setup
+        self._phase_start("start")
+        t0 = time.monotonic()
+        try:
+            for name in self.stack.bring_up():
+                setup.services_ready_s[name] = time.monotonic() - t0   # seconds since the first launch
+                self.progress("phase", name="start", detail=f"{name} ready")
+        finally:
+            self.redact.add(self.stack.secrets())
+        if setup.services_ready_s:   # an external or in-process stack has nothing to bring up
+            setup.start_to_ready_s = time.monotonic() - t0
+        self.t_ready_ns = time.time_ns()
+        self.record.settings = {k: Setting.model_validate(v)
+                                for k, v in {**self.stack.settings(), **self.adapter.settings}.items()}
+        self.record.endpoints = self.stack.endpoints()
+        self.recorder.flush()
+
+    def _deploy(self) -> Deployment:
+        """Connect, start the harness's workers and register the workload; `deploy_s` is all of it."""
+        self.progress("phase", name="deploy", detail="workers")
+        env_bin = self.stack.artifacts.env_bin
+        deployment = Deployment(self.record.run_id, deployable(self.wl), self.run_dir, self.stamps_dir, env_bin,
+                                self.record.endpoints)
+        self.adapter.connect(deployment)
+        t = time.monotonic()
+        for worker in self.adapter.workers(deployment):
+            self.stack.start_worker(worker)
+        self.adapter.deploy(deployment)
+        setup = self.record.setup
+        setup.deploy_s = time.monotonic() - t
+        services = self.stack.services()
+        setup.long_running_services = len(services)
+        self.record.deployment.services = [ServiceRef(name=s.name, role=s.role) for s in services]
+        self.record.versions.update(self.adapter.versions())
+        self._phase_end()
+        return deployment
+
+    def _idle(self, duration_s: float) -> None:
+        self._phase_start("idle")
+        probe = self._probe()
+        end = time.monotonic() + duration_s
+        self.progress("phase", name="idle", total=duration_s)
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(IDLE_CHECK_EVERY_S, left))
+            self.stack.check_alive()
+            self.progress("advance", amount=min(IDLE_CHECK_EVERY_S, left))
+        self._phase_end()
+        self.record.repetitions.append(Repetition(repetition=0, phase="idle", warmup=False, status="ok",
+                                                  machine_state=probe.end()))
+        self.recorder.flush()
+
+    def _repetition(self, rep: int, warmup: bool, deployment: Deployment) -> None:
+        wl = self.wl
+        phase = f"warmup-{rep + 1}" if warmup else f"rep-{rep + 1 - wl.warmup}"
+        self._phase_start(phase)
+        self.progress("phase", name=phase, total=wl.runs)
+        probe = self._probe()
+        submissions, failure = self._submit_and_wait(phase, deployment)
+        machine_state = probe.end()
+        self._phase_end()
+
+        # Outside the measured window: engine records and stamps.
+        stamps = self.stamps.read_new()
+        engine = {s.request.workflow_id: self._engine_records(s) for s in submissions}
+        done = analysis.assemble(rep, phase, warmup, wl, submissions, stamps, engine, failure)
+        done.repetition.machine_state = machine_state
+        self.task_rows += done.task_rows
+        self.workflow_rows += done.workflow_rows
+        self.record.repetitions.append(done.repetition)
+        if self.record.setup.ready_to_first_task_s is None and done.task_rows:
+            first_end = min(r["body_end_ns"] for r in done.task_rows)
+            self.record.setup.ready_to_first_task_s = (first_end - self.t_ready_ns) / 1e9
+        self.recorder.write_table("tasks", self.task_rows)
+        self.recorder.write_table("workflows", self.workflow_rows)
+        self.recorder.flush()
+
+    def _submit_and_wait(self, phase: str, deployment: Deployment) -> tuple[list[analysis.Submission], str | None]:
+        """Closed loop: each workflow run submitted once the previous one is final."""
+        wl, submissions = self.wl, []
+        for i in range(wl.runs):
+            req = WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
+            submit_ns = time.time_ns()
+            handle = self.adapter.submit(req)
+            failure = None
+            try:
+                status = self.adapter.wait(handle, wl.timeout_s)
+            except TimeoutError:
+                status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
+            submissions.append(analysis.Submission(req, handle, submit_ns, time.time_ns(), status))
+            self.stack.check_alive()
+            self.progress("advance", amount=1)
+            if failure:
+                return submissions, failure
+        return submissions, None
+
+    def _engine_records(self, sub: analysis.Submission) -> EngineWorkflow:
+        try:
+            return self.adapter.records(sub.handle, sub.request)
+        except Exception as err:  # an engine that cannot report is a failed repetition, not a crash
+            return EngineWorkflow(status="unknown", records_error=str(err)[:200])
+
+    def _probe(self) -> RepetitionProbe:
+        probe = RepetitionProbe(self._stack_pids)
+        probe.begin()
+        return probe
+
+    def _stack_pids(self) -> set[int]:
+        """The harness and every process of the stack: not 'other' load on the machine."""
+        return {os.getpid(), *self.stack.pids()}
+
+    # -- samplers and phases -------------------------------------------------------------------
+    def _start_samplers(self) -> None:
+        me = psutil.Process()
+        self.process_sampler = ResourceSampler(
+            lambda: {**self.stack.processes(), "harness": me},
+            lambda: {**{s.name: s.role for s in self.stack.services()}, "harness": "harness"}, hz=self.sample_hz)
+        self.samplers = [self.process_sampler, *self.stack.extra_samplers()]
+        for sampler in self.samplers:
+            sampler.start()
+
+    def _resource_rows(self) -> list[dict]:
+        return [row for x in self.samplers for row in x.take_rows()]
+
+    def _phase_start(self, name: str) -> None:
+        for sampler in self.samplers:
+            sampler.set_phase(name)
+        self.record.phases.append(Phase(name=name, start_ns=time.time_ns()))
+        self.recorder.flush()
+
+    def _phase_end(self) -> None:
+        self.record.phases[-1].end_ns = time.time_ns()
+        for sampler in self.samplers:
+            sampler.set_phase("between")
+        if self.samplers:
+            self.recorder.write_table("resources", self._resource_rows())
+        self.recorder.flush()
+
+    def all_repetitions_ok(self) -> bool:
+        reps = self.record.repetitions
+        return any(not r.warmup for r in reps) and all(r.status == "ok" for r in reps)
+
+    def shutdown(self) -> None:
+        try:
+            self.adapter.close()
+        except Exception:
+            pass
+        for sampler in self.samplers:
+            sampler.set_phase("stop")
+        try:
+            self.stack.stop()
+        except Exception as err:  # e.g. `compose down -v` failed: say so, keep the data
+            self.stop_error = str(err)
+            self.record.stop_error = self.redact(self.stop_error)
+        for sampler in self.samplers:
+            sampler.stop()
+        self._finish_record()
+        self.recorder.copy_logs(self.stack.log_dir)
+
+    def _finish_record(self) -> None:
+        rows = self._resource_rows()
+        if self.samplers:
+            self.recorder.write_table("resources", rows)
+        s = self.process_sampler
+        if s is not None:
+            self.record.sampler = SamplerStats(hz=s.hz, ticks=s.ticks, late_ticks=s.late_ticks,
+                                               own_cpu_s=s.own_cpu_s, wall_s=s.wall_s)
+        if self.record.phases and self.record.phases[-1].end_ns is None:
+            self.record.phases[-1].end_ns = time.time_ns()
+        try:
+            self.record.summary = analysis.summarize_tables(
+                self.record, analysis.frame(self.task_rows), analysis.frame(self.workflow_rows), analysis.frame(rows))
+        except Exception as err:  # a summary bug must not lose the raw data
+            self.record.summary_error = str(err)[:300]

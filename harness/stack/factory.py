@@ -1,0 +1,59 @@
+"""The one place a run's stack is made: the backend chosen (backends.resolve), the platform's stack
+file loaded, the variant checked. The driver gets a Stack and never asks which kind it is."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import backends
+from ..errors import BenchError
+from ..platforms import PlatformInfo
+from . import compose, definition
+from .base import Stack
+
+
+@dataclass
+class StackRequest:
+    run_dir: Path
+    run_id: str
+    stamps_dir: Path
+    backend: str = "auto"                 # auto | native | compose | external
+    variant: str | None = None            # native stacks only
+    pinned_ports: dict[str, int] = field(default_factory=dict)
+    external_config: Path | None = None
+    attached: bool = True                 # services die with the harness (False for `bench up`)
+
+
+def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
+    backend = backends.resolve(req.backend, info)
+    if backend != "native" and req.variant:
+        raise BenchError(f"variants belong to native stacks; the {backend} backend takes none")
+    if info.in_process:
+        from .native import InProcessStack
+        if req.variant not in (None, "in-process"):
+            raise BenchError(f"{info.name} runs in-process and has no variants")
+        return InProcessStack(req.run_dir)
+    if backend == "native":
+        from .native import NativeStack
+        return NativeStack(definition.load(info.name), req.variant, req.run_dir, req.run_id, req.pinned_ports,
+                           attached=req.attached)
+    if backend == "compose":
+        from .compose_stack import ComposeStack
+        return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports)
+    from .external import ExternalStack, load_config
+    config = load_config(req.external_config, endpoint_names(info), info.name)
+    return ExternalStack(config, worker_python(info), info.name, req.run_dir)
+
+
+def endpoint_names(info: PlatformInfo) -> list[str]:
+    """What the adapter connects to, named as in the platform's native stack (else its compose file)."""
+    if info.has_native:
+        return list(definition.load(info.name).endpoints)
+    return list(compose.load(info.name).bench.endpoints) if info.has_compose else []
+
+
+def worker_python(info: PlatformInfo) -> list[str]:
+    """The distributions of the harness's host-side SDK workers."""
+    if info.has_compose and compose.load(info.name).bench.worker_python:
+        return compose.load(info.name).bench.worker_python
+    return definition.load(info.name).install.python if info.has_native else []

@@ -1,0 +1,293 @@
+"""Processes on this host as services: each a process group on loopback, in a per-run directory.
+
+Processes start in their own session so one signal reaches a service's whole tree, and (when
+attached) with a parent-death signal so a harness killed outright does not leave servers behind.
+Used for every service of a native stack, and for the harness's own workers on every backend.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..errors import BenchError
+from .ports import accepts, ensure_free
+from .service import ReadyCheck, ServiceSpec
+
+READY_PROBE_EVERY_S = 0.05   # how often a starting service's readiness check is repeated
+ONESHOT_RETRY_EVERY_S = 0.5
+STOP_GRACE_S = 15.0
+
+
+@dataclass
+class Running:
+    spec: ServiceSpec
+    popen: subprocess.Popen
+    log_path: Path
+    state: str = "running"   # running | paused | stopped (by a fault operation, on purpose)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class ProcessGroup:
+    """The services of one run that run as local processes, with their logs and fault operations."""
+
+    def __init__(self, run_dir: Path, attached: bool = True):
+        self.run_dir = run_dir
+        self.log_dir = run_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.attached = attached
+        self.services: list[Running] = []
+        self._prepared: set[str] = set()   # `prepare` (e.g. initdb) runs on the first launch only
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def launch(self, spec: ServiceSpec) -> Running:
+        for role, port in spec.ports.items():
+            ensure_free(port, f"{spec.name} ({role})")
+        if not shutil.which(spec.command[0]):
+            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
+        if spec.prepare and spec.name not in self._prepared:
+            spec.prepare()
+            self._prepared.add(spec.name)
+        log_path = self.log_dir / f"{spec.name}.log"
+        command = list(spec.command)
+        if self.attached and shutil.which("setpriv"):
+            # Survives exec: the service gets SIGTERM if the harness dies without cleaning up.
+            command = ["setpriv", "--pdeathsig", "SIGTERM", "--", *command]
+        env = {**os.environ, **spec.env}
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=spec.cwd or self.run_dir, start_new_session=True,
+                                     user=spec.user, group=spec.user)
+        running = Running(spec, popen, log_path)
+        self.services.append(running)
+        return running
+
+    def wait_ready(self, running: Running) -> None:
+        check = running.spec.ready
+        if check is None:
+            return
+        deadline = time.monotonic() + check.timeout_s
+        while True:
+            code = running.popen.poll()
+            if code is not None:
+                raise BenchError(f"{running.spec.name} exited with code {code} before it was ready; "
+                                 f"last log line: {last_line(running.log_path)!r}")
+            if probe(check):
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{running.spec.name} not ready after {check.timeout_s:.0f}s "
+                                 f"({check.describe()}); log: {running.log_path}")
+            time.sleep(READY_PROBE_EVERY_S)
+
+    def start(self, spec: ServiceSpec) -> Running:
+        running = self.launch(spec)
+        self.wait_ready(running)
+        return running
+
+    def run_oneshot(self, spec: ServiceSpec) -> str:
+        """Run a one-shot step (migration, schema, token) to completion; return its stdout."""
+        if not shutil.which(spec.command[0]):
+            raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
+        deadline = time.monotonic() + spec.retry_s
+        while True:
+            code, out = self._oneshot_attempt(spec)
+            if code == 0:
+                return out
+            if time.monotonic() >= deadline:
+                tail = last_line(self.log_dir / f"{spec.name}.log")
+                raise BenchError(f"{spec.name} failed with exit code {code}; last log line: {tail!r}")
+            time.sleep(ONESHOT_RETRY_EVERY_S)
+
+    def _oneshot_attempt(self, spec: ServiceSpec) -> tuple[int, str]:
+        timeout = spec.ready.timeout_s if spec.ready else 300.0
+        proc = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**os.environ, **spec.env}, cwd=spec.cwd or self.run_dir,
+                                start_new_session=True, user=spec.user, group=spec.user)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_tree(proc.pid, grace_s=2)
+            proc.communicate()
+            raise BenchError(f"{spec.name} did not finish within {timeout:.0f}s") from None
+        finally:
+            if proc.poll() is None:  # interrupted: leave nothing behind
+                stop_tree(proc.pid, grace_s=2)
+        with open(self.log_dir / f"{spec.name}.log", "ab") as log:
+            log.write(out + err)
+        return proc.returncode, out.decode(errors="replace")
+
+    def check_alive(self) -> None:
+        for running in self.services:
+            if running.state == "stopped":
+                continue
+            code = running.popen.poll()
+            if code is not None:
+                raise BenchError(f"{running.spec.name} died with exit code {code}; "
+                                 f"last log line: {last_line(running.log_path)!r}")
+
+    def processes(self) -> dict[str, psutil.Process]:
+        out = {}
+        for running in self.services:
+            if running.state == "stopped":
+                continue
+            try:
+                out[running.spec.name] = psutil.Process(running.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def roles(self) -> dict[str, str]:
+        return {r.spec.name: r.spec.role for r in self.services}
+
+    def names(self) -> list[str]:
+        return [r.spec.name for r in self.services]
+
+    def stop(self) -> None:
+        while self.services:
+            running = self.services.pop()
+            if running.state != "stopped":
+                stop_tree(running.pid, graceful_signal(running.spec))
+
+    # -- faults ---------------------------------------------------------------------------
+    def find(self, name: str) -> Running | None:
+        return next((r for r in self.services if r.spec.name == name), None)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the service's whole tree; SIGKILL is immediate, others get the stop grace period."""
+        running = self._get(name)
+        if running.state == "stopped":
+            raise BenchError(f"{name} is already stopped")
+        running.state = "stopped"  # first, so the watchdog does not report the exit as a death
+        stop_tree(running.pid, sig, grace_s=0 if sig == signal.SIGKILL else STOP_GRACE_S)
+        running.popen.poll()
+
+    def start_again(self, name: str) -> None:
+        """Relaunch a stopped service with the same command, ports and environment; wait until ready."""
+        old = self._get(name)
+        if old.state != "stopped":
+            raise BenchError(f"{name} is {old.state}; only a stopped service can be started again")
+        self.services.remove(old)
+        self.start(old.spec)
+
+    def restart(self, name: str) -> None:
+        self.kill(name, graceful_signal(self._get(name).spec))
+        self.start_again(name)
+
+    def pause(self, name: str) -> None:
+        running = self._get(name)
+        if running.state != "running":
+            raise BenchError(f"{name} is {running.state}; only a running service can be paused")
+        _signal_group(running.pid, signal.SIGSTOP)
+        running.state = "paused"
+        _await_tree(running.pid, stopped=True)
+
+    def resume(self, name: str) -> None:
+        running = self._get(name)
+        if running.state != "paused":
+            raise BenchError(f"{name} is {running.state}, not paused")
+        _signal_group(running.pid, signal.SIGCONT)
+        running.state = "running"
+        _await_tree(running.pid, stopped=False)
+
+    def _get(self, name: str) -> Running:
+        running = self.find(name)
+        if running is None:
+            raise unknown_service(name, self.names())
+        return running
+
+    def __enter__(self) -> "ProcessGroup":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def unknown_service(service: str, known: list[str]) -> BenchError:
+    return BenchError(f"no service {service!r} in this stack; services: {', '.join(known) or 'none'}")
+
+
+def graceful_signal(spec: ServiceSpec | None) -> int:
+    """PostgreSQL's fast shutdown is SIGINT (SIGTERM waits for clients); everything else SIGTERM."""
+    return signal.SIGINT if spec is not None and spec.role == "database" else signal.SIGTERM
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _await_tree(pid: int, stopped: bool, timeout_s: float = 5.0) -> None:
+    """Signals are delivered asynchronously: return once every process of the tree is (not) stopped,
+    so a pause is in force when pause() returns."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            root = psutil.Process(pid)
+            states = [p.status() for p in (root, *root.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return
+        if all((s == psutil.STATUS_STOPPED) == stopped for s in states if s != psutil.STATUS_ZOMBIE):
+            return
+        time.sleep(0.01)
+    raise BenchError(f"process group {pid} did not {'stop' if stopped else 'continue'} within {timeout_s:.0f}s")
+
+
+def stop_tree(pid: int, sig: int = signal.SIGTERM, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop a service's process group, then anything of its tree that left the group."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    _signal_group(pid, sig)
+    _signal_group(pid, signal.SIGCONT)  # a paused service must run to act on the signal
+    _, alive = psutil.wait_procs(tree, timeout=grace_s)
+    if alive:
+        _signal_group(pid, signal.SIGKILL)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+    try:  # reap our own child so no zombie is left in the table
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def probe(check: ReadyCheck) -> bool:
+    if check.http:
+        try:
+            with urllib.request.urlopen(check.http, timeout=2) as resp:
+                return 200 <= resp.status < 300
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+    if check.tcp:
+        return accepts(check.tcp)
+    if check.command:
+        return subprocess.run(list(check.command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    return bool(check.file) and Path(check.file).exists()
+
+
+def last_line(path: Path, limit: int = 300) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""

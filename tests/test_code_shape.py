@@ -1,0 +1,21 @@
+"""The house limits, kept by a test rather than by memory: modules under 400 lines, functions under 60."""
+import ast
+
+import pytest
+
+from harness.paths import REPO_ROOT
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+SOURCES = sorted([*(REPO_ROOT / "harness").rglob("*.py"), *(REPO_ROOT / "tests").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_module_and_function_sizes(path):
+    text = path.read_text()
+    assert text.count("\n") <= MAX_MODULE_LINES, f"{path.name}: {text.count(chr(10))} lines"
+    long = [f"{node.name} (line {node.lineno}): {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, long

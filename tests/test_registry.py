@@ -1,0 +1,155 @@
+"""The platform registry: every stacks/<name>/platform.yaml, and nothing else, defines the platforms."""
+import json
+
+import pytest
+import yaml
+
+from harness import backends, doctor
+from harness import platforms as registry
+from harness.errors import BenchError
+from harness.paths import REPO_ROOT, STACKS_DIR
+from harness.platforms.base import Adapter
+from harness.platforms.null import NullAdapter
+
+from .conftest import bench, small, stacks_with
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "bench-compose.yml"
+NO_ENGINE = lambda: "no Docker engine answers (test)"  # noqa: E731
+ENGINE = lambda: None  # noqa: E731
+
+
+class LabAdapter(NullAdapter):
+    """A platform that exists only in a temporary stacks folder (see stacks_with)."""
+    name = "lab"
+
+
+def compose_platforms(root=None) -> list[str]:
+    return [name for name, info in registry.platforms(root).items() if info.has_compose]
+
+
+def workflow_matrix(stacks=None) -> list[str]:
+    """What the workflow's `platforms` job gives its matrix, by running that job's command here."""
+    import os
+    import subprocess
+    import tempfile
+    step = yaml.safe_load(WORKFLOW.read_text())["jobs"]["platforms"]["steps"][-1]["run"]
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(["bash", "-c", step], cwd=(stacks or STACKS_DIR).parent, check=True,
+                       env={**os.environ, "GITHUB_OUTPUT": out.name})
+        key, _, value = out.read().strip().partition("=")
+    assert key == "list"
+    return json.loads(value)
+
+
+def test_every_stacks_folder_is_a_registered_platform():
+    folders = sorted(p.name for p in STACKS_DIR.iterdir() if p.is_dir())
+    assert sorted(registry.platforms()) == folders, "every stacks/<name>/ has a platform.yaml"
+    assert list(registry.platforms())[:5] == ["null", "prefect", "temporal", "temporal-dev", "hatchet"]
+    assert registry.seed_platforms() == ["prefect", "temporal", "hatchet", "kestra", "windmill"]
+    assert registry.ORCHESTRATORS == [n for n in registry.platforms() if n != "null"]
+    assert registry.get("temporal-dev").represents == "temporal" and registry.get("null").in_process
+
+
+@pytest.mark.parametrize("name", list(registry.platforms()))
+def test_each_adapter_imports_and_names_its_platform(name):
+    info = registry.get(name)
+    cls = registry.adapter_class(name)
+    assert issubclass(cls, Adapter) and cls.name == name
+    if hasattr(cls, "stack"):  # the adapter's own idea of its stack folder, while it keeps one
+        assert cls.stack == (None if info.in_process else name)
+    assert info.description, "bench list shows it"
+    assert bool(info.native_missing) == (not info.has_native and not info.in_process)
+
+
+def test_github_matrix_is_the_platforms_with_a_compose_stack():
+    matrix = yaml.safe_load(WORKFLOW.read_text())["jobs"]["bench"]["strategy"]["matrix"]["platform"]
+    assert matrix == "${{ fromJSON(needs.platforms.outputs.list) }}", "the matrix comes from the platforms job"
+    assert sorted(workflow_matrix()) == sorted(compose_platforms()), \
+        f"{WORKFLOW.relative_to(REPO_ROOT)}: the platforms job must list {compose_platforms()}"
+
+
+def test_unknown_platform_lists_the_known_ones_in_order():
+    with pytest.raises(BenchError, match=r"^unknown platform 'airflow'; known: null, prefect, temporal, "
+                                         r"temporal-dev, hatchet, kestra, windmill$"):
+        registry.get("airflow")
+
+
+GOOD = "order: 5\nadapter: harness.platforms.null:NullAdapter\nkind: harness\nrepresents: null\nnative_missing: null\n"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (GOOD + "endpoints: []\n", "unknown key 'endpoints'"),
+    (GOOD.replace("adapter: harness.platforms.null:NullAdapter\n", ""), "adapter: Field required"),
+    (GOOD.replace("kind: harness", "kind: orchestrator"), "kind: Input should be 'seed', 'reference' or 'harness'"),
+    (GOOD.replace("order: 5", "order: first"), "order: Input should be a valid integer"),
+    (GOOD.replace("NullAdapter", "Null Adapter"), "adapter: 'harness.platforms.null:Null Adapter' is not module:Class"),
+    (GOOD.replace("represents: null", "represents: bogus"), "represents: null exactly for kind harness"),
+    (GOOD.replace("kind: harness", "kind: seed").replace("represents: null", "represents: bogus"),
+     "kind: a seed or reference platform needs native.yaml or compose.yaml"),
+    ("order: [\n", "malformed YAML"),
+    ("- a list\n", "a platform.yaml must be a YAML mapping"),
+])
+def test_a_malformed_platform_yaml_is_one_line_naming_file_and_field(tmp_path, text, expected):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "platform.yaml").write_text(text)
+    with pytest.raises(BenchError) as err:
+        registry.platforms(tmp_path)
+    line = str(err.value)
+    assert "\n" not in line and line.startswith(f"{tmp_path / 'broken' / 'platform.yaml'}: ") and expected in line, line
+
+
+def test_cross_file_and_folder_rules(tmp_path):
+    airflow = tmp_path / "airflow"
+    airflow.mkdir()
+    (airflow / "compose.yaml").write_text("services: {}\n")
+    text = "order: 70\nadapter: tests.test_registry:LabAdapter\nkind: reference\nrepresents: {r}\nnative_missing: {m}\n"
+    (airflow / "platform.yaml").write_text(text.format(r="airflow", m="null"))
+    with pytest.raises(BenchError, match=r"airflow/platform.yaml: native_missing: required when there is no native.yaml"):
+        registry.platforms(tmp_path)
+    (airflow / "platform.yaml").write_text(text.format(r="prefect", m="no jar"))
+    with pytest.raises(BenchError, match=r"airflow/platform.yaml: represents: 'prefect' is not a registered platform"):
+        registry.platforms(tmp_path)
+    (airflow / "platform.yaml").write_text(text.format(r="airflow", m="no jar"))
+    assert registry.platforms(tmp_path)["airflow"].has_compose, "an edited file is read again"
+
+
+def _add_airflow(root):
+    """What adding a reference platform takes: its folder, nothing else (its adapter is a stand-in)."""
+    (root / "airflow").mkdir()
+    (root / "airflow" / "compose.yaml").write_text("services: {}\n")
+    (root / "airflow" / "platform.yaml").write_text(
+        "order: 70\nadapter: tests.test_registry:LabAdapter\nkind: reference\nrepresents: airflow\n"
+        "native_missing: not measured natively in this test\ndescription: the reference platform\n")
+
+
+def test_a_platform_registers_itself_from_its_folder_alone(tmp_path, monkeypatch):
+    root = stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
+    _add_airflow(root)
+    assert list(registry.platforms())[-2:] == ["airflow", "lab"]
+    assert registry.ORCHESTRATORS[-1] == "airflow" and "lab" not in registry.ORCHESTRATORS
+    assert "airflow" not in registry.seed_platforms(), "a reference platform is not one of the seed document's"
+    assert registry.adapter_class("lab") is LabAdapter
+    airflow = registry.get("airflow")
+    with pytest.raises(backends.BackendUnavailable, match="natively: not measured natively in this test"):
+        backends.resolve("auto", airflow, NO_ENGINE)
+    assert backends.resolve("auto", airflow, ENGINE) == "compose" and doctor.runnable("airflow", "compose", ENGINE)
+    assert "airflow" in workflow_matrix(root), "the workflow's matrix picks up a new compose platform by itself"
+
+
+def test_a_registered_platform_runs_end_to_end(tmp_path, monkeypatch):
+    from harness.driver import RunOptions, run
+    stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
+    path = run(RunOptions("lab", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path / "results"))
+    doc = json.loads((path / "run.json").read_text())
+    assert doc["status"] == "complete" and doc["platform"] == "lab"
+
+
+def test_the_cli_lists_a_platform_added_by_its_folder(tmp_path, monkeypatch):
+    root = stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
+    _add_airflow(root)
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = bench("list", results=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "airflow" in listed.stdout and "reference" in listed.stdout and "lab" in listed.stdout
+    done = bench("run", "nope", "latency-probe", results=tmp_path)
+    assert done.returncode == 1 and "hatchet, kestra, windmill, airflow, lab" in done.stderr

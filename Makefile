@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench test test-unit test-integration harness-bench report doctor clean
+.PHONY: install bench test test-unit test-integration harness-bench chaos ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -44,6 +44,23 @@ test-integration: install
 # (a benchmark, not a test).
 harness-bench: install
 	.venv/bin/python -m harness.selfbench
+
+# 50 runs interrupted at random points (signals, a killed service, a server never ready, a port taken,
+# the harness killed outright); prints what each left behind (goal: nothing). A benchmark, not a test.
+CHAOS_RUNS ?= 50
+chaos: install
+	.venv/bin/python -m harness.chaos $(CHAOS_RUNS)
+
+# The load generator's own ceiling against the null server (figures, not a test): the highest rate
+# per Locust worker process with send lag p99 < 1 ms. Goal >= 10,000/s. LOAD_WORKERS=N for more.
+LOAD_WORKERS ?= 1
+ceiling: install
+	.venv/bin/python -m harness.load.ceiling --workers $(LOAD_WORKERS)
+
+# The seed document's claims reproduced at small scale (what .ci/run does after the tests): short runs of
+# the workloads the claims name on the native seed platforms into results/_scratch/ci, then `bench claims`.
+claims-ci: install
+	.ci/reproduce-claims
 
 report: install
 	$(BENCH) report

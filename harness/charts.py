@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import io
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,9 @@ def draw_all(cells: dict[CellKey, Cell], setup_rows: list[SetupRow], out: Path) 
     fig = _resource_chart(cells)
     if fig:
         charts.append(_save(fig, out, "resources-idle", "idle-60s: RSS of each service over time"))
+    fig = _idle_memory_chart(cells)
+    if fig:
+        charts.append(_save(fig, out, "memory-idle", "idle-60s: mean memory of all services (PSS where sampled)"))
     fig = _setup_chart(setup_rows)
     if fig:
         charts.append(_save(fig, out, "setup", "setup phases (seconds)"))
@@ -72,6 +76,31 @@ def _resource_chart(cells: dict[CellKey, Cell]):
         ax.set_ylabel("RSS MB")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _idle_memory_chart(cells: dict[CellKey, Cell]):
+    """The matrix's "Resource Requirements" row as bars: each platform's services stacked."""
+    bars = {}
+    for (platform, variant, wl), cell in sorted(cells.items()):
+        rows = [r for r in cell.summary.resources if wl == "idle-60s" and r.kind == "idle" and r.role != "harness"]
+        if rows:
+            bars[f"{platform} ({variant})"] = {r.service: (r.pss_mean_mb if r.pss_mean_mb is not None
+                                                           else r.rss_mean_mb) or 0.0 for r in rows}
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.5 * len(bars)))
+    for i, (label, services) in enumerate(bars.items()):
+        left = 0.0
+        for service, mb in sorted(services.items(), key=lambda kv: -kv[1]):
+            ax.barh(label, mb, left=left, color=plt.cm.tab20(zlib.crc32(service.encode()) % 20), edgecolor="white")
+            if mb > 25:
+                ax.text(left + mb / 2, i, service, ha="center", va="center", fontsize=7)
+            left += mb
+        ax.text(left, i, f" {left:.0f}", va="center", fontsize=8)
+    ax.set_xlabel("MiB")
+    ax.invert_yaxis()
     fig.tight_layout()
     return fig
 

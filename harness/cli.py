@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import json
 import sys
 from pathlib import Path
@@ -129,6 +130,38 @@ def _report(results: Path) -> None:
     from .report import render
     md, html = render(results)
     out.print(f"report: {md}\n        {html}", soft_wrap=True)
+
+
+@app.command()
+def compare(old: Path = typer.Argument(..., help="results folder or run folder (A)"),
+            new: Path = typer.Argument(..., help="results folder or run folder (B)"),
+            html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML page here"),
+            fail_on_regression: Optional[float] = typer.Option(
+                None, metavar="PCT", help="exit 3 when a significant regression exceeds PCT %")):
+    """Compare two result sets: per platform, workload and metric, old vs new, significance, machines, verdicts."""
+    from . import compare as compare_mod
+    from . import compare_render
+    comparison = compare_mod.compare_paths(old, new)
+    typer.echo(compare_render.render_markdown(comparison), nl=False)  # verbatim markdown, never restyled
+    if html is not None:
+        console.print(f"html: {compare_render.write_html(comparison, html)}", markup=False, emoji=False, soft_wrap=True)
+    line = comparison.gate(fail_on_regression) if fail_on_regression is not None else None
+    if line:
+        console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        raise typer.Exit(3)
+
+
+@app.command("claims")
+def claims_cmd(results: Path = typer.Option(RESULTS_DIR, help="results folder to read"),
+               fmt: str = typer.Option("table", "--format", help="table | markdown | json"),
+               claims_file: Optional[Path] = typer.Option(None, "--claims-file", help="default: claims/claims.yaml")):
+    """Every claim of the seed document with its verdict against the results (exit 1 if one could not be evaluated)."""
+    from .claims import table
+    verdicts = table.results_for(results, claims_file)
+    table.show(verdicts, fmt, out)
+    failed = table.errors(verdicts)
+    if failed:
+        raise failed
 
 
 @app.command()
@@ -262,6 +295,16 @@ def down(platform: str):
     out.print(f"{platform}: stopped", soft_wrap=True, markup=False, highlight=False)
 
 
+def _reap_orphans() -> None:
+    """What a harness killed outright left running (see harness/ledger.py), stopped with one line each."""
+    from .ledger import reap_orphans
+    try:
+        for line in reap_orphans():
+            console.print(f"[yellow]cleaned up:[/yellow] {escape(line)}", soft_wrap=True)
+    except OSError as err:
+        console.print(f"[yellow]could not look for runs left by a killed harness:[/yellow] {escape(str(err))}")
+
+
 def _click_errors() -> tuple[tuple[type, ...], type | None]:
     """click's exception base and its no-arguments help: typer >= 0.2x vendors click as
     typer._click (whose classes click's own `except` clauses do not match); older typer uses click."""
@@ -291,6 +334,7 @@ def _usage_error(err: Exception, help_error: type | None) -> int:
 
 def main() -> None:
     click_errors, help_error = _click_errors()
+    _reap_orphans()
     try:
         code = app(standalone_mode=False, prog_name="bench")  # click returns, not raises, typer.Exit codes here
         if isinstance(code, int) and code:
@@ -308,3 +352,10 @@ def main() -> None:
         sys.exit(err.exit_code)
     except click_errors as err:
         sys.exit(_usage_error(err, help_error))
+    except Exception as err:  # a bug of ours: still one line; BENCH_DEBUG=1 shows the traceback
+        if os.environ.get("BENCH_DEBUG"):
+            raise
+        lines = str(err).strip().splitlines()
+        console.print(f"[red]internal error:[/red] {escape(type(err).__name__)}: {escape(lines[0] if lines else '')} "
+                      "(set BENCH_DEBUG=1 for the traceback)", soft_wrap=True)
+        sys.exit(1)

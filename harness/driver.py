@@ -18,7 +18,9 @@ from typing import Callable
 
 from . import machine, platforms
 from .errors import BenchError, RunInterrupted
+from .bounded import BoundedAdapter
 from .guards import sigterm_as_interrupt, signals_deferred
+from .ledger import RunLedger
 from .record import DeploymentShape, RunRecord, WorkloadRef
 from .results import Redactor, RunRecorder, new_run_id
 from .session import RunSession
@@ -50,15 +52,19 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{opts.platform}-"))
     stamps_dir = run_dir / "stamps"
     stamps_dir.mkdir()
+    ledger = RunLedger.open(run_id, run_dir)
     try:
         stack = open_stack(info, StackRequest(run_dir, run_id, stamps_dir, opts.backend, opts.variant,
-                                              opts.pinned_ports, opts.external_config))
+                                              opts.pinned_ports, opts.external_config, ledger=ledger))
+        redact = Redactor()
+        recorder = RunRecorder(_new_record(opts, run_id, stack, adapter.wait_poll_s), redact, opts.results_root)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
+        ledger.close()
         raise
-    redact = Redactor()
-    recorder = RunRecorder(_new_record(opts, run_id, stack, adapter.wait_poll_s), redact, opts.results_root)
-    session = RunSession(opts.workload, adapter, stack, recorder, redact, run_dir, stamps_dir, opts.sample_hz,
+    ledger.set_result_dir(recorder.dir)
+    bounded = BoundedAdapter(adapter, opts.platform, opts.workload.timeout_s)
+    session = RunSession(opts.workload, bounded, stack, recorder, redact, run_dir, stamps_dir, opts.sample_hz,
                          progress)
     status, error = "failed", None
     try:
@@ -82,6 +88,8 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
             recorder.finish(status, redact(error) if error else None)
             if not opts.keep_run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
+            if not session.stop_error:  # else the next command looks for what may be left running
+                ledger.close()
     if session.stop_error:  # measured fine, but something may be left running: the user must hear of it
         raise BenchError(f"the stack did not stop cleanly: {redact(session.stop_error)} (results in {recorder.dir})")
     return recorder.dir

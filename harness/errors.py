@@ -15,4 +15,14 @@ def invalid(source: str, err, prefix: str = "") -> BenchError:
     key = prefix + (".".join(str(p) for p in first["loc"]) or "(top level)")
     if first["type"] == "extra_forbidden":
         return BenchError(f"{source}: unknown key {key!r}")
-    return BenchError(f"{source}: {key}: {first['msg']}")
+    if any(ch.isspace() and ch != " " for ch in key):
+        key = repr(key)   # a key with a line break in it must not break the line
+    return BenchError(f"{source}: {key}: {' '.join(first['msg'].split())}")
+
+
+def malformed_yaml(source: str, err) -> BenchError:
+    """A yaml.YAMLError as one line: where (when PyYAML knows) and what."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err)
+    return BenchError(f"{source}:{where} malformed YAML: {' '.join(str(problem).split())}")

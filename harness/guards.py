@@ -10,6 +10,7 @@ from typing import Callable
 from .errors import BenchError
 
 WATCHDOG_PERIOD_S = 0.2
+RESIGNAL_EVERY_S = 0.5
 
 
 @contextmanager
@@ -68,8 +69,12 @@ def watchdog(check_alive: Callable[[], None], period_s: float = WATCHDOG_PERIOD_
                 check_alive()
             except BenchError as err:
                 failure.append(err)
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
-                return
+                break
+        # Raised inside an asyncio callback, the error is logged and swallowed by the event loop;
+        # signalled again until the main thread has left the block, one lands where it propagates.
+        while failure and not stop.is_set():
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+            stop.wait(RESIGNAL_EVERY_S)
 
     previous = signal.signal(signal.SIGUSR1, handler)
     thread = threading.Thread(target=watch, name="service-watchdog", daemon=True)
@@ -80,3 +85,29 @@ def watchdog(check_alive: Callable[[], None], period_s: float = WATCHDOG_PERIOD_
         stop.set()
         thread.join()
         signal.signal(signal.SIGUSR1, previous)
+
+
+class DeadlineExceeded(BenchError):
+    """A call into a platform did not return in time (a server that accepts and never answers)."""
+
+
+@contextmanager
+def deadline(seconds: float, what: str):
+    """Raise DeadlineExceeded in the main thread if the block runs longer than `seconds`.
+
+    SDK and HTTP calls block in socket reads that may never return; SIGALRM interrupts the read and
+    the handler's exception ends the call. Off the main thread (no signals there) it only yields."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise DeadlineExceeded(f"{what} did not return within {seconds:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -2,7 +2,9 @@
 
 - Python distributions: the platform's own virtual environment, built by uv with the versions of
   this project's lockfile, so servers and workers run as a user would install them and the
-  footprint on disk is the platform's own.
+  footprint on disk is the platform's own. A platform whose pins clash with this project's lock
+  brings its own lock file (requirements with hashes, in its stack folder) and is installed from
+  that alone.
 - Go modules: binaries built with the ordinary `go` client from the module at a pinned version.
 A second run finds the artifacts and is reported as cached.
 """
@@ -41,7 +43,8 @@ class Installed:
 
 def platform(defn) -> Installed:
     """Everything a stack definition's `install:` names, as one result."""
-    env = python_env(defn.platform, defn.install.python)
+    lock = defn.install.python_lock
+    env = python_env_from_lock(defn.platform, Path(lock)) if lock else python_env(defn.platform, defn.install.python)
     if defn.install.go is None:
         return env
     go = go_binaries(defn.platform, defn.install.go)
@@ -152,6 +155,54 @@ def python_env(platform: str, packages: list[str]) -> Installed:
         constraints_file.write_text(constraints)
         _run([uv_bin(), "pip", "install", "--quiet", "--python", str(env_dir / "bin" / "python"),
               "-c", str(constraints_file), *(f"{n}=={v}" for n, v in versions.items())])
+    except BaseException:
+        shutil.rmtree(env_dir, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - started
+    footprint = tree_size(env_dir)
+    marker.write_text(json.dumps({"install_s": seconds, "footprint_bytes": footprint, "versions": versions}))
+    return Installed(env_dir, False, versions, footprint, seconds)
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """The direct requirements of a requirements lock file as `uv pip compile` writes it (the pins
+    annotated as coming from an input file, `-r`), with their versions; every pin if none is annotated."""
+    pins, direct, current = {}, set(), None
+    for line in lock.read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            if current and "-r " in text:
+                direct.add(current)
+            continue
+        spec = text.split(";", 1)[0].rstrip("\\").strip()
+        if "==" in spec and not spec.startswith("-"):
+            name, version = spec.split("==", 1)
+            current = name.split("[", 1)[0].strip().lower()
+            pins[current] = version.strip()
+    return {n: v for n, v in pins.items() if n in direct} if direct else pins
+
+
+def python_env_from_lock(platform: str, lock: Path) -> Installed:
+    """The platform's environment installed from its own lock file (every pin, hashes required), for
+    a platform whose pins clash with this project's lock. The lock is the cache key; the versions
+    recorded are the lock's direct requirements."""
+    if not lock.is_file():
+        raise BenchError(f"{platform}: python_lock {lock} is missing")
+    text = lock.read_text()
+    key = hashlib.sha256(json.dumps([text, sys.version]).encode()).hexdigest()[:12]
+    env_dir = CACHE_DIR / "envs" / f"{platform}-lock-{key}"
+    versions = locked_versions(lock)
+    marker = env_dir / MARKER
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        return Installed(env_dir, True, versions, info["footprint_bytes"], info["install_s"])
+    shutil.rmtree(env_dir, ignore_errors=True)  # a directory without the marker is a broken attempt
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        _run([uv_bin(), "venv", "--quiet", "--python", sys.executable, str(env_dir)])
+        _run([uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", str(env_dir / "bin" / "python"),
+              str(lock)])
     except BaseException:
         shutil.rmtree(env_dir, ignore_errors=True)
         raise

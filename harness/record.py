@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import BenchError
+from .fault_record import FaultOutcome
 
 SCHEMA_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
@@ -155,6 +156,7 @@ class Repetition(_Model):
     window_s: float | None = None
     throughput_tasks_per_s: float | None = None
     machine_state: MachineState | None = None
+    fault: FaultOutcome | None = None       # fault workloads: what the fault did (harness/fault_analysis.py)
 
 
 class SamplerStats(_Model):
@@ -212,6 +214,82 @@ class Summary(_Model):
     busy_repetitions: list[int] = Field(default_factory=list)  # measured while the machine was busy
 
 
+# -- open-loop load (rate sweeps) -----------------------------------------------------------------
+class ServiceLoad(_Model):
+    """One service over one load step: CPU over the steady part, memory over the whole step."""
+    service: str
+    role: str
+    cpu_s: float                           # CPU-seconds over the steady part
+    cpu_mean_pct: float                    # % of one core over the steady part
+    rss_start_mb: OptionalFloat = None     # first and last sample of the step
+    rss_end_mb: OptionalFloat = None
+    rss_max_mb: OptionalFloat = None
+    platform: bool                         # counted in the platform's CPU (not the harness, not the generator)
+
+
+class LoadStep(_Model):
+    """One step of constant offered rate: what was offered, what the platform did, and the verdict."""
+    step: int
+    phase: str
+    warmup: bool                           # a warmup step: reaches steady state, never judged
+    rate_per_s: float
+    duration_s: float
+    warmup_s: float
+    start_ns: int
+    end_ns: int                            # the schedule's end (drain not included)
+    steady_start_ns: int
+    offered_per_s: float | None            # from the generator: scheduled, sent, acknowledged
+    sent_per_s: float | None
+    acked_per_s: float | None
+    achieved_per_s: float | None           # workflow runs whose first task started in the steady part, per s
+    submissions: int
+    errors: int
+    error_share: float
+    error_samples: list[str] = Field(default_factory=list)
+    generator_workers: int
+    generator_late: int                    # submissions the generator could not send on time (counted, not dropped)
+    generator_lag_p99_ms: float | None
+    generator_limited: bool
+    back_pressure: bool = False            # every generator connection waited on the platform at some moment
+    tasks_expected: int                    # acknowledged runs x tasks per run
+    tasks_completed: int
+    missing: int
+    duplicates: int
+    not_started: int                       # acknowledged runs with no task started by the end of the drain
+    latency_ms: dict[str, LatencySummary | None]   # keyed by load.analysis.LOAD_LATENCY_METRICS
+    engine_sampled: int = 0
+    engine_errors: int = 0
+    engine_error: str | None = None        # the first of them, one line
+    backlog: list[tuple[float, int]] = Field(default_factory=list)  # (s since step start, submitted - started)
+    backlog_slope_per_s: float | None = None
+    backlog_end: int | None = None
+    services: list[ServiceLoad] = Field(default_factory=list)
+    platform_cpu_s: float | None = None
+    tasks_in_steady: int = 0
+    cpu_ms_per_task: float | None = None
+    memory_growth_mb: float | None = None  # all platform services, last sample minus first of the step
+    verdict: Literal["ok", "saturated", "generator-limited", "failed"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+class LoadResult(_Model):
+    """A rate sweep: its steps, and what they add up to."""
+    load_workers: int                      # Locust worker processes
+    worker_processes: int | None           # the platform's worker processes and slots (None: adapter default)
+    worker_slots: int | None
+    generator_ceiling_per_s: float | None = None   # measured on this machine, per Locust worker process
+    generator_ceiling_note: str | None = None
+    thresholds: dict[str, float]
+    state: str = "steady: each step measured after its warmup_s, following the steps before it"
+    steps: list[LoadStep] = Field(default_factory=list)
+    max_sustainable_per_s: float | None = None
+    max_sustainable_is_lower_bound: bool = False   # the sweep ended for a reason other than the platform's saturation
+    saturated_at_per_s: float | None = None
+    stop_reason: str | None = None
+    cpu_ms_per_task: float | None = None   # at the highest sustainable step
+    memory_growth_mb: float | None = None
+
+
 class RunRecord(_Model):
     schema_version: Literal[2] = SCHEMA_VERSION
     migrated_from_schema: int | None = None    # set when read from an older file, never written by a run
@@ -238,6 +316,7 @@ class RunRecord(_Model):
     summary: Summary | None = None
     summary_error: str | None = None
     stop_error: str | None = None
+    load: LoadResult | None = None     # rate sweeps only
 
     def ok_measured(self) -> set[int]:
         """Measured repetitions that passed validation: the only ones any statistic uses."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import analysis, charts, claims, stats
+from . import analysis, charts, claims, report_claims, report_matrix, report_page, stats
 from .errors import BenchError
 from .record import (EngineAnomalies, LatencySummary, Machine, RunRecord, Setting, Setup, Spread, Summary,
                      load_record)
@@ -17,6 +17,8 @@ from .results import RunData, iter_runs, load_run
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=False,
                                trim_blocks=True, lstrip_blocks=True)
 TEMPLATES.filters["f"] = lambda v, fmt=".1f": "–" if v is None or isinstance(v, jinja2.Undefined) else format(v, fmt)
+# Text inside a markdown table cell: a pipe would end the cell, a newline the row.
+TEMPLATES.filters["cell"] = lambda v: " ".join(str(v or "").split()).replace("|", "\\|")
 
 
 @dataclass
@@ -81,27 +83,56 @@ def stack_label(record: RunRecord) -> str:
     return f"native {shape.variant}" if shape.backend == "native" else shape.backend
 
 
-def render(results: Path) -> tuple[Path, Path]:
+def render(results: Path, out: Path | None = None, against: Path | None = None) -> tuple[Path, Path]:
+    """report.md and its twin report.html (one self-contained page) in `out` (default results/report),
+    with relative links from there down to each run's run.json; `against`: another results folder to
+    set beside this one."""
     cells, incomplete = collect(results)
     if not cells:
         raise BenchError(f"no complete runs under {results}; run `make bench` first")
-    out = results / "report"
+    out = out or results / "report"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
-        old.unlink()
-    drawn = charts.draw_all(cells, _setup_rows(cells), out)
-    workloads = sorted({k[2] for k in cells})
-    default_cells = claim_cells(cells)
-    ctx = {
+        if old.name != "report.png":  # the page's screenshot (tests/test_report_page.py) is not a chart
+            old.unlink()
+    other = (str(against), collect(against)[0]) if against else None
+    drawn = charts.draw_all(cells, _setup_rows(cells), out) + report_page.extra_charts(cells, out)
+    md = out / "report.md"
+    md.write_text(TEMPLATES.get_template("report.md.j2").render(**_context(results, out, cells, incomplete, drawn),
+                                                                partials=report_page.partials(TEMPLATES, cells, other)))
+    html = out / "report.html"
+    html.write_text(report_page.html_page(md.read_text(), drawn))
+    return md, html
+
+
+def _context(results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: list[IncompleteRun],
+             drawn: list[dict]) -> dict:
+    chosen = claim_cells(cells)
+    claim_views = report_claims.views(claims.evaluate(chosen, incomplete), chosen)  # as `bench claims` does
+    columns, matrix = report_matrix.matrix(cells, claim_views)
+    machines = _machines(cells)
+    labels = {report_page.machine_key(m): f"M{i + 1}" for i, m in enumerate(machines)}
+    rows, setup = _rows(cells), _setup_rows(cells)
+
+    def link(record: RunRecord) -> str:
+        return report_claims.run_link(record, results, out)
+
+    return {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "results": str(results),
-        "machines": _machines(cells),
-        "workloads": workloads,
-        "rows": _rows(cells),
-        "setup": _setup_rows(cells),
+        "machines": [(labels[report_page.machine_key(m)], m) for m in machines],
+        "workloads": sorted({k[2] for k in cells}),
+        "rows": rows,
+        "setup": setup,
         "resources": _resource_rows(cells),
         "settings": _settings(cells),
-        "claims": claims.evaluate(default_cells),
+        "claims": claim_views,
+        "claim_counts": report_claims.counts(claim_views),
+        "columns": columns,
+        "matrix": matrix,
+        "link": link,
+        "provenance": report_page.provenance(cells, labels, link),
+        "spread_warnings": report_page.spread_warnings(rows, setup),
         "wait_poll": _wait_poll_rows(cells),
         "busy": _busy_rows(cells),
         "unprobed": sum(1 for c in cells.values()
@@ -110,34 +141,8 @@ def render(results: Path) -> tuple[Path, Path]:
         "incomplete": incomplete,
         "metrics": analysis.LATENCY_METRICS,
         "charts": drawn,
+        "html": False,
     }
-    md = out / "report.md"
-    md.write_text(TEMPLATES.get_template("report.md.j2").render(**ctx, html=False))
-    html = out / "report.html"
-    html.write_text(_html(md.read_text(), drawn))
-    return md, html
-
-
-def _html(markdown_text: str, charts: list[dict]) -> str:
-    """The markdown report as one self-contained page: charts inlined as data URIs."""
-    import markdown
-    body = markdown.markdown(markdown_text, extensions=["tables"])
-    for c in charts:
-        body = body.replace(f'src="{c["file"]}"', f'src="data:image/png;base64,{c["data"]}"')
-    return HTML_PAGE.replace("{body}", body)
-
-
-HTML_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Orchestrator benchmark report</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px}
-th{background:#f3f3f3}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}
-img{max-width:100%}code{background:#f6f6f6;padding:0 3px}
-</style></head><body>
-{body}
-</body></html>
-"""
 
 
 def _not_measured(cells: dict[CellKey, Cell]) -> list[str]:
@@ -174,8 +179,7 @@ def _machines(cells: dict[CellKey, Cell]) -> list[Machine]:
     """Each distinct machine once; what changes from run to run (frequency, load) is left out."""
     seen: dict[str, Machine] = {}
     for cell in cells.values():
-        m = cell.record.machine
-        seen[m.model_dump_json(exclude={"cpu_freq_mhz", "load_avg_1m"})] = m
+        seen[report_page.machine_key(cell.record.machine)] = cell.record.machine
     return list(seen.values())
 
 
@@ -192,6 +196,7 @@ class LatencyRow:
     p50_spread: Spread | None
     anomalies: EngineAnomalies
     busy: int                  # measured repetitions taken while the machine was busy
+    record: RunRecord
 
 
 def _rows(cells: dict[CellKey, Cell]) -> dict[str, list[LatencyRow]]:
@@ -202,7 +207,7 @@ def _rows(cells: dict[CellKey, Cell]) -> dict[str, list[LatencyRow]]:
             platform=platform, variant=label, backend=cell.record.backend, run_id=cell.record.run_id,
             ok=s.measured_repetitions_ok, failed=s.measured_repetitions_failed, lat=s.latency_ms,
             throughput=s.throughput_tasks_per_s, p50_spread=s.submit_to_first_start_p50_by_repetition_ms,
-            anomalies=s.engine_anomalies, busy=len(s.busy_repetitions)))
+            anomalies=s.engine_anomalies, busy=len(s.busy_repetitions), record=cell.record))
     return rows
 
 

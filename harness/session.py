@@ -10,7 +10,7 @@ from typing import Callable
 
 import psutil
 
-from . import analysis
+from . import analysis, fault_analysis, faults
 from .guards import watchdog
 from .machine import RepetitionProbe
 from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
@@ -49,6 +49,9 @@ class RunSession:
             deployment = self._deploy()
             if self.wl.shape == "idle":
                 self._idle(self.wl.duration_s)
+            elif self.wl.shape == "sweep":
+                from .load import sweep   # open-loop steps; the generator runs in processes of its own
+                sweep.run_sweep(self, deployment)
             else:
                 for rep in range(self.wl.warmup + self.wl.repetitions):
                     self._repetition(rep, warmup=rep < self.wl.warmup, deployment=deployment)
@@ -134,15 +137,28 @@ class RunSession:
         self._phase_start(phase)
         self.progress("phase", name=phase, total=wl.runs)
         probe = self._probe()
-        submissions, failure = self._submit_and_wait(phase, deployment)
+        fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0")
+        try:
+            submissions, failure = self._submit_and_wait(phase, deployment)
+        except BaseException:
+            if fault is not None:
+                fault.abandon()
+            raise
+        fault_log = fault.stop() if fault is not None else None
         machine_state = probe.end()
         self._phase_end()
 
-        # Outside the measured window: engine records and stamps.
-        stamps = self.stamps.read_new()
+        # Outside the measured window: engine records, then stamps, so a body that ended while the
+        # records settled (a task a platform ran again late, after a fault) is seen.
         engine = {s.request.workflow_id: self._engine_records(s) for s in submissions}
+        stamps = self.stamps.read_new()
         done = analysis.assemble(rep, phase, warmup, wl, submissions, stamps, engine, failure)
         done.repetition.machine_state = machine_state
+        if fault_log is not None and wl.fault is not None:
+            done.repetition.fault = fault_analysis.outcome(fault_analysis.FaultInputs(
+                wl.fault, fault_log, wl, submissions, stamps, engine,
+                fault_analysis.warmup_transition_max_ns(self.task_rows), self.record.setup.deploy_s,
+                self.record.platform, self.record.settings))
         self.task_rows += done.task_rows
         self.workflow_rows += done.workflow_rows
         self.record.repetitions.append(done.repetition)
@@ -216,7 +232,7 @@ class RunSession:
 
     def all_repetitions_ok(self) -> bool:
         reps = self.record.repetitions
-        return any(not r.warmup for r in reps) and all(r.status == "ok" for r in reps)
+        return any(not r.warmup for r in reps) and all(fault_analysis.repetition_done(r) for r in reps)
 
     def shutdown(self) -> None:
         try:

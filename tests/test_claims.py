@@ -10,7 +10,7 @@ def row(role, rss, pss=None):
 
 
 def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, services=2, deployment="production",
-         pss=False):
+         pss=False, status="complete"):
     resources = [] if idle_rss is None else [
         row("server", idle_rss * 0.75, idle_rss * 0.75 if pss else None),
         row("worker", idle_rss * 0.25, float("nan")),  # PSS not sampled: RSS counts instead
@@ -22,7 +22,7 @@ def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, servic
                "engine_queue_to_start": None}
     tp = None if throughput is None else Spread(median=throughput, min=throughput * 0.9, max=throughput * 1.1,
                                                 n=5, cv=0.01, unstable=False)
-    return make_record(platform, f"{platform}-{workload}", workload, kind=deployment, description="x",
+    return make_record(platform, f"{platform}-{workload}", workload, kind=deployment, description="x", status=status,
                        setup=Setup(long_running_services=services, start_to_ready_s=1.0),
                        summary=empty_summary(latency_ms=latency, resources=resources, throughput_tasks_per_s=tp))
 
@@ -33,7 +33,11 @@ def verdicts(cells):
 
 def test_nothing_measured_is_never_zero():
     v = verdicts({})
-    assert {x.verdict for x in v.values()} <= {"not measured", "not testable"}
+    measurable = [x for x in v.values() if x.measurable]
+    assert {x.verdict for x in measurable} <= {"not measured", "not testable"}
+    assert {x.verdict for x in measurable} == {"not measured"}  # strengthened: "not testable" is gone
+    assert all(x.missing and not x.evidence for x in measurable)  # what is missing, never a figure
+    assert {x.verdict for x in v.values() if not x.measurable} == {"not measurable"}
     assert len(v) == len(claims.CLAIMS)
 
 
@@ -105,3 +109,33 @@ def test_a_stand_in_is_not_the_seed_platform():
                                                      deployment="development"),
                   ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
     assert v["temporal-higher-resources"].verdict == "not measured"
+
+
+def test_the_seven_claims_of_before_are_rows():
+    ids = {c.id for c in claims.CLAIMS}
+    assert {"hatchet-sub-ms", "hatchet-thousands-per-s", "temporal-higher-resources", "temporal-most-complex",
+            "resource-ranking", "windmill-13x-airflow", "stateless-workers"} <= ids
+
+
+def test_never_decided_on_a_failed_or_unfinished_run():
+    for status in ("failed", "running", "interrupted"):
+        v = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4, status=status)})
+        assert v["hatchet-sub-ms"].verdict == "not measured"
+        assert f"hatchet-latency-probe {status}" in v["hatchet-sub-ms"].missing
+        assert "make bench PLATFORM=hatchet WORKLOAD=latency-probe" in v["hatchet-sub-ms"].missing
+
+
+def test_a_stand_in_dev_server_is_named_but_never_counted_for_a_deployment_claim():
+    v = verdicts({("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100, deployment="development"),
+                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    missing = v["temporal-higher-resources"].missing
+    assert "temporal-dev was measured (development" in missing and "make bench PLATFORM=temporal " in missing
+
+
+def test_a_verdict_carries_its_runs_machine_and_conditions():
+    v = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+                  for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))})["resource-ranking"]
+    assert v.runs == ["hatchet/hatchet-idle-60s", "prefect/prefect-idle-60s", "temporal/temporal-idle-60s"]
+    assert v.machines == ["AMD EPYC, 2 cores, 24 GiB, Python 3.11.7"]
+    assert v.conditions.startswith("on 2 cores: hatchet: native default stack (x), 1 worker")
+    assert "kestra" in v.missing and "BACKEND=compose" in v.missing  # the unmeasured ranks say how to measure them

@@ -21,9 +21,9 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
 
 
 def test_unknown_platform(tmp_path):
-    done = bench("run", "airflow", "latency-probe", results=tmp_path)
+    done = bench("run", "dagster", "latency-probe", results=tmp_path)
     assert done.returncode == 1
-    assert "unknown platform 'airflow'; known: null, prefect, temporal, temporal-dev, hatchet" in one_error_line(done)
+    assert "unknown platform 'dagster'; known: null, prefect, temporal, temporal-dev, hatchet" in one_error_line(done)
 
 
 def test_unknown_workload(tmp_path):
@@ -67,7 +67,7 @@ def test_doctor_names_what_each_platform_needs(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["compare"], "error: No such command 'compare'. (see `bench --help`)"),
+    (["frobnicate"], "error: No such command 'frobnicate'. (see `bench --help`)"),
     (["run", "prefect", "latency-probe", "--runs", "abc"],
      "error: Invalid value for '--runs': Input should be a valid integer, unable to parse string as an integer "
      "(see `bench run --help`)"),

@@ -69,9 +69,9 @@ def test_github_matrix_is_the_platforms_with_a_compose_stack():
 
 
 def test_unknown_platform_lists_the_known_ones_in_order():
-    with pytest.raises(BenchError, match=r"^unknown platform 'airflow'; known: null, prefect, temporal, "
-                                         r"temporal-dev, hatchet, kestra, windmill$"):
-        registry.get("airflow")
+    with pytest.raises(BenchError, match=r"^unknown platform 'dagster'; known: null, prefect, temporal, "
+                                         r"temporal-dev, hatchet, kestra, windmill(, airflow)?$"):
+        registry.get("dagster")
 
 
 GOOD = "order: 5\nadapter: harness.platforms.null:NullAdapter\nkind: harness\nrepresents: null\nnative_missing: null\n"
@@ -113,27 +113,27 @@ def test_cross_file_and_folder_rules(tmp_path):
     assert registry.platforms(tmp_path)["airflow"].has_compose, "an edited file is read again"
 
 
-def _add_airflow(root):
+def _add_flyte(root):
     """What adding a reference platform takes: its folder, nothing else (its adapter is a stand-in)."""
-    (root / "airflow").mkdir()
-    (root / "airflow" / "compose.yaml").write_text("services: {}\n")
-    (root / "airflow" / "platform.yaml").write_text(
-        "order: 70\nadapter: tests.test_registry:LabAdapter\nkind: reference\nrepresents: airflow\n"
+    (root / "flyte").mkdir()
+    (root / "flyte" / "compose.yaml").write_text("services: {}\n")
+    (root / "flyte" / "platform.yaml").write_text(
+        "order: 80\nadapter: tests.test_registry:LabAdapter\nkind: reference\nrepresents: flyte\n"
         "native_missing: not measured natively in this test\ndescription: the reference platform\n")
 
 
 def test_a_platform_registers_itself_from_its_folder_alone(tmp_path, monkeypatch):
     root = stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
-    _add_airflow(root)
-    assert list(registry.platforms())[-2:] == ["airflow", "lab"]
-    assert registry.ORCHESTRATORS[-1] == "airflow" and "lab" not in registry.ORCHESTRATORS
-    assert "airflow" not in registry.seed_platforms(), "a reference platform is not one of the seed document's"
+    _add_flyte(root)
+    assert list(registry.platforms())[-2:] == ["flyte", "lab"]
+    assert registry.ORCHESTRATORS[-1] == "flyte" and "lab" not in registry.ORCHESTRATORS
+    assert "flyte" not in registry.seed_platforms(), "a reference platform is not one of the seed document's"
     assert registry.adapter_class("lab") is LabAdapter
-    airflow = registry.get("airflow")
+    flyte = registry.get("flyte")
     with pytest.raises(backends.BackendUnavailable, match="natively: not measured natively in this test"):
-        backends.resolve("auto", airflow, NO_ENGINE)
-    assert backends.resolve("auto", airflow, ENGINE) == "compose" and doctor.runnable("airflow", "compose", ENGINE)
-    assert "airflow" in workflow_matrix(root), "the workflow's matrix picks up a new compose platform by itself"
+        backends.resolve("auto", flyte, NO_ENGINE)
+    assert backends.resolve("auto", flyte, ENGINE) == "compose" and doctor.runnable("flyte", "compose", ENGINE)
+    assert "flyte" in workflow_matrix(root), "the workflow's matrix picks up a new compose platform by itself"
 
 
 def test_a_registered_platform_runs_end_to_end(tmp_path, monkeypatch):
@@ -146,10 +146,10 @@ def test_a_registered_platform_runs_end_to_end(tmp_path, monkeypatch):
 
 def test_the_cli_lists_a_platform_added_by_its_folder(tmp_path, monkeypatch):
     root = stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
-    _add_airflow(root)
+    _add_flyte(root)
     monkeypatch.setenv("COLUMNS", "200")
     listed = bench("list", results=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert "airflow" in listed.stdout and "reference" in listed.stdout and "lab" in listed.stdout
+    assert "flyte" in listed.stdout and "reference" in listed.stdout and "lab" in listed.stdout
     done = bench("run", "nope", "latency-probe", results=tmp_path)
-    assert done.returncode == 1 and "hatchet, kestra, windmill, airflow, lab" in done.stderr
+    assert done.returncode == 1 and "hatchet, kestra, windmill, airflow, flyte, lab" in done.stderr

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .. import paths
-from ..errors import BenchError, invalid
+from ..errors import BenchError, invalid, malformed_yaml
 
 if TYPE_CHECKING:
     from .base import Adapter
@@ -121,7 +121,7 @@ def load_info(path: Path) -> PlatformInfo:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise BenchError(f"{shown}: malformed YAML: {getattr(err, 'problem', None) or err}") from None
+        raise malformed_yaml(shown, err) from None
     if not isinstance(data, dict):
         raise BenchError(f"{shown}: a platform.yaml must be a YAML mapping")
     try:

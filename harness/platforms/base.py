@@ -5,14 +5,19 @@ the driver takes every harness-side timestamp around their calls.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import BenchError
 from ..spec import Workload
 from ..stack.service import ServiceSpec
+
+if TYPE_CHECKING:
+    from ..load.schedule import HttpTarget
 
 # Where compose files mount the run's stamp folder into the containers that run task bodies
 # (platforms whose tasks run inside the engine's own containers: Windmill, Kestra).
@@ -56,10 +61,32 @@ def deployable(workload: Workload) -> Workload:
     """The workload adapters deploy: itself, or for the idle workload a one-task no-op chain, so an
     idle stack has its workers registered as under load (Hatchet refuses a workflow without tasks)
     and no adapter needs an idle case of its own. The driver calls this; nothing is submitted."""
+    if workload.shape == "sweep":   # each run a chain of `tasks`; the rate is the generator's business
+        return Workload.model_validate({**workload.model_dump(), "shape": "chain", "sweep": None})
     if workload.shape != "idle":
         return workload
     return Workload.model_validate({**workload.model_dump(), "shape": "chain", "tasks": 1,
                                     "task": {"op": "noop", "n": 0}})
+
+
+def request_params(workload: Workload, workflow_id: str) -> dict:
+    """The parameters of one run of `workload` (a chain or fan-out), as WorkflowRequest.params()
+    gives them; the HTTP submission paths send these with "{workflow_id}" filled in per run."""
+    shape = "chain" if workload.shape == "sweep" else workload.shape
+    return WorkflowRequest(workflow_id, shape, workload.tasks, workload.task.op, workload.task.n).params()
+
+
+def replicas(spec: ServiceSpec, processes: int) -> list[ServiceSpec]:
+    """`processes` copies of a worker service: "worker", "worker-2", ...; each with its own ready file."""
+    out = [spec]
+    for k in range(2, processes + 1):
+        env = dict(spec.env)
+        ready = spec.ready
+        if ready is not None and ready.file:
+            env["BENCH_READY_FILE"] = f"{ready.file}-{k}"
+            ready = dataclasses.replace(ready, file=f"{ready.file}-{k}")
+        out.append(dataclasses.replace(spec, name=f"{spec.name}-{k}", env=env, ready=ready))
+    return out
 
 
 @dataclass
@@ -118,6 +145,15 @@ class Adapter(ABC):
 
     @abstractmethod
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow: ...
+
+    def http_target(self, deployment: Deployment) -> HttpTarget:
+        """The HTTP call that starts one run of the deployed workload, for the open-loop generator
+        (Locust runs in processes of its own and speaks HTTP only)."""
+        raise BenchError(f"{self.name} has no HTTP submission path")
+
+    def lookup(self, workflow_id: str) -> Any | None:
+        """The handle of a run the generator started, for records(); None where finding it is not cheap."""
+        return None
 
     def versions(self) -> dict[str, str]:
         return {}

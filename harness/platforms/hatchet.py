@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
 from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas
 from .mechanics import epoch_ns, poll_until, python_worker
+
+if TYPE_CHECKING:
+    from ..load.schedule import HttpTarget
 
 WORKER_SLOTS = 100
 TASK_NAME = re.compile(r"^t(\d+)\b")  # display names look like "t3-1795482885488"
@@ -54,10 +58,12 @@ class HatchetAdapter(Adapter):
 
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
         wl = deployment.workload
+        pool = wl.workers
         env = {**client_env(deployment), "BENCH_WORKFLOW": self._name, "BENCH_SHAPE": wl.shape,
-               "BENCH_TASKS": str(wl.tasks), "BENCH_TIMEOUT_S": str(wl.timeout_s), "BENCH_SLOTS": str(WORKER_SLOTS)}
+               "BENCH_TASKS": str(wl.tasks), "BENCH_TIMEOUT_S": str(wl.timeout_s),
+               "BENCH_SLOTS": str(pool.slots if pool else WORKER_SLOTS)}
         # No ready file: the worker is ready when the engine lists it, which deploy() waits for.
-        return [python_worker(deployment, "hatchet_worker", env)]
+        return replicas(python_worker(deployment, "hatchet_worker", env), pool.processes if pool else 1)
 
     def deploy(self, deployment: Deployment) -> None:
         """Wait until the engine lists an active worker for this run's workflow."""
@@ -70,6 +76,22 @@ class HatchetAdapter(Adapter):
     def submit(self, request: WorkflowRequest) -> Any:
         return self._run(self._workflow.aio_run(
             self._input(workflow_id=request.workflow_id, op=request.op, n=request.n), wait_for_result=False))
+
+    def http_target(self, deployment: Deployment) -> HttpTarget:
+        """Hatchet's REST trigger (what hatchet.runs.create calls), with the run's API token; the
+        workflow id also goes into the run's additional metadata, so lookup() can find it."""
+        from ..load.schedule import HttpTarget
+        wl = deployment.workload
+        return HttpTarget(base_url=deployment.endpoints["api"],
+                          path=f"/api/v1/stable/tenants/{self._hatchet.config.tenant_id}/workflow-runs/trigger",
+                          headers={"Authorization": f"Bearer {deployment.endpoints['token']}"},
+                          body={"workflowName": self._name,
+                                "input": {"workflow_id": "{workflow_id}", "op": wl.task.op, "n": wl.task.n},
+                                "additionalMetadata": {"workflow_id": "{workflow_id}"}})
+
+    def lookup(self, workflow_id: str) -> Any | None:
+        rows = self._hatchet.runs.list(additional_metadata={"workflow_id": workflow_id}, limit=2).rows or []
+        return SimpleNamespace(workflow_run_id=rows[0].workflow_run_external_id) if len(rows) == 1 else None
 
     def wait(self, handle: Any, timeout_s: float) -> str:
         from hatchet_sdk.exceptions import FailedTaskRunExceptionGroup

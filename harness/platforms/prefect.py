@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
 from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest, replicas, request_params
 from .mechanics import epoch_ns, poll_until, python_worker
+
+if TYPE_CHECKING:
+    from ..load.schedule import HttpTarget
 
 # How often the worker's runner asks the API for scheduled flow runs (Runner(query_seconds=...)).
 PREFECT_RUNNER_POLL_S = float(os.environ.get("BENCH_PREFECT_POLL_S", "1"))
@@ -35,10 +38,30 @@ class PrefectAdapter(Adapter):
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
         env = {"PREFECT_API_URL": deployment.endpoints["api_url"], "PREFECT_HOME": str(deployment.run_dir / "worker-home"),
                "BENCH_DEPLOYMENT": self._name, "BENCH_PREFECT_POLL_S": str(PREFECT_RUNNER_POLL_S)}
-        return [python_worker(deployment, "prefect_worker", env, ready_timeout_s=120)]
+        pool = deployment.workload.workers
+        if pool:   # the runner's limit on concurrent flow runs (Runner(limit=...)), where the workload sets it
+            env["BENCH_SLOTS"] = str(pool.slots)
+        return replicas(python_worker(deployment, "prefect_worker", env, ready_timeout_s=120),
+                        pool.processes if pool else 1)
 
     def deploy(self, deployment: Deployment) -> None:
         self._deployment_id = self._client.read_deployment_by_name(f"bench-flow/{self._name}").id
+
+    def http_target(self, deployment: Deployment) -> HttpTarget:
+        """Prefect's REST call behind create_flow_run_from_deployment; the run is named by its
+        workflow id so lookup() can find it."""
+        from ..load.schedule import HttpTarget
+        return HttpTarget(base_url=deployment.endpoints["api_url"].removesuffix("/api"),
+                          path=f"/api/deployments/{self._deployment_id}/create_flow_run",
+                          body={"name": "{workflow_id}", "parameters": request_params(deployment.workload, "{workflow_id}")})
+
+    def lookup(self, workflow_id: str) -> Any | None:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+        from prefect.client.schemas.sorting import FlowRunSort
+        # sort is explicit: the client sends null by default, which the 3.8 server refuses (422)
+        runs = self._client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[workflow_id])),
+                                           limit=2, sort=FlowRunSort.ID_DESC)
+        return runs[0].id if len(runs) == 1 else None
 
     def submit(self, request: WorkflowRequest) -> Any:
         return self._client.create_flow_run_from_deployment(self._deployment_id, parameters=request.params()).id

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import BenchError
 from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest
+from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas, request_params
 from .mechanics import python_worker
+
+if TYPE_CHECKING:
+    from ..load.schedule import HttpTarget
 
 
 class TemporalAdapter(Adapter):
@@ -31,10 +35,29 @@ class TemporalAdapter(Adapter):
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
         env = {"TEMPORAL_ADDRESS": deployment.endpoints["frontend"],
                "TEMPORAL_NAMESPACE": deployment.endpoints["namespace"], "BENCH_TASK_QUEUE": self._queue}
-        return [python_worker(deployment, "temporal_worker", env, ready_timeout_s=60)]
+        pool = deployment.workload.workers
+        if pool:   # the activity executor's threads, where the workload sets them
+            env["BENCH_SLOTS"] = str(pool.slots)
+        return replicas(python_worker(deployment, "temporal_worker", env, ready_timeout_s=60),
+                        pool.processes if pool else 1)
 
     def deploy(self, deployment: Deployment) -> None:
         pass  # workflow types need no registration; the worker polls the run's task queue
+
+    def http_target(self, deployment: Deployment) -> HttpTarget:
+        """StartWorkflowExecution through the frontend's HTTP API (grpc-gateway): the workflow's
+        argument is given as plain JSON, which the API turns into a json/plain payload."""
+        from ..load.schedule import HttpTarget
+        if "http" not in deployment.endpoints:
+            raise BenchError(f"{self.name}: this deployment names no 'http' endpoint (the frontend's HTTP API)")
+        ns = deployment.endpoints["namespace"]
+        params = {**request_params(deployment.workload, "{workflow_id}"), "task_timeout_s": deployment.workload.timeout_s}
+        return HttpTarget(base_url=deployment.endpoints["http"], path=f"/api/v1/namespaces/{ns}/workflows/{{workflow_id}}",
+                          body={"workflowId": "{workflow_id}", "workflowType": {"name": "BenchWorkflow"},
+                                "taskQueue": {"name": self._queue}, "input": [params]})
+
+    def lookup(self, workflow_id: str) -> Any | None:
+        return self._client.get_workflow_handle(workflow_id)
 
     def submit(self, request: WorkflowRequest) -> Any:
         params = {**request.params(), "task_timeout_s": self._deployment.workload.timeout_s}

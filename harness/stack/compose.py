@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError, invalid
+from ..errors import BenchError, invalid, malformed_yaml
 from ..platforms import stacks_root
 from .definition import RenderContext, Setting
 
@@ -86,9 +86,11 @@ def load(platform: str) -> ComposeDef:
         raise BenchError(f"no compose stack for {platform!r} ({path} is missing)")
     try:
         doc = yaml.safe_load(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("services") or {}, dict):
+            raise BenchError(f"{path}: a compose file must be a YAML mapping with a services mapping")
         bench = ComposeBench.model_validate(doc.get("x-bench") or {})
     except yaml.YAMLError as err:
-        raise BenchError(f"{path}: malformed YAML: {err}") from None
+        raise malformed_yaml(str(path), err) from None
     except ValidationError as err:
         raise invalid(str(path), err, prefix="x-bench.") from None
     services = doc.get("services") or {}

@@ -39,8 +39,8 @@ class ComposeStack(HostStack):
     backend = "compose"
 
     def __init__(self, cdef: compose.ComposeDef, run_dir: Path, run_id: str, stamps_dir: Path,
-                 pinned_ports: dict[str, int] | None = None, whales: Any = None, engine: Any = None):
-        super().__init__(run_dir)
+                 pinned_ports: dict[str, int] | None = None, whales: Any = None, engine: Any = None, ledger=None):
+        super().__init__(run_dir, ledger=ledger)
         self.cdef, self.run_dir, self.run_id, self.stamps_dir = cdef, run_dir, run_id, stamps_dir
         self.project = f"bench-{run_id}".lower()
         self.pinned_ports = dict(pinned_ports or {})
@@ -79,6 +79,8 @@ class ComposeStack(HostStack):
     def bring_up(self) -> Iterator[str]:
         """`up`, then each service as it is healthy (one-shots: exited 0), then the setup commands."""
         self._up = True  # from here on, stop() must run `down -v` whatever happens
+        if self.group.ledger is not None:
+            self.group.ledger.set_compose_project(self.project)
         self.whales.compose.up(detach=True, quiet=True)
         yield from self._await_ready(set(self.cdef.waited_for()), self.cdef.bench.ready_timeout_s)
         yield from self.run_setup()

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import BenchError, invalid
+from ..errors import BenchError, invalid, malformed_yaml
 from ..platforms import stacks_root
 from .ports import free_port, free_port_below
 from .service import ReadyCheck, ServiceSpec
@@ -73,7 +73,16 @@ class GoInstallDef(_Strict):
 
 class InstallDef(_Strict):
     python: list[str] = Field(default_factory=list)   # distributions installed into the platform's environment
+    # A requirements lock file with hashes, relative to the stack's folder: the environment is installed
+    # from it alone, for a platform whose pins clash with this project's uv.lock (then `python` is empty).
+    python_lock: str | None = None
     go: GoInstallDef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InstallDef":
+        if self.python_lock and self.python:
+            raise ValueError("python and python_lock exclude each other (a lock names every distribution)")
+        return self
 
 
 class FileDef(_Strict):
@@ -104,11 +113,17 @@ def load(platform: str) -> StackDef:
     if not path.is_file():
         raise BenchError(f"no native stack for {platform!r} ({path} is missing)")
     try:
-        return StackDef.model_validate(yaml.safe_load(path.read_text()))
+        defn = StackDef.model_validate(yaml.safe_load(path.read_text()))
     except yaml.YAMLError as err:
-        raise BenchError(f"{path}: malformed YAML: {err}") from None
+        raise malformed_yaml(str(path), err) from None
     except ValidationError as err:
         raise invalid(str(path), err) from None
+    if defn.install.python_lock:  # resolved against the stack's own folder
+        lock = path.parent / defn.install.python_lock
+        if not lock.is_file():
+            raise BenchError(f"{path}: install.python_lock: {lock} is missing")
+        defn.install.python_lock = str(lock)
+    return defn
 
 
 class _Lazy:

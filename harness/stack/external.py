@@ -22,7 +22,7 @@ from typing import Iterator
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError, invalid
+from ..errors import BenchError, invalid, malformed_yaml
 from ..install import python_env
 from .base import Artifacts, FaultUnsupported, Shape
 from .native import HostStack
@@ -50,7 +50,7 @@ def load_config(path: Path | None, required: list[str], platform: str,
         except OSError as err:
             raise BenchError(f"external config {path}: {err.strerror}") from None
         except yaml.YAMLError as err:
-            raise BenchError(f"external config {path}: malformed YAML: {err}") from None
+            raise malformed_yaml(f"external config {path}", err) from None
         except ValidationError as err:
             raise invalid(f"external config {path}", err) from None
     for key, value in environ.items():
@@ -138,8 +138,8 @@ class ExternalStack(HostStack):
     started, stopped, timed or signalled."""
     backend = "external"
 
-    def __init__(self, config: ExternalConfig, worker_python: list[str], platform: str, run_dir: Path):
-        super().__init__(run_dir)
+    def __init__(self, config: ExternalConfig, worker_python: list[str], platform: str, run_dir: Path, ledger=None):
+        super().__init__(run_dir, ledger=ledger)
         self.config, self.worker_python, self.platform = config, worker_python, platform
 
     def prepare(self) -> Iterator[str]:

@@ -22,6 +22,7 @@ class StackRequest:
     pinned_ports: dict[str, int] = field(default_factory=dict)
     external_config: Path | None = None
     attached: bool = True                 # services die with the harness (False for `bench up`)
+    ledger: object = None                 # harness.ledger.RunLedger, if the run keeps one
 
 
 def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
@@ -32,17 +33,18 @@ def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
         from .native import InProcessStack
         if req.variant not in (None, "in-process"):
             raise BenchError(f"{info.name} runs in-process and has no variants")
-        return InProcessStack(req.run_dir)
+        return InProcessStack(req.run_dir, req.ledger)
     if backend == "native":
         from .native import NativeStack
         return NativeStack(definition.load(info.name), req.variant, req.run_dir, req.run_id, req.pinned_ports,
-                           attached=req.attached)
+                           attached=req.attached, ledger=req.ledger)
     if backend == "compose":
         from .compose_stack import ComposeStack
-        return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports)
+        return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports,
+                            ledger=req.ledger)
     from .external import ExternalStack, load_config
     config = load_config(req.external_config, endpoint_names(info), info.name)
-    return ExternalStack(config, worker_python(info), info.name, req.run_dir)
+    return ExternalStack(config, worker_python(info), info.name, req.run_dir, req.ledger)
 
 
 def endpoint_names(info: PlatformInfo) -> list[str]:

@@ -25,8 +25,8 @@ class HostStack(Stack):
     """The part of a stack that runs on this host: a process group for workers (and servers)."""
     backend = "native"
 
-    def __init__(self, run_dir: Path, attached: bool = True):
-        self.group = ProcessGroup(run_dir, attached)
+    def __init__(self, run_dir: Path, attached: bool = True, ledger=None):
+        self.group = ProcessGroup(run_dir, attached, ledger)
         self.log_dir = self.group.log_dir
         self._artifacts = Artifacts()
 
@@ -68,8 +68,8 @@ class HostStack(Stack):
 class InProcessStack(HostStack):
     """The null platform: the adapter runs tasks in the driver's own process; nothing to start."""
 
-    def __init__(self, run_dir: Path):
-        super().__init__(run_dir)
+    def __init__(self, run_dir: Path, ledger=None):
+        super().__init__(run_dir, ledger=ledger)
         self._artifacts = Artifacts(env_bin=Path(sys.executable).parent)
 
     def prepare(self) -> Iterator[str]:
@@ -86,8 +86,8 @@ class NativeStack(HostStack):
     """A stack definition's services as local processes, started in order, each awaited."""
 
     def __init__(self, defn: definition.StackDef, variant: str | None, run_dir: Path, run_id: str,
-                 pinned_ports: dict[str, int] | None = None, attached: bool = True):
-        super().__init__(run_dir, attached)
+                 pinned_ports: dict[str, int] | None = None, attached: bool = True, ledger=None):
+        super().__init__(run_dir, attached, ledger)
         variant = variant or defn.default_variant()
         if variant not in defn.variants:
             raise BenchError(f"{defn.platform} has no variant {variant!r}; known: {', '.join(defn.variants)}")

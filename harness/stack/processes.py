@@ -42,8 +42,9 @@ class Running:
 class ProcessGroup:
     """The services of one run that run as local processes, with their logs and fault operations."""
 
-    def __init__(self, run_dir: Path, attached: bool = True):
+    def __init__(self, run_dir: Path, attached: bool = True, ledger=None):
         self.run_dir = run_dir
+        self.ledger = ledger   # harness.ledger.RunLedger: what to stop if the harness is killed outright
         self.log_dir = run_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.attached = attached
@@ -71,6 +72,8 @@ class ProcessGroup:
                                      user=spec.user, group=spec.user)
         running = Running(spec, popen, log_path)
         self.services.append(running)
+        if self.ledger is not None:
+            self.ledger.launched(spec.name, popen.pid)
         return running
 
     def wait_ready(self, running: Running) -> None:
@@ -114,6 +117,8 @@ class ProcessGroup:
         proc = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env={**os.environ, **spec.env}, cwd=spec.cwd or self.run_dir,
                                 start_new_session=True, user=spec.user, group=spec.user)
+        if self.ledger is not None:
+            self.ledger.launched(spec.name, proc.pid)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -178,6 +183,8 @@ class ProcessGroup:
         if old.state != "stopped":
             raise BenchError(f"{name} is {old.state}; only a stopped service can be started again")
         self.services.remove(old)
+        if old.spec.ready is not None and old.spec.ready.file:
+            Path(old.spec.ready.file).unlink(missing_ok=True)   # the old process's "ready" is not the new one's
         self.start(old.spec)
 
     def restart(self, name: str) -> None:
@@ -188,7 +195,7 @@ class ProcessGroup:
         running = self._get(name)
         if running.state != "running":
             raise BenchError(f"{name} is {running.state}; only a running service can be paused")
-        _signal_group(running.pid, signal.SIGSTOP)
+        _signal_tree(running.pid, signal.SIGSTOP)
         running.state = "paused"
         _await_tree(running.pid, stopped=True)
 
@@ -196,7 +203,7 @@ class ProcessGroup:
         running = self._get(name)
         if running.state != "paused":
             raise BenchError(f"{name} is {running.state}, not paused")
-        _signal_group(running.pid, signal.SIGCONT)
+        _signal_tree(running.pid, signal.SIGCONT)
         running.state = "running"
         _await_tree(running.pid, stopped=False)
 
@@ -227,6 +234,21 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _signal_tree(pid: int, sig: int) -> None:
+    """The group and every descendant: PostgreSQL's backends call setsid() into groups of their own,
+    so signalling the postmaster's group alone would freeze the postmaster and nothing else."""
+    _signal_group(pid, sig)
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for child in children:
+        try:
+            child.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _await_tree(pid: int, stopped: bool, timeout_s: float = 5.0) -> None:

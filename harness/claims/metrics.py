@@ -1,0 +1,182 @@
+"""The metrics a claim can name, each read from one RunRecord (its summary recomputed by the report).
+
+A figure carries its spread across repetitions where the run has one, so an evaluator can tell a
+verdict from noise. Metrics of results that do not exist yet (load sweeps, issue 8; fault
+scenarios, issue 10) read the record's `load` / `fault` field by attribute: until a run has one,
+they are simply not measured, and claims naming them turn into verdicts when such runs arrive.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from ..record import ResourceSummaryRow, RunRecord, Spread
+
+LATENCY = {  # analysis.LATENCY_METRICS, in words short enough for a verdict line
+    "submit_to_first_start": "submit -> task start",
+    "engine_queue_to_start": "engine queued -> started",
+    "transition": "chain transition",
+    "workflow_e2e": "submit -> workflow done",
+    "engine_workflow_start": "engine workflow created -> started",
+}
+PERCENTILES = ("p50", "p90", "p99", "max")
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float
+    spread: Spread | None = None     # across measured repetitions, where the run has it
+    lower_bound: bool = False        # the true value may be higher (a sweep that stopped early)
+    caveat: str | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    unit: str
+    fmt: str
+    better: Literal["lower", "higher"]
+    read: Callable[[RunRecord], Figure | None]
+
+    def show(self, value: float) -> str:
+        return f"{format(value, self.fmt)} {self.unit}".rstrip()
+
+    def describe(self, fig: Figure) -> str:
+        """The figure in words with its spread: 'median 249 tasks/s [120-440], 5 repetitions, cv 67% (unstable)'."""
+        text = self.show(fig.value)
+        if fig.caveat:
+            text += f" ({fig.caveat})"
+        s = fig.spread
+        if s is None or s.n < 2:
+            return text
+        text = f"median {text}" if s.median == fig.value else text
+        rng = f"[{format(s.min, self.fmt)}–{format(s.max, self.fmt)}]"
+        return f"{text} {rng} over {s.n} repetitions, cv {s.cv:.0%}" + (" (unstable)" if s.unstable else "")
+
+
+def _latency(metric: str, pct: str) -> Callable[[RunRecord], Figure | None]:
+    def read(r: RunRecord) -> Figure | None:
+        summary = r.summary.latency_ms.get(metric) if r.summary else None
+        if summary is None:
+            return None
+        spread = None
+        if metric == "submit_to_first_start" and pct == "p50":
+            spread = r.summary.submit_to_first_start_p50_by_repetition_ms
+        return Figure(getattr(summary, f"{pct}_ms"), spread)
+    return read
+
+
+def _throughput(r: RunRecord) -> Figure | None:
+    tp = r.summary.throughput_tasks_per_s if r.summary else None
+    return Figure(tp.median, tp) if tp else None
+
+
+def _memory(row: ResourceSummaryRow) -> float:
+    # PSS where sampled (shared pages counted once), else RSS
+    return (row.pss_mean_mb if row.pss_mean_mb is not None else row.rss_mean_mb) or 0.0
+
+
+def idle_rows(r: RunRecord) -> list[ResourceSummaryRow]:
+    """The platform's services while idle: servers, databases, workers; never the harness's driver."""
+    if not r.summary:
+        return []
+    return [row for row in r.summary.resources if row.kind == "idle" and row.role != "harness"]
+
+
+def _idle_memory(r: RunRecord) -> Figure | None:
+    rows = idle_rows(r)
+    return Figure(sum(_memory(row) for row in rows)) if rows else None
+
+
+def _idle_cpu(r: RunRecord) -> Figure | None:
+    rows = idle_rows(r)
+    return Figure(sum(row.cpu_mean_pct or 0.0 for row in rows)) if rows else None
+
+
+def _setup(field: str, scale: float = 1.0) -> Callable[[RunRecord], Figure | None]:
+    def read(r: RunRecord) -> Figure | None:
+        value = getattr(r.setup, field)
+        return None if value is None else Figure(value * scale)
+    return read
+
+
+def _server_services(r: RunRecord) -> Figure | None:
+    services = r.deployment.services
+    return Figure(sum(1 for s in services if s.role == "server")) if services else None
+
+
+def _load(field: str) -> Callable[[RunRecord], Figure | None]:
+    """A figure of a rate sweep (issue 8: RunRecord.load)."""
+    def read(r: RunRecord) -> Figure | None:
+        load = getattr(r, "load", None)
+        value = getattr(load, field, None) if load is not None else None
+        if value is None:
+            return None
+        lower = field == "max_sustainable_per_s" and bool(getattr(load, "max_sustainable_is_lower_bound", False))
+        why = f"a lower bound: the sweep stopped before the platform saturated ({load.stop_reason})" if lower else None
+        return Figure(float(value), lower_bound=lower, caveat=why)
+    return read
+
+
+def fault_outcomes(r: RunRecord) -> list[Any]:
+    """The fault experiments of a run that ran as designed (issue 10: repetitions[].fault), measured
+    repetitions only; what the platform did in them, whatever it was, is the outcome."""
+    reps = [rep for rep in r.repetitions if not rep.warmup and getattr(rep, "fault", None) is not None]
+    return [rep.fault for rep in reps if rep.fault.ran_as_designed]
+
+
+def _fault(total: Callable[[list[Any]], float | None]) -> Callable[[RunRecord], Figure | None]:
+    def read(r: RunRecord) -> Figure | None:
+        outcomes = fault_outcomes(r)
+        value = total(outcomes) if outcomes else None
+        return None if value is None else Figure(float(value))
+    return read
+
+
+def _worst_recovery(outcomes: list[Any]) -> float | None:
+    found = [o.first_completion_after_undo_s for o in outcomes if o.first_completion_after_undo_s is not None]
+    return max(found) if found else None
+
+
+def _drain_speedup(outcomes: list[Any]) -> float | None:
+    ratios = sorted(o.throughput.after / o.throughput.before for o in outcomes
+                    if o.throughput.after is not None and o.throughput.before)
+    return ratios[len(ratios) // 2] if ratios else None
+
+
+def _all() -> dict[str, Metric]:
+    out = {f"{m}.{pct}_ms": Metric(f"{words} {pct}", "ms", ".3f", "lower", _latency(m, pct))
+           for m, words in LATENCY.items() for pct in PERCENTILES}
+    out.update({
+        "throughput_tasks_per_s": Metric("throughput", "tasks/s", ".0f", "higher", _throughput),
+        "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
+        "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
+        "setup.long_running_services": Metric("long-running services", "", ".0f", "lower",
+                                              _setup("long_running_services")),
+        "deployment.server_services": Metric("server processes in the recorded deployment", "", ".0f", "lower",
+                                             _server_services),
+        "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
+        "setup.ready_to_first_task_s": Metric("ready -> first task", "s", ".1f", "lower",
+                                              _setup("ready_to_first_task_s")),
+        "setup.footprint_mb": Metric("install footprint", "MB", ".0f", "lower", _setup("footprint_bytes", 2**-20)),
+        # issue 8 (load sweeps): RunRecord.load
+        "load.max_sustainable_per_s": Metric("maximum sustainable rate", "runs/s", ".0f", "higher",
+                                             _load("max_sustainable_per_s")),
+        "load.cpu_ms_per_task": Metric("CPU per task at the highest sustainable step, all services", "CPU-ms",
+                                       ".2f", "lower", _load("cpu_ms_per_task")),
+        # issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions
+        "fault.tasks_lost": Metric("tasks lost", "", ".0f", "lower",
+                                   _fault(lambda os: sum(o.tasks_lost for o in os))),
+        "fault.tasks_duplicated": Metric("tasks run twice", "", ".0f", "lower",
+                                         _fault(lambda os: sum(o.tasks_duplicated for o in os))),
+        "fault.runs_failed": Metric("workflow runs failed or unfinished", "", ".0f", "lower",
+                                    _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os))),
+        "fault.recovery_s": Metric("worst time from the undo (replacement, restart) to the first task completed",
+                                   "s", ".1f", "lower", _fault(_worst_recovery)),
+        "fault.drain_speedup": Metric("backlog drain rate after adding workers / before (median)", "x", ".2f",
+                                      "higher", _fault(_drain_speedup)),
+    })
+    return out
+
+
+METRICS: dict[str, Metric] = _all()

@@ -1,0 +1,82 @@
+"""What a fault repetition recorded (run.json -> repetitions[].fault): the fault as it was done, and
+what the platform did about it. Its own module so that record.py stays the run's skeleton; the
+models follow record.py's rules (strict, validated on assignment, no NaN)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# What the platform did with the work the fault interrupted; see fault_analysis.classify.
+Behaviour = Literal[
+    "unaffected",             # every task ran exactly once and the runs completed
+    "reassigned",             # the interrupted task ran again within REASSIGN_WINDOW_S of a worker being there
+    "retried-after-timeout",  # it ran again, later than that: a timeout decided when
+    "failed-run",             # the platform ended the workflow run as failed
+    "waited-until-timeout",   # nothing happened until the harness's limit (timeout_s) ended the wait
+    "lost",                   # a run completed without some of its tasks
+    "duplicated",             # tasks ran more than once (and nothing worse)
+    "not-run",                # the experiment did not happen as designed (see not_run_reason)
+]
+
+
+class _FaultModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class FaultOperation(_FaultModel):
+    """One stack operation the fault runner did, harness clock (epoch ns) around the call."""
+    operation: str                 # kill(SIGKILL) | start | restart | pause | resume
+    service: str
+    start_ns: int
+    end_ns: int                    # the call returned: killed and exited, ready again, frozen, thawed
+    error: str | None = None
+
+
+class InterruptedTask(_FaultModel):
+    """A task that was in its body when the fault fired, and what became of it."""
+    workflow_id: str
+    index: int
+    previous_end_ns: int | None = None   # chain: the previous task's end stamp
+    ended_before_fault: bool             # an end stamp at or before the fault: it was not interrupted after all
+    started_before_fault: bool | None    # None: cannot be told
+    evidence: str                        # how started_before_fault was decided
+    rerun_start_ns: int | None = None    # body start of the stamp that completed it after the fault
+    engine_attempts: int | None = None   # the engine's attempt count for the task
+    engine_started_ns: int | None = None  # the engine's start of its last attempt
+
+
+class Throughput(_FaultModel):
+    """Task bodies ended per second in a window of the repetition (None: the window is empty)."""
+    before: float | None = None          # first submit -> fault
+    during: float | None = None          # fault -> undone (restart: the call's duration)
+    after: float | None = None           # undone -> last end stamp
+
+
+class FaultOutcome(_FaultModel):
+    scenario: str
+    action: str
+    service: str | None = None           # the service hit (None if none could be chosen)
+    role: str | None = None
+    trigger: str                         # the trigger as written, e.g. "mid_task=2 +0.2s"
+    undo_after_s: float | None = None    # this repetition's delay before the undo; None: never undone
+    fired_ns: int | None = None
+    undone_ns: int | None = None
+    operations: list[FaultOperation] = Field(default_factory=list)
+    ran_as_designed: bool = False        # fired (and undone where asked) without an error of the harness's own
+    not_run_reason: str | None = None
+    timeout_s: float                     # the harness's limit for one workflow run ("waits forever" past it)
+    tasks_expected: int = 0
+    tasks_lost: int = 0                  # never completed (no end stamp)
+    tasks_duplicated: int = 0            # task bodies that ended more than once
+    engine_retried: int = 0              # tasks the engine counts more than one attempt for
+    runs_failed: int = 0                 # the platform said failed
+    runs_unfinished: int = 0             # not final within timeout_s, or never submitted
+    behaviour: Behaviour = "not-run"
+    behaviour_detail: str = ""
+    decided_by: list[str] = Field(default_factory=list)   # the settings that decided it (defaults first)
+    interrupted: list[InterruptedTask] = Field(default_factory=list)
+    first_completion_after_fault_s: float | None = None
+    first_completion_after_undo_s: float | None = None
+    fault_to_end_s: float | None = None  # fault -> last end stamp (or the wait's end, if later)
+    throughput: Throughput = Field(default_factory=Throughput)

@@ -1,0 +1,167 @@
+"""The harness under faults: a platform that hangs, a harness killed outright, secrets never written."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.driver import RunOptions, run
+from harness.errors import BenchError
+from harness.ledger import RunLedger, reap_orphans
+from harness.platforms.null import NullAdapter
+from harness.record import load_record
+
+from .conftest import bench, leftovers, require_runnable, small, stacks_with
+
+
+class _Silent:
+    """A server that accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+SILENT: dict = {}
+
+
+class HangingAdapter(NullAdapter):
+    """Submits over HTTP, with no timeout of its own, to a server that never answers."""
+    name = "hang"
+
+    def submit(self, request):
+        urllib.request.urlopen(f"http://127.0.0.1:{SILENT['port']}/start", data=b"{}")  # no timeout: blocks
+
+
+def test_a_platform_that_never_answers_ends_at_the_timeout_naming_the_step(tmp_path, monkeypatch):
+    stacks_with(tmp_path / "stacks", monkeypatch, in_process={"hang": "tests.test_harness_faults:HangingAdapter"})
+    server = _Silent()
+    SILENT["port"] = server.port
+    started = time.monotonic()
+    try:
+        with pytest.raises(BenchError, match=r"^hang: submit\(\) did not return within 2s \(partial results in "):
+            run(RunOptions("hang", small("latency-probe", runs=1, repetitions=1, timeout_s=2),
+                           results_root=tmp_path / "results"))
+    finally:
+        server.close()
+    assert time.monotonic() - started < 15
+    record = load_record(next((tmp_path / "results" / "hang").iterdir()) / "run.json")
+    assert record.status == "failed" and "submit() did not return within 2s" in record.error
+
+
+def test_a_ledger_left_by_a_killed_harness_is_cleaned_by_the_next_command(tmp_path):
+    run_dir = tmp_path / "bench-run"
+    run_dir.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ledger = RunLedger.open("r1", run_dir, root=tmp_path)
+    ledger.harness_pid, ledger.harness_started = dead.pid, 0.0   # a harness that is gone
+    ledger.launched("server", sleeper.pid)
+    try:
+        lines = reap_orphans(root=tmp_path)
+        assert len(lines) == 1 and "was left by a harness that was killed" in lines[0] and "stopped 1 process" in lines[0]
+        assert sleeper.wait(10) is not None and not run_dir.exists()
+        assert reap_orphans(root=tmp_path) == [], "cleaned once"
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+
+
+def test_a_live_runs_ledger_is_left_alone(tmp_path):
+    RunLedger.open("r2", tmp_path / "x", root=tmp_path)
+    assert reap_orphans(root=tmp_path) == []
+    assert (tmp_path / "runs" / "r2.json").exists()
+
+
+@pytest.mark.integration
+def test_sigkill_of_the_harness_leaves_nothing_once_the_next_command_ran(tmp_path):
+    require_runnable("temporal-dev")
+    env = {**os.environ, "BENCH_RESULTS_DIR": str(tmp_path), "BENCH_STATE_DIR": str(tmp_path / ".state")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "temporal-dev", "latency-probe", "--runs", "500"],
+                            env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ledger_dir = tmp_path / ".state" / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:   # until the worker is up: the ledger lists server and worker
+        docs = [json.loads(p.read_text()) for p in ledger_dir.glob("*.json")] if ledger_dir.is_dir() else []
+        if docs and len(docs[0]["processes"]) >= 2 and docs[0]["result_dir"]:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the run never got its worker up")
+    run_dir = docs[0]["run_dir"]
+    os.killpg(proc.pid, signal.SIGKILL)   # the harness and its process group: no cleanup code runs
+    proc.wait()
+    done = bench("list", results=tmp_path)
+    assert done.returncode == 0
+    assert "cleaned up: run " in done.stderr and "was left by a harness that was killed" in done.stderr
+    assert not leftovers(run_dir) and not Path(run_dir).exists()
+    record = load_record(Path(docs[0]["result_dir"]) / "run.json")
+    assert record.status == "interrupted" and "killed" in record.error
+    assert not list(ledger_dir.glob("*.json"))
+
+
+@pytest.mark.integration
+def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, monkeypatch, capfd):
+    """A full Hatchet stack has the most secrets: the database password, the admin password, the API token."""
+    require_runnable("hatchet")
+    import harness.driver as driver
+    from harness.report import render
+    from harness.results import Redactor
+    seen: list[str] = []
+
+    class Collecting(Redactor):
+        def add(self, secrets):
+            seen.extend(s for s in secrets if s)
+            super().add(secrets)
+    monkeypatch.setattr(driver, "Redactor", Collecting)
+    run(RunOptions("hatchet", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path))
+    render(tmp_path)
+    secrets = {s for s in seen if len(s) >= 8}
+    assert len(secrets) >= 3, "postgres password, admin password and token were generated"
+    printed = capfd.readouterr()
+    for secret in secrets:
+        assert secret not in printed.out + printed.err
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), f"{path} holds a generated secret"
+
+
+@pytest.mark.integration
+def test_interrupted_runs_leave_nothing_behind():
+    """A short `make chaos`: one run per kind of interruption (the full 50 are `make chaos`)."""
+    require_runnable("temporal-dev")
+    from harness.chaos import FAULTS, campaign
+    outcomes = campaign(len(FAULTS), "temporal-dev", seed=7)
+    assert [o.fault for o in outcomes] == list(FAULTS)
+    for o in outcomes:
+        assert o.clean, o
+        assert o.status in ("failed", "interrupted", None), o
+        assert o.exit_code != 0, o

@@ -24,16 +24,16 @@ def draw_all(cells: dict[CellKey, Cell], setup_rows: list[SetupRow], out: Path) 
     for workload in sorted({k[2] for k in cells}):
         fig = _latency_chart(cells, workload)
         if fig:
-            charts.append(_save(fig, out, f"latency-{workload}", f"{workload}: submit -> first task start, by percentile"))
+            charts.append(save_chart(fig, out, f"latency-{workload}", f"{workload}: submit -> first task start, by percentile"))
     fig = _resource_chart(cells)
     if fig:
-        charts.append(_save(fig, out, "resources-idle", "idle-60s: RSS of each service over time"))
+        charts.append(save_chart(fig, out, "resources-idle", "idle-60s: RSS of each service over time"))
     fig = _idle_memory_chart(cells)
     if fig:
-        charts.append(_save(fig, out, "memory-idle", "idle-60s: mean memory of all services (PSS where sampled)"))
+        charts.append(save_chart(fig, out, "memory-idle", "idle-60s: mean memory of all services (PSS where sampled)"))
     fig = _setup_chart(setup_rows)
     if fig:
-        charts.append(_save(fig, out, "setup", "setup phases (seconds)"))
+        charts.append(save_chart(fig, out, "setup", "setup phases (seconds)"))
     return charts
 
 
@@ -128,7 +128,7 @@ def _setup_chart(setup_rows: list[SetupRow]):
     return fig
 
 
-def _save(fig, out: Path, name: str, title: str) -> dict:
+def save_chart(fig, out: Path, name: str, title: str) -> dict:
     path = out / f"{name}.png"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

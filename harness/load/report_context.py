@@ -6,8 +6,6 @@ draws the charts as the report's own charts are drawn (PNG files plus base64 for
 """
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..charts import save_chart  # noqa: E402
 from ..record import LoadResult, LoadStep, RunRecord  # noqa: E402
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def load_charts(cells: dict[CellKey, Cell], out: Path) -> list[dict]:
     charts = []
     for workload, series in sorted(by_workload.items()):
         fig = _sweep_chart(series)
-        charts.append(_save(fig, out, f"load-{workload}",
+        charts.append(save_chart(fig, out, f"load-{workload}",
                             f"{workload}: scheduling latency and achieved rate against offered rate"))
     return charts
 
@@ -117,11 +116,3 @@ def _sweep_chart(series: list[tuple[str, LoadResult]]):
     fig.tight_layout()
     return fig
 
-
-def _save(fig, out: Path, name: str, title: str) -> dict:
-    path = out / f"{name}.png"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    path.write_bytes(buf.getvalue())
-    return {"file": path.name, "title": title, "data": base64.b64encode(buf.getvalue()).decode()}

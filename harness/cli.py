@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from . import doctor as doctor_mod
 from . import spec
-from .errors import BenchError, RunInterrupted
+from .errors import BenchError, RunInterrupted, invalid
 from .paths import RESULTS_DIR
 from . import platforms as registry
 
@@ -76,14 +77,19 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
             repetitions: Optional[int] = typer.Option(None, help="override the workload's measured repetitions"),
             warmup: Optional[int] = typer.Option(None, help="override the workload's warmup repetitions"),
             runs: Optional[int] = typer.Option(None, help="override workflow runs per repetition"),
+            duration_s: Optional[float] = typer.Option(None, help="override an idle workload's window (seconds)"),
             sample_hz: float = typer.Option(5.0, help="resource sampling rate"),
             keep_run_dir: bool = typer.Option(False, help="keep the temporary run directory (data, raw logs)")):
     """Bring PLATFORM's stack up, run WORKLOAD, write results/PLATFORM/<run-id>/, stop everything."""
     registry.get(platform)
     wl = spec.load(workload)
-    overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs}.items() if v is not None}
+    overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs,
+                                   "duration_s": duration_s}.items() if v is not None}
     if overrides:
-        wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
+        try:
+            wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
+        except ValidationError as err:
+            raise invalid(f"{wl.name} with --{'/--'.join(overrides).replace('_', '-')}", err) from None
     path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir, external_config)
     doc = json.loads((path / "run.json").read_text())
     out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}", soft_wrap=True)

@@ -9,14 +9,20 @@ class RunInterrupted(BenchError):
     """Ctrl-C or SIGTERM arrived mid-run; what was measured so far is kept."""
 
 
+def field_path(loc: tuple, prefix: str = "") -> str:
+    """A pydantic error location as a dotted path; quoted when a key holds a line break or a tab, which
+    must not break the one line it goes into."""
+    key = prefix + (".".join(str(p) for p in loc) or "(top level)")
+    return repr(key) if any(ch.isspace() and ch != " " for ch in key) else key
+
+
 def invalid(source: str, err, prefix: str = "") -> BenchError:
     """A pydantic ValidationError as one line naming the file and the field (the first error)."""
     first = err.errors()[0]
-    key = prefix + (".".join(str(p) for p in first["loc"]) or "(top level)")
     if first["type"] == "extra_forbidden":
+        key = prefix + (".".join(str(p) for p in first["loc"]) or "(top level)")
         return BenchError(f"{source}: unknown key {key!r}")
-    if any(ch.isspace() and ch != " " for ch in key):
-        key = repr(key)   # a key with a line break in it must not break the line
+    key = field_path(first["loc"], prefix)
     return BenchError(f"{source}: {key}: {' '.join(first['msg'].split())}")
 
 

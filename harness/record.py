@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .errors import BenchError
+from .errors import BenchError, field_path
 from .fault_record import FaultOutcome
 
 SCHEMA_VERSION = 2
@@ -358,7 +358,7 @@ def record_from_doc(doc: Any, path: Path | str) -> RunRecord:
 def validation_line(err: ValidationError) -> str:
     """pydantic's first error as one line: the field's dotted path and what is wrong with it."""
     first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    field = field_path(first["loc"])
     more = len(err.errors()) - 1
     line = f"field {field}: {first['msg']}"
     if first["type"] not in ("missing", "extra_forbidden") and "input" in first:

@@ -23,6 +23,7 @@ from .record import SCHEMA_VERSION, RunRecord, RunStatus, load_record, validatio
 
 __all__ = ["SCHEMA_VERSION", "RunRecorder", "RunData", "Redactor", "load_run", "iter_runs", "new_run_id"]
 TABLES = ("tasks", "workflows", "resources")
+LOAD_TABLES = ("load_submissions", "load_tasks")   # a rate sweep's raw records, beside the run's tables
 
 
 def new_run_id(workload: str) -> str:
@@ -74,8 +75,8 @@ class RunRecorder:
 
     def write_table(self, name: str, rows: list) -> None:
         from .analysis import frame
-        if name not in TABLES:
-            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+        if name not in TABLES + LOAD_TABLES:
+            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES + LOAD_TABLES)}")
         buf = io.BytesIO()
         frame(rows).to_parquet(buf, index=False)
         atomic_write(self.dir / f"{name}.parquet", buf.getvalue())

@@ -147,6 +147,8 @@ class Workload(Strict):
                 raise ValueError("an idle workload needs duration_s > 0")
         elif self.tasks < 1:
             raise ValueError(f"a {self.shape} workload needs tasks >= 1")
+        elif self.duration_s:
+            raise ValueError(f"duration_s is for idle workloads; a {self.shape} workload is as long as its runs")
         if (self.shape == "sweep") != (self.sweep is not None):
             raise ValueError("a sweep workload needs a sweep block" if self.shape == "sweep"
                              else f"a {self.shape} workload takes no sweep block")

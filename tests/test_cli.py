@@ -38,6 +38,15 @@ def test_malformed_workload_file(tmp_path):
     assert done.returncode == 1 and "malformed YAML" in one_error_line(done)
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--runs", "0"], "latency-probe with --runs: runs: Input should be greater than or equal to 1"),
+    (["--duration-s", "5"], "duration_s is for idle workloads; a chain workload is as long as its runs")])
+def test_an_override_the_workload_cannot_take_is_one_line(tmp_path, args, message):
+    done = bench("run", "null", "latency-probe", *args, results=tmp_path)
+    assert done.returncode == 1 and message in one_error_line(done)
+    assert not (tmp_path / "null").exists(), "nothing started, nothing written"
+
+
 def test_run_list_report_on_null(tmp_path):
     done = bench("run", "null", "latency-probe", "--runs", "3", "--repetitions", "1", results=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -119,6 +128,11 @@ def _interruptible():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# ~0.1 s a run on temporal-dev: a warmup of some seconds, then a repetition that is still going for
+# seconds after the test sees it begin (it polls every 0.2 s).
+LONG_ENOUGH = ("run", "temporal-dev", "latency-probe", "--runs", "60")
+
+
 def _start(tmp_path, *args):
     env = {"BENCH_RESULTS_DIR": str(tmp_path)}
     import os
@@ -151,7 +165,7 @@ def _descendants(pid):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
     require_runnable("temporal-dev")
-    proc = _start(tmp_path, "run", "temporal-dev", "latency-probe", "--runs", "200")
+    proc = _start(tmp_path, *LONG_ENOUGH)
     run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
     children = _descendants(proc.pid)
     assert len(children) >= 2  # server and worker
@@ -170,7 +184,7 @@ def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
 @pytest.mark.integration
 def test_worker_death_fails_the_run_cleanly(tmp_path):
     require_runnable("temporal-dev")
-    proc = _start(tmp_path, "run", "temporal-dev", "latency-probe", "--runs", "200")
+    proc = _start(tmp_path, *LONG_ENOUGH)
     run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
     children = _descendants(proc.pid)
     worker = next(p for p in children if "temporal_worker" in " ".join(p.cmdline()))

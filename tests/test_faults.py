@@ -304,8 +304,9 @@ class LosingWithWorker(NullWithWorker):
 def test_session_records_the_fault_and_a_platform_losing_tasks_is_still_a_complete_run(
         tmp_path, monkeypatch, cls, behaviour, rep_status):
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={cls.name: f"{__name__}:{cls.__name__}"})
-    wl = workload(fault={**KILL, "trigger": {"after_tasks": 2}, "undo_after_s": [0.1]}, tasks=40,
-                  task={"op": "fib", "n": 22}, repetitions=2)
+    # ~40 ms a task: the fault, due after the 2nd, fires a second before the end (fib(22) left 0.1 s: flaky)
+    wl = workload(fault={**KILL, "trigger": {"after_tasks": 2}, "undo_after_s": [0.1]}, tasks=30,
+                  task={"op": "fib", "n": 27}, repetitions=2)
     path = run(RunOptions(cls.name, wl, results_root=tmp_path))
     doc = json.loads((path / "run.json").read_text())
     assert doc["status"] == "complete", doc.get("error")
@@ -313,7 +314,7 @@ def test_session_records_the_fault_and_a_platform_losing_tasks_is_still_a_comple
     assert warm["fault"] is None and len(measured) == 2
     for rep in measured:
         f = rep["fault"]
-        assert rep["status"] == rep_status and f["ran_as_designed"] and f["behaviour"] == behaviour, f
+        assert rep["status"] == rep_status and f["ran_as_designed"] and f["behaviour"] == behaviour, json.dumps(f)
         assert [op["operation"] for op in f["operations"]] == ["kill(SIGKILL)", "start"]
         assert f["service"] == "worker" and f["undo_after_s"] == 0.1 and f["timeout_s"] == 60
     assert doc["summary"]["measured_repetitions_ok"] == (2 if rep_status == "ok" else 0)
@@ -349,50 +350,8 @@ def test_fault_table_renders_rows_settings_and_experiments_that_did_not_run():
     assert "No complete run" in TEMPLATES.get_template("faults.md.j2").render(faults=fault_report_context({}))
 
 
-# -- real platforms under a fault (integration: one at a time, a few tasks each) ------------------------
-def _fault_run(tmp_path, platform, name, variant=None, **over):
-    require_runnable(platform)
-    wl = spec.Workload.model_validate({**spec.load(name).model_dump(), "warmup": 1, "repetitions": 1, **over})
-    path = run(RunOptions(platform, wl, variant=variant, results_root=tmp_path))
-    doc = json.loads((path / "run.json").read_text())
-    assert doc["status"] == "complete", doc.get("error")
-    fault_ = Repetition.model_validate(doc["repetitions"][-1]).fault
-    assert fault_ is not None and fault_.ran_as_designed, fault_
-    print(f"\n{platform} {fault_.scenario}: {fault_.model_dump_json(indent=1, exclude={'decided_by'})}")
-    return fault_
-
-
-KILL_SHORT = {"tasks": 4, "timeout_s": 60,
-              "fault": {**KILL, "trigger": {"mid_task": 2, "delay_s": 0.5}, "undo_after_s": [0]}}
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("platform", ["temporal-dev", "prefect", "hatchet"])
-def test_worker_killed_mid_task_on_a_real_platform(tmp_path, platform):
-    out = _fault_run(tmp_path, platform, "fault-worker-kill-chain", **KILL_SHORT)
-    [task] = out.interrupted
-    assert task.index == 2 and task.started_before_fault, task.evidence
-    assert [op.operation for op in out.operations] == ["kill(SIGKILL)", "start"]
-    # What the platform did is the measurement; that it is one of these, with its figures, is the test.
-    if out.behaviour in ("reassigned", "retried-after-timeout"):
-        assert task.rerun_start_ns > out.fired_ns and out.tasks_lost == 0
-        assert out.first_completion_after_fault_s is not None
-    else:
-        assert out.behaviour in ("waited-until-timeout", "failed-run"), out.behaviour_detail
-        assert out.runs_unfinished + out.runs_failed == 1 and out.tasks_lost >= 2
-
-
-@pytest.mark.integration
-def test_database_paused_then_resumed_on_temporal(tmp_path):
-    out = _fault_run(tmp_path, "temporal", "fault-database-pause",
-                     tasks=10, fault={**spec.load("fault-database-pause").fault.model_dump(), "undo_after_s": [8]})
-    assert [op.operation for op in out.operations] == ["pause", "resume"] and (out.undone_ns - out.fired_ns) / S >= 8
-    # The stack recovered: tasks ended after the database came back and the run completed.
-    assert out.runs_unfinished + out.runs_failed + out.tasks_lost == 0, out.behaviour_detail
-    assert out.first_completion_after_undo_s is not None and out.throughput.after > 0
-
-
 def test_a_rerun_seen_after_the_limit_while_the_records_settled_is_a_late_retry_not_a_wait():
     out = outcome(inputs(chain_stamps(64.0), status="timeout", attempts={3: 2}, done=60))
     assert out.behaviour == "retried-after-timeout" and out.tasks_lost == 0
     assert "1 run(s) not final within the limit of 60s" in out.behaviour_detail
+

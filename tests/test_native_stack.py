@@ -83,3 +83,40 @@ def test_missing_executable(tmp_path):
     with ProcessGroup(tmp_path) as stack:
         with pytest.raises(BenchError, match="executable not found: /nonexistent/server"):
             stack.start(ServiceSpec(name="ghost", command=["/nonexistent/server"]))
+
+
+def _listens_after(delay_s: float) -> list[str]:
+    script = ("import socket, sys, time; time.sleep(float(sys.argv[1])); s = socket.socket(); "
+              "s.bind(('127.0.0.1', int(sys.argv[2]))); s.listen(); time.sleep(60)")
+    return [sys.executable, "-c", script, str(delay_s)]
+
+
+def test_services_after_the_same_step_start_side_by_side_and_each_gets_its_own_ready_time(tmp_path):
+    from harness.stack import definition
+    from harness.stack.native import NativeStack
+
+    def svc(name, delay, after):
+        return {"name": name, "command": [*_listens_after(delay), f"{{port.{name}}}"], "ports": [name],
+                "ready": {"tcp": f"{{port.{name}}}", "timeout_s": 20}, **({"after": after} if after else {})}
+    defn = definition.StackDef.model_validate({"platform": "t", "variants": {"v": {}}, "services": [
+        {"name": "setup", "kind": "oneshot", "command": [sys.executable, "-c", "pass"]},
+        svc("slow", 1.5, ["setup"]), svc("fast", 0.2, ["setup"]), svc("last", 0.0, None)]})
+    stack = NativeStack(defn, None, tmp_path, "r1")
+    stack.rendered = definition.render(defn, "v", definition.RenderContext("r1", tmp_path, tmp_path))
+    started, ready_at = time.monotonic(), {}
+    try:
+        for name in stack.bring_up():
+            ready_at[name] = time.monotonic() - started
+    finally:
+        stack.stop()
+    assert list(ready_at) == ["setup", "fast", "slow", "last"], "each yielded as it became ready"
+    assert ready_at["fast"] < 1.0 < ready_at["slow"] < 2.5, ready_at   # not 1.5 + 0.2 one after the other
+    assert ready_at["last"] >= ready_at["slow"], "a step without `after` waits for every earlier one"
+
+
+def test_after_must_name_an_earlier_step():
+    from harness.stack import definition
+    with pytest.raises(ValueError, match="b: after names c, not an earlier step"):
+        definition.StackDef.model_validate({"platform": "t", "variants": {"v": {}}, "services": [
+            {"name": "a", "command": ["x"]}, {"name": "b", "command": ["x"], "after": ["c"]},
+            {"name": "c", "command": ["x"]}]})

@@ -9,7 +9,6 @@ after the drain, so every step starts from a platform that has finished the one 
 """
 from __future__ import annotations
 
-import io
 import time
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,6 @@ from ..analysis import frame
 from ..errors import BenchError
 from ..platforms.base import Deployment, EngineWorkflow, WorkflowRequest
 from ..record import LoadResult, LoadStep, Repetition
-from ..results import atomic_write
 from . import analysis
 
 if TYPE_CHECKING:
@@ -182,7 +180,5 @@ def _keep_raw(session: RunSession, rows: dict[str, list[dict]], phase: str, sub:
     """The generator's records and the step's stamps, as load_submissions / load_tasks tables."""
     rows["load_submissions"] += [{**r, "phase": phase} for r in sub.to_dict(orient="records")]
     rows["load_tasks"] += [{**s, "phase": phase} for s in stamps]
-    for name, table in rows.items():   # beside the recorder's own tables, written the same way
-        buf = io.BytesIO()
-        frame(table).to_parquet(buf, index=False)
-        atomic_write(session.recorder.dir / f"{name}.parquet", buf.getvalue())
+    for name, table in rows.items():
+        session.recorder.write_table(name, table)

@@ -65,7 +65,7 @@ def deployable(workload: Workload) -> Workload:
         return Workload.model_validate({**workload.model_dump(), "shape": "chain", "sweep": None})
     if workload.shape != "idle":
         return workload
-    return Workload.model_validate({**workload.model_dump(), "shape": "chain", "tasks": 1,
+    return Workload.model_validate({**workload.model_dump(), "shape": "chain", "tasks": 1, "duration_s": 0,
                                     "task": {"op": "noop", "n": 0}})
 
 

@@ -54,6 +54,9 @@ class ServiceDef(_Strict):
     ports: list[str] = Field(default_factory=list)
     ready: ReadyDef | None = None
     variants: list[str] | None = None     # only in these variants (default: all)
+    # Start once these earlier steps are done (ready, or exited 0) instead of after every earlier step:
+    # services the vendor's own deployment starts together. Their readiness is then awaited side by side.
+    after: list[str] | None = None
 
 
 class VariantDef(_Strict):
@@ -106,6 +109,17 @@ class StackDef(_Strict):
 
     def default_variant(self) -> str:
         return next((n for n, v in self.variants.items() if v.default), next(iter(self.variants)))
+
+    @model_validator(mode="after")
+    def _after_names_earlier_steps(self) -> "StackDef":
+        seen: list[str] = []
+        for sdef in self.services:
+            unknown = [n for n in sdef.after or [] if n not in seen]
+            if unknown:
+                raise ValueError(f"services: {sdef.name}: after names {', '.join(unknown)}, "
+                                 f"not an earlier step (earlier: {', '.join(seen) or 'none'})")
+            seen.append(sdef.name)
+        return self
 
 
 def load(platform: str) -> StackDef:
@@ -224,7 +238,8 @@ class RenderedStack:
             name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in sdef.command], env=env, ready=ready,
             ports={p: int(ctx.render(("{lowport.%s}" if p in ctx.lowport.values() else "{port.%s}") % p))
                    for p in sdef.ports},
-            oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s)
+            oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s,
+            after=tuple(sdef.after) if sdef.after is not None else None)
 
 
 def render(defn: StackDef, variant: str, ctx: RenderContext) -> RenderedStack:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -17,7 +18,7 @@ from .. import install
 from ..errors import BenchError
 from . import definition
 from .base import Artifacts, ServiceInfo, Shape, Stack
-from .processes import ProcessGroup
+from .processes import READY_PROBE_EVERY_S, ProcessGroup, Running
 from .service import ServiceSpec
 
 
@@ -83,7 +84,8 @@ class InProcessStack(HostStack):
 
 
 class NativeStack(HostStack):
-    """A stack definition's services as local processes, started in order, each awaited."""
+    """A stack definition's services as local processes, started in order, each awaited before the next
+    one starts unless the next names with `after` the only steps it needs."""
 
     def __init__(self, defn: definition.StackDef, variant: str | None, run_dir: Path, run_id: str,
                  pinned_ports: dict[str, int] | None = None, attached: bool = True, ledger=None):
@@ -109,18 +111,34 @@ class NativeStack(HostStack):
         yield "install"
 
     def bring_up(self) -> Iterator[str]:
-        """Take the definition's steps in order: a service is done when ready, a one-shot when it exits 0."""
+        """Take the definition's steps in order: a service is done when ready, a one-shot when it exits 0.
+        A step waits for every earlier one, or only for those its `after` names; services launched side
+        by side are yielded as each becomes ready, so each one's time is its own."""
         if self.rendered is None:
             raise BenchError("bring_up() before prepare()")
         self.rendered.write_files()
+        starting: list[Running] = []
         for spec in self.rendered.steps():
+            needs = None if spec.after is None else set(spec.after)
+            yield from self._await(starting, needs)
             if spec.oneshot:
                 out = self.group.run_oneshot(spec)
                 if spec.capture:
                     self.rendered.ctx.capture(spec.capture, _last_nonblank(out, spec))
+                yield spec.name
             else:
-                self.group.start(spec)
-            yield spec.name
+                starting.append(self.group.launch(spec))
+        yield from self._await(starting, None)
+
+    def _await(self, starting: list[Running], needs: set[str] | None) -> Iterator[str]:
+        """Yield starting services as they become ready, until none of `needs` (None: any) is starting."""
+        while any(needs is None or r.spec.name in needs for r in starting):
+            ready = self.group.ready_now(starting)
+            for running in ready:
+                starting.remove(running)
+                yield running.spec.name
+            if not ready:
+                time.sleep(READY_PROBE_EVERY_S)
 
     def endpoints(self) -> dict[str, str]:
         return self.rendered.endpoints() if self.rendered else {}

@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -23,6 +23,9 @@ from .ports import accepts, ensure_free
 from .service import ReadyCheck, ServiceSpec
 
 READY_PROBE_EVERY_S = 0.05   # how often a starting service's readiness check is repeated
+# A command check starts a process (an interpreter, often): every 50 ms it would take a good part of
+# a core from the services starting beside it.
+COMMAND_PROBE_EVERY_S = 0.5
 ONESHOT_RETRY_EVERY_S = 0.5
 STOP_GRACE_S = 15.0
 
@@ -33,6 +36,8 @@ class Running:
     popen: subprocess.Popen
     log_path: Path
     state: str = "running"   # running | paused | stopped (by a fault operation, on purpose)
+    launched_at: float = field(default_factory=time.monotonic)
+    probed_at: float = 0.0
 
     @property
     def pid(self) -> int:
@@ -77,21 +82,28 @@ class ProcessGroup:
         return running
 
     def wait_ready(self, running: Running) -> None:
-        check = running.spec.ready
-        if check is None:
-            return
-        deadline = time.monotonic() + check.timeout_s
-        while True:
+        while not self.ready_now([running]):
+            time.sleep(READY_PROBE_EVERY_S)
+
+    def ready_now(self, starting: list[Running]) -> list[Running]:
+        """One readiness probe of each starting service: those ready now. A service that exited, or
+        whose check timed out (counted from its launch), is one error naming it."""
+        ready = []
+        for running in starting:
+            check = running.spec.ready
             code = running.popen.poll()
             if code is not None:
                 raise BenchError(f"{running.spec.name} exited with code {code} before it was ready; "
                                  f"last log line: {last_line(running.log_path)!r}")
-            if probe(check):
-                return
-            if time.monotonic() > deadline:
+            if check is not None and check.command and time.monotonic() - running.probed_at < COMMAND_PROBE_EVERY_S:
+                continue
+            running.probed_at = time.monotonic()
+            if check is None or probe(check):
+                ready.append(running)
+            elif time.monotonic() > running.launched_at + check.timeout_s:
                 raise BenchError(f"{running.spec.name} not ready after {check.timeout_s:.0f}s "
                                  f"({check.describe()}); log: {running.log_path}")
-            time.sleep(READY_PROBE_EVERY_S)
+        return ready
 
     def start(self, spec: ServiceSpec) -> Running:
         running = self.launch(spec)

@@ -40,3 +40,4 @@ class ServiceSpec:
     oneshot: bool = False                      # runs to completion (migrations, schema, tokens)
     capture: str | None = None                 # oneshot: name under which its last stdout line is kept
     retry_s: float = 0.0                       # oneshot: keep retrying a failing command this long
+    after: tuple[str, ...] | None = None       # start once these steps are done (None: every earlier one)

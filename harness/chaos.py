@@ -110,7 +110,7 @@ def one_run(fault: str, platform: str, work: Path, rng: random.Random) -> Outcom
         blocker.close()
     time.sleep(0.5)
     new_dirs = list(tmp.iterdir())
-    left = _processes_mentioning(str(tmp))
+    left = processes_mentioning(str(tmp))
     return Outcome(fault, round(after, 2), code, _status(work / "results"), len(left), len(new_dirs),
                    len(_listening({p.pid for p in left})), round(time.monotonic() - started, 1))
 
@@ -152,7 +152,8 @@ def _launched(work: Path, proc: subprocess.Popen, timeout_s: float = 60) -> list
     return []
 
 
-def _processes_mentioning(marker: str) -> list[psutil.Process]:
+def processes_mentioning(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions marker (e.g. a run directory)."""
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         try:

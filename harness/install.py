@@ -140,21 +140,29 @@ def python_env(platform: str, packages: list[str]) -> Installed:
     constraints = lock_constraints()
     key = hashlib.sha256(json.dumps([versions, constraints, sys.version]).encode()).hexdigest()[:12]
     env_dir = CACHE_DIR / "envs" / f"{platform}-{key}"
+
+    def fill(python: str) -> None:
+        constraints_file = env_dir / "constraints.txt"
+        constraints_file.write_text(constraints)
+        _run([uv_bin(), "pip", "install", "--quiet", "--python", python,
+              "-c", str(constraints_file), *(f"{n}=={v}" for n, v in versions.items())])
+    return _cached_env(env_dir, versions, fill)
+
+
+def _cached_env(env_dir: Path, versions: dict[str, str], fill) -> Installed:
+    """The environment at env_dir: the cached one when its marker is there, else a new virtualenv
+    that fill(python) installs into. The marker is written last: a directory without it is a broken
+    earlier attempt, removed first; a failed or interrupted install is removed too."""
     marker = env_dir / MARKER
     if marker.is_file():
         info = json.loads(marker.read_text())
         return Installed(env_dir, True, versions, info["footprint_bytes"], info["install_s"])
-
-    # The marker is written last: a directory without it is a broken earlier attempt.
     shutil.rmtree(env_dir, ignore_errors=True)
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
         _run([uv_bin(), "venv", "--quiet", "--python", sys.executable, str(env_dir)])
-        constraints_file = env_dir / "constraints.txt"
-        constraints_file.write_text(constraints)
-        _run([uv_bin(), "pip", "install", "--quiet", "--python", str(env_dir / "bin" / "python"),
-              "-c", str(constraints_file), *(f"{n}=={v}" for n, v in versions.items())])
+        fill(str(env_dir / "bin" / "python"))
     except BaseException:
         shutil.rmtree(env_dir, ignore_errors=True)
         raise
@@ -192,24 +200,8 @@ def python_env_from_lock(platform: str, lock: Path) -> Installed:
     key = hashlib.sha256(json.dumps([text, sys.version]).encode()).hexdigest()[:12]
     env_dir = CACHE_DIR / "envs" / f"{platform}-lock-{key}"
     versions = locked_versions(lock)
-    marker = env_dir / MARKER
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        return Installed(env_dir, True, versions, info["footprint_bytes"], info["install_s"])
-    shutil.rmtree(env_dir, ignore_errors=True)  # a directory without the marker is a broken attempt
-    env_dir.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    try:
-        _run([uv_bin(), "venv", "--quiet", "--python", sys.executable, str(env_dir)])
-        _run([uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", str(env_dir / "bin" / "python"),
-              str(lock)])
-    except BaseException:
-        shutil.rmtree(env_dir, ignore_errors=True)
-        raise
-    seconds = time.monotonic() - started
-    footprint = tree_size(env_dir)
-    marker.write_text(json.dumps({"install_s": seconds, "footprint_bytes": footprint, "versions": versions}))
-    return Installed(env_dir, False, versions, footprint, seconds)
+    return _cached_env(env_dir, versions, lambda python: _run(
+        [uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", python, str(lock)]))
 
 
 def tree_size(path: Path) -> int:

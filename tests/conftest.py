@@ -30,15 +30,9 @@ def require_runnable(platform: str) -> None:
 
 
 def leftovers(marker: str) -> list[psutil.Process]:
-    """Processes whose command line mentions marker (e.g. a run directory)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(proc.info["cmdline"] or []):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return [p for p in found if p.pid != os.getpid()]
+    """Processes whose command line mentions marker (e.g. a run directory), this one excepted."""
+    from harness.chaos import processes_mentioning
+    return [p for p in processes_mentioning(marker) if p.pid != os.getpid()]
 
 
 def stacks_with(root: Path, monkeypatch: pytest.MonkeyPatch, in_process: dict[str, str] | None = None,

@@ -19,7 +19,7 @@ from typing import Callable
 from . import machine, platforms
 from .errors import BenchError, RunInterrupted
 from .bounded import BoundedAdapter
-from .guards import sigterm_as_interrupt, signals_deferred
+from .guards import interrupts, signals_deferred
 from .ledger import RunLedger
 from .record import DeploymentShape, RunRecord, WorkloadRef
 from .results import Redactor, RunRecorder, new_run_id
@@ -68,7 +68,7 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
                          progress)
     status, error = "failed", None
     try:
-        with sigterm_as_interrupt():
+        with interrupts():
             session.execute()
         status = "complete" if session.all_repetitions_ok() else "failed"
         if status == "failed":

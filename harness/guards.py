@@ -1,5 +1,5 @@
-"""Signals around a run: SIGTERM as Ctrl-C, cleanup that a second Ctrl-C cannot cut short, and a
-watchdog that ends a blocking wait the moment a service dies."""
+"""Signals around a run: Ctrl-C and SIGTERM that cannot be lost, cleanup that a second Ctrl-C cannot
+cut short, and a watchdog that ends a blocking wait the moment a service dies."""
 from __future__ import annotations
 
 import signal
@@ -11,22 +11,43 @@ from .errors import BenchError
 
 WATCHDOG_PERIOD_S = 0.2
 RESIGNAL_EVERY_S = 0.5
+# An interrupt that has not ended the block this long after it was requested was swallowed (an SDK
+# retry loop that catches BaseException): delivered again. Long enough for a KeyboardInterrupt that
+# did land to unwind through the block's own cleanup without being raised a second time inside it.
+REDELIVER_AFTER_S = 1.0
+
+_interrupt_requested = threading.Event()
 
 
 @contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM ends a run the way Ctrl-C does: cleanly, keeping what was measured."""
+def interrupts():
+    """Ctrl-C and SIGTERM end a run cleanly, keeping what was measured, and stay requested.
+
+    The handler raises KeyboardInterrupt wherever the main thread happens to be; code that catches
+    BaseException there (seen in the SDKs' connection retries under load) would lose it and the run
+    would go on for minutes. So the request is also kept: the session checks it at every step
+    (`raise_if_interrupted`) and the watchdog delivers it again until the run has left its block."""
     def handler(signum, frame):
+        _interrupt_requested.set()
         raise KeyboardInterrupt
+    _interrupt_requested.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _interrupt_requested.clear()
+
+
+def raise_if_interrupted() -> None:
+    """A safe point: an interrupt requested earlier (and swallowed where it landed) ends the run here."""
+    if _interrupt_requested.is_set():
+        raise KeyboardInterrupt
 
 
 @contextmanager
@@ -47,24 +68,29 @@ def signals_deferred():
 
 @contextmanager
 def watchdog(check_alive: Callable[[], None], period_s: float = WATCHDOG_PERIOD_S):
-    """Ends a blocking wait as soon as any service dies, with the service's exit as the error.
+    """Ends a blocking wait as soon as any service dies (with the service's exit as the error) or an
+    interrupt was requested and swallowed (with KeyboardInterrupt).
 
     Adapters block inside their SDK while a workflow runs; a dead worker would otherwise show up
     only as a timeout minutes later. The watchdog thread signals the main thread, whose handler
-    raises the error there.
+    raises the error there, again every RESIGNAL_EVERY_S until the main thread has left the block.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    failure: list[BenchError] = []
+    failure: list[BaseException | type[BaseException]] = []
     stop = threading.Event()
 
     def handler(signum, frame):
-        if failure:
+        if failure and not stop.is_set():   # never raise once the block is being left
             raise failure[0]
 
     def watch():
         while not stop.wait(period_s):
+            if _interrupt_requested.is_set():
+                if not stop.wait(REDELIVER_AFTER_S):
+                    failure.append(KeyboardInterrupt)
+                break
             try:
                 check_alive()
             except BenchError as err:

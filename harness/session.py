@@ -11,7 +11,7 @@ from typing import Callable
 import psutil
 
 from . import analysis, fault_analysis, faults
-from .guards import watchdog
+from .guards import raise_if_interrupted, watchdog
 from .machine import RepetitionProbe
 from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
 from .record import Phase, Repetition, SamplerStats, ServiceRef, Setting
@@ -86,6 +86,7 @@ class RunSession:
         try:
             for name in self.stack.bring_up():
                 setup.services_ready_s[name] = time.monotonic() - t0   # seconds since the first launch
+                raise_if_interrupted()
                 self.progress("phase", name="start", detail=f"{name} ready")
         finally:
             self.redact.add(self.stack.secrets())
@@ -124,6 +125,7 @@ class RunSession:
         self.progress("phase", name="idle", total=duration_s)
         while (left := end - time.monotonic()) > 0:
             time.sleep(min(IDLE_CHECK_EVERY_S, left))
+            raise_if_interrupted()
             self.stack.check_alive()
             self.progress("advance", amount=min(IDLE_CHECK_EVERY_S, left))
         self._phase_end()
@@ -182,6 +184,7 @@ class RunSession:
             except TimeoutError:
                 status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
             submissions.append(analysis.Submission(req, handle, submit_ns, time.time_ns(), status))
+            raise_if_interrupted()
             self.stack.check_alive()
             self.progress("advance", amount=1)
             if failure:
@@ -217,6 +220,7 @@ class RunSession:
         return [row for x in self.samplers for row in x.take_rows()]
 
     def _phase_start(self, name: str) -> None:
+        raise_if_interrupted()   # every phase starts at a safe point
         for sampler in self.samplers:
             sampler.set_phase(name)
         self.record.phases.append(Phase(name=name, start_ns=time.time_ns()))

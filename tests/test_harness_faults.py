@@ -74,6 +74,41 @@ def test_a_platform_that_never_answers_ends_at_the_timeout_naming_the_step(tmp_p
     assert record.status == "failed" and "submit() did not return within 2s" in record.error
 
 
+class SwallowingAdapter(NullAdapter):
+    """An SDK call that catches BaseException and goes on (as connection-retry loops do): the user's
+    Ctrl-C lands there, once, and is lost; then the call blocks for BLOCKS_S more."""
+    name = "swallow"
+    swallowed = 0
+    blocks_s = 0.0
+
+    def wait(self, handle, timeout_s):
+        try:
+            if not SwallowingAdapter.swallowed:
+                os.kill(os.getpid(), signal.SIGINT)   # the user's Ctrl-C, landing inside this call
+            return super().wait(handle, timeout_s)
+        except BaseException:
+            SwallowingAdapter.swallowed += 1
+            time.sleep(SwallowingAdapter.blocks_s)
+            return super().wait(handle, timeout_s)
+
+
+@pytest.mark.parametrize("blocks_s", [0.0, 30.0], ids=["returns", "blocks"])
+def test_an_interrupt_swallowed_inside_an_sdk_call_still_ends_the_run(tmp_path, monkeypatch, blocks_s):
+    """Returning, the call meets the next safe point; blocking, the watchdog delivers the interrupt again."""
+    from harness.errors import RunInterrupted
+    stacks_with(tmp_path / "stacks", monkeypatch, in_process={"swallow": "tests.test_harness_faults:SwallowingAdapter"})
+    monkeypatch.setattr(SwallowingAdapter, "swallowed", 0)
+    monkeypatch.setattr(SwallowingAdapter, "blocks_s", blocks_s)
+    started = time.monotonic()
+    with pytest.raises(RunInterrupted):
+        run(RunOptions("swallow", small("latency-probe", runs=50, warmup=0, repetitions=1),
+                       results_root=tmp_path / "results"))
+    assert SwallowingAdapter.swallowed == 1
+    assert time.monotonic() - started < 15   # not 30 s of blocking, nor the 49 runs after it
+    record = load_record(next((tmp_path / "results" / "swallow").iterdir()) / "run.json")
+    assert record.status == "interrupted" and not record.repetitions
+
+
 def test_a_ledger_left_by_a_killed_harness_is_cleaned_by_the_next_command(tmp_path):
     run_dir = tmp_path / "bench-run"
     run_dir.mkdir()

@@ -283,3 +283,21 @@ def test_ctrl_c_mid_step_leaves_nothing_running(tmp_path):
     assert driver.returncode != 0 and "KeyboardInterrupt" in err
     assert not leftovers(str(out)) and not [p for p in started if p.is_running() and p.status() != "zombie"]
     assert not (out / "step-plan.json").exists()
+
+
+def test_stopping_the_generator_does_not_hang_on_a_popen_an_interrupt_left_locked():
+    """A Ctrl-C landing inside Popen.poll() (the step's wait calls it every 0.1 s) can leave the
+    Popen's internal lock taken: CPython takes it just before its try block. Popen.wait() then
+    blocks forever; stopping the generator must not. The lock is taken here to simulate it."""
+    from harness.load.generator import _stop_all
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    proc._waitpid_lock.acquire()
+    stopper = threading.Thread(target=_stop_all, args=([proc],), daemon=True)
+    stopper.start()
+    stopper.join(timeout=30)
+    try:
+        assert not stopper.is_alive(), "stopping blocked on the Popen's lock"
+        assert not psutil.pid_exists(proc.pid)
+    finally:
+        proc._waitpid_lock.release()
+        proc.kill()

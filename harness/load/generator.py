@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 
 from ..errors import BenchError
 from ..paths import REPO_ROOT
@@ -173,18 +174,29 @@ def _last_line(path: Path) -> str:
 
 
 def _stop_all(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to every process group, SIGKILL to what is left after a grace period."""
+    """SIGTERM to every process group, SIGKILL to what is left after a grace period.
+
+    Waits through psutil, never Popen.wait(): a Ctrl-C landing inside Popen.poll() (called every
+    0.1 s while the step runs) can leave the Popen's internal lock taken, and Popen.wait() would
+    then block forever. psutil waits on the pid itself and reaps it."""
     for proc in procs:
         _signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+    _, alive = psutil.wait_procs(_still_ours(procs), timeout=STOP_GRACE_S)
     for proc in procs:
         _signal_group(proc, signal.SIGKILL)  # also reaches children of an already-exited leader
-        proc.wait()
+    psutil.wait_procs(alive, timeout=STOP_GRACE_S)
+
+
+def _still_ours(procs: list[subprocess.Popen]) -> list[psutil.Process]:
+    """The processes not yet reaped (a reaped pid may already belong to someone else)."""
+    out = []
+    for proc in procs:
+        if proc.returncode is None:
+            try:
+                out.append(psutil.Process(proc.pid))
+            except psutil.NoSuchProcess:
+                pass
+    return out
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,6 +18,7 @@ from . import doctor as doctor_mod
 from . import spec
 from .errors import BenchError, RunInterrupted, invalid
 from .paths import RESULTS_DIR
+from .record import load_record
 from . import platforms as registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -91,10 +91,10 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
         except ValidationError as err:
             raise invalid(f"{wl.name} with --{'/--'.join(overrides).replace('_', '-')}", err) from None
     path = _run_one(platform, wl, variant, backend, _ports(port), sample_hz, keep_run_dir, external_config)
-    doc = json.loads((path / "run.json").read_text())
-    out.print(f"{platform}/{wl.name}: {doc['status']} -> {path}", soft_wrap=True)
-    if doc["status"] != "complete":
-        raise BenchError(f"{platform}/{wl.name} {doc['status']}: {doc.get('error', 'see run.json')}")
+    record = load_record(path / "run.json")
+    out.print(f"{platform}/{wl.name}: {record.status} -> {path}", soft_wrap=True)
+    if record.status != "complete":
+        raise BenchError(f"{platform}/{wl.name} {record.status}: {record.error or 'see run.json'}")
 
 
 @app.command()
@@ -111,14 +111,14 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
         registry.get(name)
     loaded = [spec.load(w) for w in (workloads or DEFAULT_WORKLOADS)]
     skipped = [p for p in orchestrators if p not in chosen]
-    if skipped:
+    if skipped and not platforms:   # left out by --platform is not "not runnable"
         console.print(f"not runnable here (see `bench doctor`): {', '.join(skipped)}")
     failures = []
     for platform in chosen:
         for wl in loaded:
             try:
                 path = _run_one(platform, wl, variant, backend)
-                status = json.loads((path / "run.json").read_text())["status"]
+                status = load_record(path / "run.json").status
                 out.print(f"{platform}/{wl.name}: {status} -> {path}", soft_wrap=True)
                 if status != "complete":
                     failures.append(f"{platform}/{wl.name}")

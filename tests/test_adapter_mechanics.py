@@ -119,3 +119,17 @@ def test_deployable_turns_only_the_idle_workload_into_a_one_task_noop_chain():
     idle = deployable(spec.load("idle-60s"))
     assert (idle.shape, idle.tasks, idle.task.op, idle.name) == ("chain", 1, "noop", "idle-60s")
     assert base.EngineWorkflow("completed").records_error is None
+
+
+def test_runs_in_one_process_share_one_event_loop_and_close_ends_only_the_runs_tasks():
+    """`bench suite` runs many cells in one process: a loop closed after one run left grpc calls of
+    that run completing onto a closed loop ("Event loop is closed" tracebacks in the next run)."""
+    import asyncio
+    first = base.EventLoop()
+    left_behind = first.loop.create_task(asyncio.sleep(3600))   # a wait an interrupt left pending
+    first.run(asyncio.sleep(0))
+    first.close()
+    assert left_behind.cancelled()
+    second = base.EventLoop()
+    assert second.loop is first.loop and not second.loop.is_closed()
+    assert second.run(asyncio.sleep(0, result=7)) == 7

@@ -163,12 +163,21 @@ class Adapter(ABC):
 
 
 class EventLoop:
-    """A private asyncio loop for adapters whose SDK is async, driven from the driver's thread."""
+    """The asyncio loop adapters whose SDK is async run on, driven from the driver's thread.
+
+    One loop per process, shared by every run in it (`bench suite` runs many in one process): grpc's
+    asyncio calls complete on the loop they were made on, and a call left over from an earlier run
+    (an SDK's listener) completing after its loop was closed printed "Event loop is closed"
+    tracebacks into the next run's terminal. close() ends the run's pending tasks; the loop stays."""
+
+    _shared = None
 
     def __init__(self):
         import asyncio
         self._asyncio = asyncio
-        self.loop = asyncio.new_event_loop()
+        if EventLoop._shared is None or EventLoop._shared.is_closed():
+            EventLoop._shared = asyncio.new_event_loop()
+        self.loop = EventLoop._shared
         asyncio.set_event_loop(self.loop)
 
     def run(self, coro):
@@ -185,16 +194,15 @@ class EventLoop:
         return "completed"
 
     def close(self) -> None:
+        """Cancel what the run left pending (an interrupt can leave a wait behind), so nothing of this
+        run's runs on into the next one."""
         if self.loop.is_closed():
             return
-        # An interrupt can leave a wait pending: cancel it before the loop goes away.
         pending = [t for t in self._asyncio.all_tasks(self.loop) if not t.done()]
         for task in pending:
             task.cancel()
         if pending:
             self.loop.run_until_complete(self._asyncio.wait(pending, timeout=5))
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
 
 
 def executable(name: str, env_bin: Path | None = None) -> str | None:

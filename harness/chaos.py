@@ -86,7 +86,8 @@ def one_run(fault: str, platform: str, work: Path, rng: random.Random) -> Outcom
         args += ["--port", f"frontend={port}"]
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], env=env, cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=terminal_signals)
     after = rng.uniform(0.2, 8.0)
     if fault == "port-taken":   # someone binds the pinned port while the harness is starting
         time.sleep(rng.uniform(0.0, 1.5))
@@ -113,6 +114,13 @@ def one_run(fault: str, platform: str, work: Path, rng: random.Random) -> Outcom
     left = processes_mentioning(str(tmp))
     return Outcome(fault, round(after, 2), code, _status(work / "results"), len(left), len(new_dirs),
                    len(_listening({p.pid for p in left})), round(time.monotonic() - started, 1))
+
+
+def terminal_signals() -> None:
+    """preexec_fn: the SIGINT disposition a terminal gives a foreground program. A process started
+    with SIGINT ignored (any `cmd &` in a non-interactive shell, some CI runners) passes that on, and
+    Python installs no Ctrl-C handler then: the SIGINT meant as a Ctrl-C would be ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _inflict(fault: str, proc: subprocess.Popen, work: Path) -> None:

@@ -31,8 +31,11 @@ def interrupts():
         _interrupt_requested.set()
         raise KeyboardInterrupt
     _interrupt_requested.clear()
+    # Started with SIGINT ignored (`bench run ... &` in a script: background jobs ignore Ctrl-C), the
+    # harness keeps ignoring it, before and during the run alike; SIGTERM always ends a run.
+    signals = [signal.SIGTERM] if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else [signal.SIGINT, signal.SIGTERM]
     try:
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, handler) for sig in signals}
     except ValueError:  # not the main thread
         yield
         return

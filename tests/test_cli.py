@@ -10,6 +10,8 @@ import time
 import psutil
 import pytest
 
+from harness.chaos import terminal_signals
+
 from .conftest import BENCH, REPO, bench, leftovers, require_runnable
 
 
@@ -122,12 +124,6 @@ def test_port_in_use(tmp_path):
     assert json.loads(run_json.read_text())["status"] == "failed"
 
 
-def _interruptible():
-    # A process started with SIGINT ignored keeps ignoring it (Python installs no handler then), and
-    # CI runners may start us that way: give the harness the disposition a terminal gives it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 # ~0.1 s a run on temporal-dev: a warmup of some seconds, then a repetition that is still going for
 # seconds after the test sees it begin (it polls every 0.2 s).
 LONG_ENOUGH = ("run", "temporal-dev", "latency-probe", "--runs", "60")
@@ -136,7 +132,7 @@ LONG_ENOUGH = ("run", "temporal-dev", "latency-probe", "--runs", "60")
 def _start(tmp_path, *args):
     env = {"BENCH_RESULTS_DIR": str(tmp_path)}
     import os
-    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env}, preexec_fn=_interruptible,
+    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env}, preexec_fn=terminal_signals,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

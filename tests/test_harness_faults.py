@@ -100,9 +100,13 @@ def test_an_interrupt_swallowed_inside_an_sdk_call_still_ends_the_run(tmp_path, 
     monkeypatch.setattr(SwallowingAdapter, "swallowed", 0)
     monkeypatch.setattr(SwallowingAdapter, "blocks_s", blocks_s)
     started = time.monotonic()
-    with pytest.raises(RunInterrupted):
-        run(RunOptions("swallow", small("latency-probe", runs=50, warmup=0, repetitions=1),
-                       results_root=tmp_path / "results"))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal, however pytest started
+    try:
+        with pytest.raises(RunInterrupted):
+            run(RunOptions("swallow", small("latency-probe", runs=50, warmup=0, repetitions=1),
+                           results_root=tmp_path / "results"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert SwallowingAdapter.swallowed == 1
     assert time.monotonic() - started < 15   # not 30 s of blocking, nor the 49 runs after it
     record = load_record(next((tmp_path / "results" / "swallow").iterdir()) / "run.json")
@@ -200,3 +204,19 @@ def test_interrupted_runs_leave_nothing_behind():
         assert o.clean, o
         assert o.status in ("failed", "interrupted", None), o
         assert o.exit_code != 0, o
+
+
+def test_a_harness_started_with_sigint_ignored_keeps_ignoring_it_and_sigterm_still_ends_the_run():
+    """`bench run ... &` in a script starts it with SIGINT ignored, as background jobs are; the run
+    must not start reacting to it halfway (before and during the run alike), and SIGTERM still works."""
+    from harness.guards import interrupts
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)   # the handler raises within this sleep
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.chaos import terminal_signals
 from harness.errors import BenchError
 from harness.load import HttpTarget, NullServer, Step, run_step
 from harness.load.ceiling import search_ceiling
@@ -272,7 +273,8 @@ def test_ctrl_c_mid_step_leaves_nothing_running(tmp_path):
             f"with NullServer(Path({str(tmp_path)!r})) as s:\n"
             "    run_step(HttpTarget(base_url=s.base_url, path='/'), Step(rate_per_s=50, duration_s=60),"
             f" 'int', Path({str(out)!r}), workers=2)\n")
-    driver = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=terminal_signals)   # the SIGINT below is a Ctrl-C
     deadline = time.monotonic() + 120
     while not (out / "t0_ns").exists() and time.monotonic() < deadline:   # the step is under way
         time.sleep(0.2)

@@ -25,8 +25,9 @@ def interrupts():
 
     The handler raises KeyboardInterrupt wherever the main thread happens to be; code that catches
     BaseException there loses it and the run goes on for minutes (seen once in 145 runs interrupted
-    under load, the harness back in an SDK's wait; the exact catch was not found). So the request is also kept: the session checks it at every step
-    (`raise_if_interrupted`) and the watchdog delivers it again until the run has left its block."""
+    under load, the harness back in an SDK's wait; the exact catch was not found). So the request
+    is also kept: the session checks it at every step (`raise_if_interrupted`) and the watchdog
+    delivers it again until the run has left its block."""
     def handler(signum, frame):
         _interrupt_requested.set()
         raise KeyboardInterrupt

@@ -75,8 +75,8 @@ def test_a_platform_that_never_answers_ends_at_the_timeout_naming_the_step(tmp_p
 
 
 class SwallowingAdapter(NullAdapter):
-    """An SDK call that catches BaseException and goes on (as connection-retry loops do): the user's
-    Ctrl-C lands there, once, and is lost; then the call blocks for BLOCKS_S more."""
+    """An SDK call that catches BaseException and goes on: the user's Ctrl-C lands there, once, and
+    is lost; then the call blocks for blocks_s more."""
     name = "swallow"
     swallowed = 0
     blocks_s = 0.0

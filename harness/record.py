@@ -246,6 +246,7 @@ class LoadStep(_Model):
     errors: int
     error_share: float
     error_samples: list[str] = Field(default_factory=list)
+    retried: int = 0                       # submissions acknowledged only after the client's retries (LoadResult.retry)
     generator_workers: int
     generator_late: int                    # submissions the generator could not send on time (counted, not dropped)
     generator_lag_p99_ms: float | None
@@ -279,6 +280,7 @@ class LoadResult(_Model):
     worker_slots: int | None
     generator_ceiling_per_s: float | None = None   # measured on this machine, per Locust worker process
     generator_ceiling_note: str | None = None
+    retry: str | None = None               # the platform client's retry policy the generator mirrored; None: none
     thresholds: dict[str, float]
     state: str = "steady: each step measured after its warmup_s, following the steps before it"
     steps: list[LoadStep] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from harness.load.ceiling import search_ceiling
 from harness.load.generator import RECORD_COLUMNS, read_records, summarize
 from harness.load.http1 import Connection, encode_request, resolve
 from harness.load.records import write_share
-from harness.load.schedule import (RequestTemplate, intended_offset_ns, is_late, window_count,
+from harness.load.schedule import (RequestTemplate, RetryPolicy, intended_offset_ns, is_late, window_count,
                                    worker_share)
 from tests.conftest import REPO, leftovers
 
@@ -67,6 +67,17 @@ def test_request_template_substitutes_every_string_of_the_body_and_the_path():
 def test_targets_are_validated(bad):
     with pytest.raises(ValueError):
         HttpTarget(**bad)
+
+
+def test_a_retry_policy_doubles_its_wait_within_its_jitter_and_names_its_source():
+    policy = RetryPolicy(statuses=frozenset({503, 429}), max_retries=5, backoff_s=2.0, jitter=0.2, source="client X")
+    assert [policy.delay_s(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]          # the middle of the jitter
+    assert policy.delay_s(1, 0.0) == pytest.approx(1.6) and policy.delay_s(1, 0.999999) == pytest.approx(2.4)
+    assert policy.describe() == "HTTP 429, 503 retried up to 5 times after 2 s, doubling, jitter ±20% (client X)"
+    plan = json.loads(json.dumps(HttpTarget(base_url="http://h:1", path="/", retry=policy).model_dump(mode="json")))
+    assert HttpTarget.model_validate(plan).retry == policy                   # as the Locust workers receive it
+    with pytest.raises(ValueError):
+        RetryPolicy(statuses=frozenset({503}), max_retries=0, backoff_s=1, source="x")
 
 
 def test_a_bad_id_prefix_is_one_line_before_anything_starts(tmp_path):
@@ -129,21 +140,23 @@ def test_warmup_submissions_are_kept_but_not_counted():
     assert r.late == 0 and r.lag_ms.count == 100 and r.generator_kept_up
 
 
-def _payload(worker, workers, intended, send, ack, status, errors=None):
+def _payload(worker, workers, intended, send, ack, status, errors=None, retries=None):
     return {"worker": worker, "workers": workers, "intended": np.array(intended, dtype=np.int64).tobytes(),
             "send": np.array(send, dtype=np.int64).tobytes(), "ack": np.array(ack, dtype=np.int64).tobytes(),
-            "status": np.array(status, dtype=np.int16).tobytes(), "errors": errors or {}}
+            "status": np.array(status, dtype=np.int16).tobytes(), "errors": errors or {},
+            "retries": np.array(retries or [0] * len(intended), dtype=np.int16).tobytes()}
 
 
 def test_worker_records_become_one_table_with_every_outcome_named(tmp_path):
     step = Step(rate_per_s=1, duration_s=4, drain_s=7)      # 4 submissions, 2 workers: 0,2 and 1,3
-    write_share(tmp_path / "records-w0.npz", _payload(0, 2, [10, 30], [11, 0], [12, 0], [200, 0]))
+    write_share(tmp_path / "records-w0.npz", _payload(0, 2, [10, 30], [11, 0], [12, 0], [200, 0], retries=[2, 0]))
     write_share(tmp_path / "records-w1.npz", _payload(1, 2, [20, 40], [21, 41], [22, 0], [503, 0],
                                                       {"1": "ConnectionResetError: reset"}))
     df = read_records(tmp_path, step, "p", workers=2)
     assert list(df["seq"]) == [0, 1, 2, 3] and list(df["workflow_id"]) == ["p-0", "p-1", "p-2", "p-3"]
     assert df["send_ns"].isna().tolist() == [False, False, True, False]
     assert df["error"].tolist() == [None, "HTTP 503", "not sent: the step ended first", "ConnectionResetError: reset"]
+    assert df["retries"].tolist() == [2, 0, 0, 0]
     with pytest.raises(BenchError, match="1 of 2 Locust workers"):
         (tmp_path / "records-w1.npz").unlink()
         read_records(tmp_path, step, "p", workers=2)
@@ -250,6 +263,52 @@ def test_a_target_that_answers_slowly_shows_in_latency_from_intended_and_in_late
     assert r.latency_from_intended_ms.max_ms > 1000             # 200 submissions at 50/s: ~4 s
     assert r.latency_from_send_ms.p99_ms < 0.5 * r.latency_from_intended_ms.p99_ms
     assert r.acked_per_s < 60 and not r.generator_kept_up
+    assert not leftovers(str(tmp_path / "step"))
+
+
+class _BusyOnce(threading.Thread):
+    """An HTTP server that answers each path 503 the first time and 202 after (like Prefect's
+    server when SQLite is locked), counting what it saw."""
+
+    def __init__(self):
+        import http.server
+        seen: dict[str, int] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                seen[self.path] = seen.get(self.path, 0) + 1
+                self.send_response(503 if seen[self.path] == 1 else 202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+        self.seen = seen
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        super().__init__(target=self.server.serve_forever, daemon=True)
+
+
+@pytest.mark.integration
+def test_a_busy_answer_is_retried_as_the_platforms_client_would_and_counted(tmp_path):
+    busy = _BusyOnce()
+    busy.start()
+    try:
+        retry = RetryPolicy(statuses=frozenset({503}), max_retries=2, backoff_s=0.05, source="test")
+        target = HttpTarget(base_url=f"http://127.0.0.1:{busy.server.server_port}", path="/r/{workflow_id}", retry=retry)
+        r = run_step(target, Step(rate_per_s=20, duration_s=1, drain_s=5), "busy", tmp_path / "step")
+        plain = run_step(HttpTarget(base_url=target.base_url, path="/s/{workflow_id}"),
+                         Step(rate_per_s=20, duration_s=1), "plain", tmp_path / "plain")
+    finally:
+        busy.server.shutdown()
+    df = r.records
+    assert r.errors == 0 and (df["http_status"] == 202).all() and (df["retries"] == 1).all()
+    retried = [n for path, n in busy.seen.items() if path.startswith("/r/")]
+    assert retried == [2] * 20                                       # each sent twice, never a third time
+    assert r.latency_from_send_ms.min_ms >= 0.05 * 0.8 * 1000        # the wait (less its jitter) shows
+    assert plain.errors == 20 and (plain.records["retries"] == 0).all()   # without a policy a 503 is final
     assert not leftovers(str(tmp_path / "step"))
 
 

@@ -220,6 +220,17 @@ def test_a_platform_without_http_submission_says_so(tmp_path):
         WindmillAdapter().http_target(None)
 
 
+def others_have_no_retry_policy(dep) -> bool:
+    """Only Prefect's client retries busy answers; the others' targets have no policy."""
+    from types import SimpleNamespace
+    from harness.platforms.hatchet import HatchetAdapter
+    from harness.platforms.temporal import TemporalDevAdapter
+    temporal, hatchet = TemporalDevAdapter(), HatchetAdapter()
+    temporal._queue = "q"
+    hatchet._name, hatchet._hatchet = "n", SimpleNamespace(config=SimpleNamespace(tenant_id="t" * 36))
+    return temporal.http_target(dep).retry is None and hatchet.http_target(dep).retry is None
+
+
 def test_http_targets_of_the_real_platforms_are_their_documented_calls(tmp_path):
     """Built from a deployment's endpoints alone; what they do is the integration tests' business."""
     from types import SimpleNamespace
@@ -235,7 +246,10 @@ def test_http_targets_of_the_real_platforms_are_their_documented_calls(tmp_path)
     prefect._deployment_id = "d-1"
     t = prefect.http_target(dep)
     assert (t.base_url, t.path, t.body) == ("http://127.0.0.1:4200", "/api/deployments/d-1/create_flow_run",
-                                            {"name": "{workflow_id}", "parameters": run})
+                                            {"name": "{workflow_id}", "idempotency_key": "{workflow_id}",
+                                             "parameters": run})
+    assert t.retry.statuses == {429, 502, 503} and t.retry.max_retries == 5   # as Prefect's own client
+    assert others_have_no_retry_policy(dep)
     temporal = TemporalDevAdapter()
     temporal._queue = "bench-r1"
     t = temporal.http_target(dep)

@@ -97,6 +97,7 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
         achieved_per_s=started_in_steady / window_s, submissions=len(sub), errors=errors,
         error_share=errors / int((~unsent).sum()) if errors else 0.0,
         error_samples=_error_samples(sub[~ok]) if errors else [],
+        retried=int((sub["retries"] > 0).sum()) if "retries" in sub else 0,
         generator_workers=si.generator_workers, generator_late=lag[0], generator_lag_p99_ms=lag[1],
         generator_limited=not pressure and (bool(unsent.sum()) or (lag[1] or 0) > th.generator_lag_p99_ms),
         back_pressure=pressure,

@@ -38,7 +38,7 @@ STARTUP_TIMEOUT_S = 60.0
 REMOTE_WAIT_S = 300.0
 STOP_GRACE_S = 3.0
 RECORD_COLUMNS = ["seq", "worker", "workflow_id", "warmup", "intended_ns", "send_ns", "ack_ns",
-                  "http_status", "error"]
+                  "http_status", "retries", "error"]
 
 
 @dataclass
@@ -233,7 +233,8 @@ def _worker_frame(path: Path, step: Step) -> pd.DataFrame:
         errors[k] = text
     return pd.DataFrame({"seq": seq, "worker": share.worker, "intended_ns": share.intended_ns,
                          "send_ns": share.send_ns, "ack_ns": share.ack_ns,
-                         "http_status": share.http_status.astype(np.int64), "error": pd.Series(errors, dtype=object)})
+                         "http_status": share.http_status.astype(np.int64),
+                         "retries": share.retries.astype(np.int64), "error": pd.Series(errors, dtype=object)})
 
 
 def _outcome(df: pd.DataFrame, step: Step) -> pd.Series:

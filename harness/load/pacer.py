@@ -9,13 +9,16 @@ Imported only inside Locust worker processes (`locustfile.py`), never by the dri
 - It hands each submission to an idle sender greenlet (one keep-alive connection each), starting a
   new sender when none is idle, so a request in flight never delays the next one; beyond
   `max_in_flight` senders a submission waits in a backlog and is sent late.
-- Every submission keeps intended, send and acknowledgement times (time.time_ns()) and the status.
+- Every submission keeps intended, send and acknowledgement times (time.time_ns()) and the status;
+  where the target has a retry policy (the platform's own client retries "busy" answers), the
+  sender retries as that client would and counts the retries; send stays the first send.
 """
 from __future__ import annotations
 
 import ctypes
 import math
 import os
+import random
 import time
 from array import array
 from collections import deque
@@ -137,6 +140,7 @@ class ShareRun:
         self.intended = array("q", (cfg.t0_ns + intended_offset_ns(i, cfg.rate_per_s) for i in self.seqs))
         self.send, self.ack = array("q", bytes(8 * n)), array("q", bytes(8 * n))
         self.status = array("h", bytes(2 * n))
+        self.retries = array("h", bytes(2 * n))
         self.errors: dict[int, str] = {}
         self._template = RequestTemplate(cfg.target, cfg.id_prefix)
         host_port = cfg.target.base_url.removeprefix("http://")
@@ -226,18 +230,26 @@ class ShareRun:
     def _submit(self, conn: Connection, k: int) -> None:
         i, t = self.seqs[k], self._template
         data = self._encoder.encode(t.path(i), t.body(i))
+        retry, retries = self.cfg.target.retry, 0
         self.send[k] = time.time_ns()
-        try:
-            status = conn.request(data)
-        except Exception as exc:  # noqa: BLE001 - every failure is a recorded outcome of this submission
-            self.errors[k] = f"{type(exc).__name__}: {exc}"[:300]
-            return
+        while True:
+            try:
+                status = conn.request(data)
+            except Exception as exc:  # noqa: BLE001 - every failure is a recorded outcome of this submission
+                self.errors[k] = f"{type(exc).__name__}: {exc}"[:300]
+                self.retries[k] = retries
+                return
+            if retry is None or status not in retry.statuses or retries >= retry.max_retries:
+                break
+            retries += 1
+            gevent.sleep(retry.delay_s(retries, random.random()))
         self.ack[k] = time.time_ns()
-        self.status[k] = status
+        self.status[k], self.retries[k] = status, retries
 
     def payload(self, cpu_s: float) -> dict[str, Any]:
         """The share's records for the master, as compact arrays (Locust's messages are msgpack)."""
         return {"worker": self.cfg.worker, "workers": self.cfg.workers, "intended": self.intended.tobytes(),
                 "send": self.send.tobytes(), "ack": self.ack.tobytes(), "status": self.status.tobytes(),
-                "errors": {str(k): v for k, v in self.errors.items()}, "senders": len(self._senders),
+                "retries": self.retries.tobytes(), "errors": {str(k): v for k, v in self.errors.items()},
+                "senders": len(self._senders),
                 "cpu_s": cpu_s, "clock": self.clock_name, "scheduling": self.scheduling}

@@ -21,6 +21,7 @@ class ShareRecords:
     send_ns: np.ndarray       # int64, 0: never sent
     ack_ns: np.ndarray        # int64, 0: no acknowledgement
     http_status: np.ndarray   # int16, 0: no response
+    retries: np.ndarray       # int16, answers the target's retry policy sent again
     errors: dict[int, str]    # index in the share -> the exception, one line
 
 
@@ -31,6 +32,7 @@ def write_share(path: Path, payload: dict) -> None:
              send_ns=np.frombuffer(payload["send"], dtype=np.int64),
              ack_ns=np.frombuffer(payload["ack"], dtype=np.int64),
              http_status=np.frombuffer(payload["status"], dtype=np.int16),
+             retries=np.frombuffer(payload["retries"], dtype=np.int16),
              errors_json=np.str_(json.dumps(payload["errors"])))
 
 
@@ -38,4 +40,5 @@ def read_share(path: Path) -> ShareRecords:
     with np.load(path) as z:
         return ShareRecords(worker=int(z["worker"]), workers=int(z["workers"]), intended_ns=z["intended_ns"],
                             send_ns=z["send_ns"], ack_ns=z["ack_ns"], http_status=z["http_status"],
+                            retries=z["retries"],
                             errors={int(k): v for k, v in json.loads(str(z["errors_json"])).items()})

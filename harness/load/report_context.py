@@ -56,7 +56,7 @@ def _row(platform: str, label: str, workload: str, record: RunRecord, load: Load
             "saturated_at": load.saturated_at_per_s, "stop_reason": load.stop_reason or "",
             "ceiling": load.generator_ceiling_per_s, "ceiling_note": load.generator_ceiling_note or "",
             "load_workers": load.load_workers, "worker_processes": load.worker_processes,
-            "worker_slots": load.worker_slots, "state": load.state, "needs": needs}
+            "worker_slots": load.worker_slots, "state": load.state, "needs": needs, "retry": load.retry}
 
 
 def _step_row(platform: str, label: str, workload: str, s: LoadStep) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _step_row(platform: str, label: str, workload: str, s: LoadStep) -> dict[str
             "p99": lat.p99_ms if lat else None, "max": lat.max_ms if lat else None,
             "send_p99": send.p99_ms if send else None, "engine_p50": eng.p50_ms if eng else None,
             "engine_n": s.engine_sampled, "backlog_slope": s.backlog_slope_per_s, "errors": s.errors,
-            "lag_p99": s.generator_lag_p99_ms, "cpu_ms_per_task": s.cpu_ms_per_task,
+            "retried": s.retried, "lag_p99": s.generator_lag_p99_ms, "cpu_ms_per_task": s.cpu_ms_per_task,
             "memory_growth_mb": s.memory_growth_mb, "verdict": s.verdict, "reasons": "; ".join(s.reasons)}
 
 

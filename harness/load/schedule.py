@@ -31,6 +31,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RetryPolicy(_Model):
+    """What the platform's own client does with an answer that asks it to try again, mirrored by the
+    load workers so that the generator is no less patient than the client a user would run. The
+    first send stays the submission's send time, so the wait shows in every latency; the number of
+    retries is recorded per submission."""
+    statuses: frozenset[int]               # answers retried, e.g. 503 for "busy, try again"
+    max_retries: int = Field(ge=1, le=10)
+    backoff_s: float = Field(gt=0)         # the first retry waits this long, each next one twice as long
+    jitter: float = Field(default=0.0, ge=0, lt=1)   # each wait x uniform(1 - jitter, 1 + jitter)
+    source: str                            # the client behaviour mirrored, for the run record
+
+    def delay_s(self, retry: int, unit: float = 0.5) -> float:
+        """The wait before retry number `retry` (1-based); `unit` in [0, 1) draws the jitter."""
+        return self.backoff_s * 2 ** (retry - 1) * (1 + self.jitter * (2 * unit - 1))
+
+    def describe(self) -> str:
+        codes = ", ".join(str(c) for c in sorted(self.statuses))
+        return (f"HTTP {codes} retried up to {self.max_retries} times after {self.backoff_s:g} s, doubling"
+                f"{f', jitter ±{self.jitter:.0%}' if self.jitter else ''} ({self.source})")
+
+
 class HttpTarget(_Model):
     """One HTTP call that starts one workflow run."""
     base_url: str                      # http://127.0.0.1:PORT
@@ -38,6 +59,7 @@ class HttpTarget(_Model):
     path: str                          # may contain {workflow_id}
     headers: dict[str, str] = {}       # may hold a token: never on a command line, never in results
     body: Any = None                   # JSON; every string in it has "{workflow_id}" substituted
+    retry: RetryPolicy | None = None   # None: every answer is final, as most platforms' clients treat it
 
     @field_validator("base_url")
     @classmethod

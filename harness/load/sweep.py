@@ -33,7 +33,8 @@ def run_sweep(session: RunSession, deployment: Deployment) -> LoadResult:
     target = session.adapter.http_target(deployment)
     pool = wl.workers
     result = LoadResult(load_workers=sw.load_workers, worker_processes=pool.processes if pool else None,
-                        worker_slots=pool.slots if pool else None, thresholds=sw.thresholds.model_dump())
+                        worker_slots=pool.slots if pool else None, thresholds=sw.thresholds.model_dump(),
+                        retry=target.retry.describe() if target.retry else None)
     if sw.measure_ceiling:
         session.progress("phase", name="generator ceiling", detail=f"{sw.load_workers} Locust worker(s)")
         result.generator_ceiling_per_s, result.generator_ceiling_note = generator_ceiling(sw.load_workers)

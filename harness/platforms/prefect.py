@@ -49,11 +49,22 @@ class PrefectAdapter(Adapter):
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """Prefect's REST call behind create_flow_run_from_deployment; the run is named by its
-        workflow id so lookup() can find it."""
-        from ..load.schedule import HttpTarget
+        workflow id so lookup() can find it.
+
+        With its default SQLite database the server answers 503 when a write finds the database
+        locked (`is_client_retryable_exception`: SQLITE_BUSY), and Prefect's client retries 429, 502
+        and 503 (PREFECT_CLIENT_MAX_RETRIES=5, 2**n s with ±20% jitter). Seen here: one 503 at 0.5
+        submissions/s in 1 of 3 short sweeps. The generator retries the same way; the workflow id
+        is the idempotency key, so a retry can never start a second run."""
+        from ..load.schedule import HttpTarget, RetryPolicy
+        retry = RetryPolicy(statuses=frozenset({429, 502, 503}), max_retries=5, backoff_s=2.0, jitter=0.2,
+                            source="Prefect's client defaults: PREFECT_CLIENT_MAX_RETRIES=5, "
+                                   "PREFECT_CLIENT_RETRY_JITTER_FACTOR=0.2")
         return HttpTarget(base_url=deployment.endpoints["api_url"].removesuffix("/api"),
                           path=f"/api/deployments/{self._deployment_id}/create_flow_run",
-                          body={"name": "{workflow_id}", "parameters": request_params(deployment.workload, "{workflow_id}")})
+                          body={"name": "{workflow_id}", "idempotency_key": "{workflow_id}",
+                                "parameters": request_params(deployment.workload, "{workflow_id}")},
+                          retry=retry)
 
     def lookup(self, workflow_id: str) -> Any | None:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName

@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench test test-unit test-integration harness-bench chaos ceiling claims-ci report doctor clean
+.PHONY: install bench test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -50,6 +50,13 @@ harness-bench: install
 CHAOS_RUNS ?= 50
 chaos: install
 	.venv/bin/python -m harness.chaos $(CHAOS_RUNS)
+
+# The fault campaign (figures, not a test): every fault-* workload on every platform that runs natively here,
+# on the variant that has the service each fault targets, then the fault table. PLATFORM=P for one;
+# FAULTS_ARGS=--skip-done resumes a campaign. Over an hour on 2 cores.
+FAULTS_ARGS ?=
+faults: install
+	$(BENCH) faults $(if $(PLATFORM),--platform $(PLATFORM)) $(FAULTS_ARGS)
 
 # The load generator's own ceiling against the null server (figures, not a test): the highest rate
 # per Locust worker process with send lag p99 < 1 ms. Goal >= 10,000/s. LOAD_WORKERS=N for more.

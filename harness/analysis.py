@@ -44,6 +44,7 @@ class TaskRow(TypedDict):
     shape: str
     index: int
     pid: int
+    worker: str | None           # the harness worker service it ran under (None: the platform's own process)
     submit_ns: int
     body_start_ns: int
     body_end_ns: int
@@ -169,7 +170,8 @@ def _judge_workflow(rep: int, phase: str, warmup: bool, sub: Submission, stamps:
         et = eng_tasks.get(s["index"])
         tally.task_rows.append(TaskRow(
             repetition=rep, phase=phase, warmup=warmup, workflow_id=wf, shape=req.shape, index=s["index"],
-            pid=s["pid"], submit_ns=sub.submit_ns, body_start_ns=s["body_start_ns"], body_end_ns=s["body_end_ns"],
+            pid=s["pid"], worker=s.get("worker"), submit_ns=sub.submit_ns, body_start_ns=s["body_start_ns"],
+            body_end_ns=s["body_end_ns"],
             engine_created_ns=et.created_ns if et else None, engine_queued_ns=et.queued_ns if et else None,
             engine_started_ns=et.started_ns if et else None, engine_finished_ns=et.finished_ns if et else None,
             engine_attempts=et.attempts if et else None))

@@ -132,6 +132,30 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
         raise BenchError(f"{len(failures)} cell(s) failed: {', '.join(failures)}")
 
 
+@app.command()
+def faults(platforms: list[str] = typer.Option([], "--platform", help="default: every platform that runs natively here"),
+           workloads: list[str] = typer.Option([], "--workload", help="default: every workload with a fault block"),
+           skip_done: bool = typer.Option(False, help="leave out cells that already have a complete run"),
+           dry_run: bool = typer.Option(False, help="print the plan, run nothing")):
+    """Every fault workload on every native platform (the stack variant that has the targeted service), then the fault table."""
+    from . import fault_campaign as fc
+    for name in platforms:
+        registry.get(name)
+    chosen = platforms or [p for p in registry.orchestrators() if doctor_mod.runnable(p, "native")]
+    cells = fc.plan(chosen, fc.fault_workloads(workloads))
+    say = lambda line: out.print(line, soft_wrap=True, markup=False, highlight=False)  # noqa: E731
+    if dry_run:
+        for c in cells:
+            say(f"{c.label}: " + (f"not run: {c.skipped}" if c.skipped else "would run"))
+        return
+    failures = fc.run_cells(cells, lambda c: _run_one(c.platform, spec.load(c.workload), c.variant, "native"),
+                            say, RESULTS_DIR, skip_done)
+    _report(RESULTS_DIR)
+    out.print(fc.table(fc.table_rows(RESULTS_DIR)))
+    if failures:
+        raise BenchError(f"{len(failures)} fault cell(s) did not complete: {', '.join(failures)}")
+
+
 def _report(results: Path) -> None:
     from .report import render
     md, html = render(results)

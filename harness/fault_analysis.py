@@ -26,7 +26,7 @@ from .spec import FaultSpec, FaultTrigger, Workload
 # A rerun that starts this long after a worker was available again (plus the worker's own start-up,
 # from the run's deploy_s) counts as reassigned at once; later, something timed out first.
 REASSIGN_WINDOW_S = 3.0
-DECIDING = ("timeout", "retr", "heartbeat", "poll", "query_seconds", "slots")
+DECIDING = ("timeout", "retr", "heartbeat", "poll", "query_seconds", "slots", "limit", "concurrent", "task_runner")
 
 # The platform defaults that decide recovery and that the harness leaves alone (so they are not in
 # the adapters' settings dicts, which hold only what differs from the defaults).
@@ -91,7 +91,10 @@ def outcome(x: FaultInputs) -> FaultOutcome:
     if log.fired_ns is None:
         out.behaviour, out.behaviour_detail = "not-run", out.not_run_reason or ""
         return out
-    out.interrupted = interrupted_tasks(x, mine)
+    if x.spec.action == "scale-out":   # nothing is interrupted: what counts is who ran the rest
+        _on_added(out, mine, log.added)
+    else:
+        out.interrupted = interrupted_tasks(x, mine)
     _timings(out, mine, x.submissions)
     out.behaviour, out.behaviour_detail = classify(out, x.worker_start_s)
     return out
@@ -216,7 +219,29 @@ def classify(out: FaultOutcome, worker_start_s: float | None) -> tuple[str, str]
         return "waited-until-timeout", f"{out.runs_unfinished} run(s) not final within the limit of {out.timeout_s:g}s"
     if out.tasks_duplicated:
         return "duplicated", f"{out.tasks_duplicated} task bodies ran more than once"
+    if out.action == "scale-out":
+        return _scaled(out)
     return "unaffected", "every task ran exactly once and every run completed"
+
+
+def _on_added(out: FaultOutcome, stamps: list[dict], added: list[str]) -> None:
+    out.added_workers = list(added)
+    starts = [s["body_start_ns"] for s in stamps if s.get("worker") in added]
+    out.tasks_on_added = len(starts)
+    if starts and out.undone_ns is not None:
+        out.first_task_on_added_s = max(0.0, (min(starts) - out.undone_ns) / 1e9)
+
+
+def _scaled(out: FaultOutcome) -> tuple[str, str]:
+    """Whether the workers added mid-workload took work, and what it did to the rate tasks ended at."""
+    t, names = out.throughput, ", ".join(out.added_workers)
+    rate = (f"; tasks ended at {t.before:.2f}/s before the scale-out and {t.after:.2f}/s once the added "
+            f"worker(s) were started (x{t.after / t.before:.2f})") if t.before and t.after else ""
+    if out.tasks_on_added:
+        return "used-added-workers", (f"{out.tasks_on_added} of {out.tasks_expected} task bodies ran on the added "
+                                      f"worker(s) {names}, the first {out.first_task_on_added_s or 0:.2f}s after "
+                                      f"they were started{rate}")
+    return "ignored-added-workers", f"no task body ran on the added worker(s) {names}{rate}"
 
 
 def _rerun(out: FaultOutcome, reruns: list[InterruptedTask], worker_start_s: float | None) -> tuple[str, str]:

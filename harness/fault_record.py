@@ -16,6 +16,8 @@ Behaviour = Literal[
     "waited-until-timeout",   # nothing happened until the harness's limit (timeout_s) ended the wait
     "lost",                   # a run completed without some of its tasks
     "duplicated",             # tasks ran more than once (and nothing worse)
+    "used-added-workers",     # scale-out: tasks ran on the workers added mid-workload
+    "ignored-added-workers",  # scale-out: the added workers ran no task
     "not-run",                # the experiment did not happen as designed (see not_run_reason)
 ]
 
@@ -49,7 +51,7 @@ class InterruptedTask(_FaultModel):
 class Throughput(_FaultModel):
     """Task bodies ended per second in a window of the repetition (None: the window is empty)."""
     before: float | None = None          # first submit -> fault
-    during: float | None = None          # fault -> undone (restart: the call's duration)
+    during: float | None = None          # fault -> undone (restart, scale-out: the call's duration)
     after: float | None = None           # undone -> last end stamp
 
 
@@ -80,3 +82,7 @@ class FaultOutcome(_FaultModel):
     first_completion_after_undo_s: float | None = None
     fault_to_end_s: float | None = None  # fault -> last end stamp (or the wait's end, if later)
     throughput: Throughput = Field(default_factory=Throughput)
+    # scale-out: the workers added, the task bodies they ran, and the first one's start after they were started
+    added_workers: list[str] = Field(default_factory=list)
+    tasks_on_added: int | None = None
+    first_task_on_added_s: float | None = None

@@ -1,6 +1,7 @@
 """The fault runner: a thread beside one measured repetition that watches the task bodies' stamps
 (its own StampReader) and, at the trigger, does the workload's fault through the stack's fault
-operations (kill, start, restart, pause, resume), then undoes it after the set delay.
+operations (kill, start, restart, pause, resume), then undoes it after the set delay. A scale-out
+starts more of the harness's workers instead, and stops them when the repetition ends.
 
 It only acts and notes the harness clock around each operation; what the platform did about it is
 read afterwards from the stamps and the engine's records (harness/fault_analysis.py).
@@ -19,7 +20,11 @@ from .errors import BenchError
 from .fault_record import FaultOperation
 from .spec import FaultSpec, FaultTarget, FaultTrigger, Workload
 from .stack.base import ServiceInfo, Stack
+from .stack.service import ServiceSpec
 from .stamps import StampReader
+
+# A scale-out's extra workers: (how many, a tag for their names) -> their service specs.
+MoreWorkers = Callable[[int, str], list[ServiceSpec]]
 
 POLL_S = 0.01          # how often the stamps are read while waiting for the trigger
 NOT_TARGETS = ("oneshot",)
@@ -43,6 +48,7 @@ class FaultLog:
     undone_early: bool = False          # the repetition ended before the undo delay had passed
     operations: list[FaultOperation] = field(default_factory=list)
     error: str | None = None
+    added: list[str] = field(default_factory=list)   # scale-out: the workers it started
 
 
 def pick_target(target: FaultTarget, services: list[ServiceInfo], turn: int) -> ServiceInfo:
@@ -80,8 +86,8 @@ class FaultRunner:
     """One fault in one repetition: start() before the submissions, stop() once they are final."""
 
     def __init__(self, spec: FaultSpec, stack: Stack, stamps_dir: Path, phase: str, first_workflow: str,
-                 turn: int, clock: Callable[[], int] = time.time_ns):
-        self.spec, self.stack, self.clock = spec, stack, clock
+                 turn: int, clock: Callable[[], int] = time.time_ns, more_workers: MoreWorkers | None = None):
+        self.spec, self.stack, self.clock, self.turn, self.more_workers = spec, stack, clock, turn, more_workers
         self.phase_tag, self.first_workflow = f"-{phase}-", first_workflow
         target = pick_target(spec.target, stack.services(), turn)
         undo = spec.undo_after_s[turn % len(spec.undo_after_s)] if spec.undo_after_s else None
@@ -101,6 +107,8 @@ class FaultRunner:
         """The repetition is over: undo a fault still in force (so the next repetition starts whole)."""
         self._stop.set()
         self._thread.join()
+        if self.log.added:
+            self._stop_added()
         return self.log
 
     def abandon(self) -> None:
@@ -155,12 +163,30 @@ class FaultRunner:
                 self._operation(f"kill({sig.name})", lambda: self.stack.kill(service, sig))
             elif action == "restart":
                 self._operation("restart", lambda: self.stack.restart(service))
+            elif action == "scale-out":
+                self._scale_out()
             else:
                 self._operation("pause", lambda: self.stack.pause(service))
         finally:  # fired even if the operation then failed: the fault may be partly in force
-            self.log.fired_ns = self.log.operations[0].start_ns
-        if action == "restart":   # a restart is its own undo: done when the service is ready again
+            if self.log.operations:
+                self.log.fired_ns = self.log.operations[0].start_ns
+        if action in ("restart", "scale-out"):   # in force once the call returns: the services are ready
             self.log.undone_ns = self.log.operations[0].end_ns
+
+    def _scale_out(self) -> None:
+        if self.more_workers is None:
+            raise BenchError("scale-out: this platform's workers are services of its stack, not the harness's: "
+                             "there is no worker to add")
+        specs = self.more_workers(self.spec.add_workers or 1, f"scale{self.turn + 1}")
+        self.log.added = [s.name for s in specs]
+        self._operation(f"scale-out(+{len(specs)})", lambda: [self.stack.start_worker(s) for s in specs])
+
+    def _stop_added(self) -> None:
+        """The repetition is over: the workers a scale-out added go, so the next one starts as this one did."""
+        try:
+            self._operation("stop-added", lambda: [self.stack.kill(n, signal.SIGTERM) for n in self.log.added])
+        except BenchError as err:
+            self.log.error = self.log.error or str(err)
 
     def _undo(self) -> None:
         service = self.log.service
@@ -184,11 +210,12 @@ class FaultRunner:
 
 
 def start_runner(workload: Workload, stack: Stack, stamps_dir: Path, phase: str, rep: int,
-                 first_workflow: str) -> FaultRunner | None:
+                 first_workflow: str, more_workers: MoreWorkers | None = None) -> FaultRunner | None:
     """The runner for a measured repetition of a fault workload, started; None otherwise (no fault, or
     warmup: the warmup is the undisturbed baseline)."""
     if workload.fault is None or rep < workload.warmup:
         return None
-    runner = FaultRunner(workload.fault, stack, stamps_dir, phase, first_workflow, turn=rep - workload.warmup)
+    runner = FaultRunner(workload.fault, stack, stamps_dir, phase, first_workflow, turn=rep - workload.warmup,
+                         more_workers=more_workers)
     runner.start()
     return runner

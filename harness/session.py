@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import psutil
 
 from . import analysis, fault_analysis, faults
 from .guards import raise_if_interrupted, watchdog
 from .machine import RepetitionProbe
-from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
+from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable, worker_copy
 from .record import Phase, Repetition, SamplerStats, ServiceRef, Setting
 from .results import Redactor, RunRecorder
 from .sampler import ResourceSampler
@@ -94,7 +94,7 @@ class RunSession:
             setup.start_to_ready_s = time.monotonic() - t0
         self.t_ready_ns = time.time_ns()
         self.record.settings = {k: Setting.model_validate(v)
-                                for k, v in {**self.stack.settings(), **self.adapter.settings}.items()}
+                                for k, v in {**self.stack.settings(), **self.adapter.settings_for(self.wl)}.items()}
         self.record.endpoints = self.stack.endpoints()
         self.recorder.flush()
 
@@ -139,7 +139,8 @@ class RunSession:
         self._phase_start(phase)
         self.progress("phase", name=phase, total=wl.runs)
         probe = self._probe()
-        fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0")
+        fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0",
+                                    self._more_workers(deployment))
         try:
             submissions, failure = self._submit_and_wait(phase, deployment)
         except BaseException:
@@ -171,25 +172,47 @@ class RunSession:
         self.recorder.write_table("workflows", self.workflow_rows)
         self.recorder.flush()
 
+    def _more_workers(self, deployment: Deployment) -> faults.MoreWorkers | None:
+        """A scale-out's extra workers: copies of the adapter's first worker; None when the platform's
+        workers are services of its stack (Airflow's scheduler), not the harness's."""
+        if self.wl.fault is None or self.wl.fault.action != "scale-out":
+            return None
+        base = self.adapter.workers(deployment)
+        if not base:
+            return None
+        return lambda count, tag: [worker_copy(base[0], f"{tag}-{k}") for k in range(1, count + 1)]
+
     def _submit_and_wait(self, phase: str, deployment: Deployment) -> tuple[list[analysis.Submission], str | None]:
-        """Closed loop: each workflow run submitted once the previous one is final."""
-        wl, submissions = self.wl, []
-        for i in range(wl.runs):
-            req = WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
-            submit_ns = time.time_ns()
-            handle = self.adapter.submit(req)
+        """Closed loop (the default): each workflow run submitted once the previous one is final.
+        `submit: all-at-once`: every run submitted first, then each awaited until timeout_s after its
+        own submit, so the runs queue in the engine (a backlog of runs, as a scale-out needs)."""
+        wl = self.wl
+        requests = [WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
+                    for i in range(wl.runs)]
+        queued = [self._submit(req) for req in requests] if wl.submit == "all-at-once" else None
+        submissions, first_failure = [], None
+        for k, req in enumerate(requests):
+            submit_ns, handle = queued[k] if queued else self._submit(req)
+            left_s = wl.timeout_s - (time.time_ns() - submit_ns) / 1e9 if queued else wl.timeout_s
             failure = None
             try:
-                status = self.adapter.wait(handle, wl.timeout_s)
+                status = self.adapter.wait(handle, max(left_s, 0.001))
             except TimeoutError:
                 status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
             submissions.append(analysis.Submission(req, handle, submit_ns, time.time_ns(), status))
             raise_if_interrupted()
             self.stack.check_alive()
             self.progress("advance", amount=1)
-            if failure:
-                return submissions, failure
-        return submissions, None
+            first_failure = first_failure or failure
+            if failure and not queued:   # closed loop: nothing else was submitted
+                break
+        return submissions, first_failure
+
+    def _submit(self, req: WorkflowRequest) -> tuple[int, Any]:
+        submit_ns = time.time_ns()
+        handle = self.adapter.submit(req)
+        raise_if_interrupted()
+        return submit_ns, handle
 
     def _engine_records(self, sub: analysis.Submission) -> EngineWorkflow:
         try:

@@ -99,8 +99,10 @@ class FaultTrigger(Strict):
 class FaultSpec(Strict):
     """A fault in every measured repetition (never in warmup, which is the undisturbed baseline)."""
     scenario: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the fault table's column")
-    action: Literal["kill", "restart", "pause"]
+    action: Literal["kill", "restart", "pause", "scale-out"]
     signal: Literal["SIGKILL", "SIGTERM", "SIGINT"] = Field("SIGKILL", description="kill only")
+    add_workers: int | None = Field(None, ge=1, le=8, description="scale-out only: worker processes added "
+                                    "(default 1), stopped again when the repetition ends")
     target: FaultTarget
     trigger: FaultTrigger
     undo_after_s: list[float] = Field(default_factory=list, description="kill: start the service again, "
@@ -113,8 +115,12 @@ class FaultSpec(Strict):
             raise ValueError("undo_after_s must be >= 0")
         if self.action == "pause" and not self.undo_after_s:
             raise ValueError("a pause needs undo_after_s (how long until it is resumed)")
-        if self.action == "restart" and self.undo_after_s:
-            raise ValueError("a restart undoes itself: leave undo_after_s empty")
+        if self.action in ("restart", "scale-out") and self.undo_after_s:
+            raise ValueError(f"a {self.action} is not undone after a delay: leave undo_after_s empty")
+        if self.action == "scale-out" and self.target.role != "worker":
+            raise ValueError("a scale-out adds workers: its target is {role: worker}")
+        if self.action != "scale-out" and self.add_workers is not None:
+            raise ValueError("add_workers is for a scale-out")
         return self
 
 
@@ -125,6 +131,9 @@ class Workload(Strict):
     tasks: int = Field(0, ge=0, le=10_000, description="tasks per workflow run")
     task: TaskSpec = TaskSpec()
     runs: int = Field(1, ge=1, le=10_000, description="workflow runs per repetition, one after another")
+    submit: Literal["closed-loop", "all-at-once"] | None = Field(
+        None, description="closed-loop (default): each run submitted once the previous one is final; "
+        "all-at-once: every run of a repetition submitted first, then awaited (the runs queue: a backlog)")
     duration_s: float = Field(0, ge=0, description="idle only: how long to sample the stack with no load")
     warmup: int = Field(1, ge=0, le=100)
     repetitions: int = Field(5, ge=1, le=1000)
@@ -175,8 +184,11 @@ class Workload(Strict):
     def digest(self) -> str:
         """Hash of the validated content, so results name exactly what ran. Fields left unset are
         left out, so adding an optional field does not change the hash of the workloads before it."""
-        unset = {name for name in ("workers", "sweep", "fault") if getattr(self, name) is None}
-        canonical = self.model_dump_json(exclude={"description", *unset})
+        exclude: dict = {name: True for name in ("description", "workers", "sweep", "fault", "submit")
+                         if name == "description" or getattr(self, name) is None}
+        if self.fault is not None and self.fault.add_workers is None:
+            exclude["fault"] = {"add_workers": True}
+        canonical = self.model_dump_json(exclude=exclude)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -12,6 +12,9 @@ import threading
 import time
 
 STAMPS_DIR_ENV = "BENCH_STAMPS_DIR"
+# The harness worker service a body ran under ("worker", "worker-2", ...), inherited by any process
+# the worker starts for a task; None where the platform's own processes run the bodies.
+WORKER_NAME_ENV = "BENCH_WORKER_NAME"
 
 
 def fib(n: int) -> int:
@@ -42,7 +45,8 @@ class StampSink:
 
     def write(self, workflow_id: str, index: int, start_ns: int, end_ns: int) -> None:
         line = json.dumps({"workflow_id": workflow_id, "index": index, "body_start_ns": start_ns,
-                           "body_end_ns": end_ns, "pid": os.getpid()}) + "\n"
+                           "body_end_ns": end_ns, "pid": os.getpid(),
+                           "worker": os.environ.get(WORKER_NAME_ENV)}) + "\n"
         with self._lock:
             if self._pid != os.getpid():  # a forked child must not share the parent's file offset
                 self._file = open(os.path.join(self._dir, f"stamps-{self._tag}{os.getpid()}.jsonl"), "a", buffering=1)

@@ -14,7 +14,7 @@ from harness import spec
 from harness.errors import BenchError
 from harness.paths import REPO_ROOT
 from harness.platforms import base, hatchet, kestra, null, prefect, temporal, windmill
-from harness.platforms.base import Deployment, deployable
+from harness.platforms.base import Deployment, deployable, replicas, worker_copy
 from harness.platforms.mechanics import epoch_ns, poll_until, python_worker, task_body_script
 from harness.taskbody import STAMPS_DIR_ENV
 
@@ -88,10 +88,16 @@ def test_python_worker_runs_the_module_from_the_checkout_with_the_platforms_pyth
     assert worker.command == [str(tmp_path / "env" / "bin" / "python"), "-m", "harness.workers.temporal_worker"]
     assert (worker.name, worker.role, worker.cwd) == ("worker", "worker", REPO_ROOT)
     assert worker.env == {"A": "1", STAMPS_DIR_ENV: str(tmp_path / "stamps"), "PYTHONPATH": str(REPO_ROOT),
-                          "BENCH_READY_FILE": str(tmp_path / "temporal_worker.ready")}
+                          "BENCH_READY_FILE": str(tmp_path / "temporal_worker.ready"), "BENCH_WORKER_NAME": "worker"}
     assert worker.ready.file == str(tmp_path / "temporal_worker.ready") and worker.ready.timeout_s == 60
     plain = python_worker(_deployment(tmp_path), "hatchet_worker", {})
     assert plain.ready is None and "BENCH_READY_FILE" not in plain.env
+    # more processes of it, from the start (replicas) or added mid-workload: each named in its own stamps
+    second, added = replicas(worker, 2)[1], worker_copy(worker, "scale1-1")
+    assert (second.name, second.env["BENCH_WORKER_NAME"], second.ready.file) == (
+        "worker-2", "worker-2", str(tmp_path / "temporal_worker.ready-2"))
+    assert (added.name, added.env["BENCH_WORKER_NAME"], added.env["BENCH_READY_FILE"]) == (
+        "worker-scale1-1", "worker-scale1-1", str(tmp_path / "temporal_worker.ready-scale1-1"))
 
 
 def test_task_body_script_is_self_contained_and_stamps_with_the_container_tag(tmp_path):

@@ -38,7 +38,10 @@ def workload(fault=KILL, **over) -> spec.Workload:
     ({**KILL, "trigger": {"mid_task": 3, "at_s": 1}}, {}, "exactly one of after_tasks, at_s or mid_task"),
     ({**KILL, "target": {"role": "worker", "service": "w"}}, {}, "exactly one of role or service"),
     ({**KILL, "action": "pause", "undo_after_s": []}, {}, "a pause needs undo_after_s"),
-    ({**KILL, "action": "restart"}, {}, "a restart undoes itself"),
+    ({**KILL, "action": "restart"}, {}, "a restart is not undone after a delay"),
+    ({**KILL, "action": "scale-out"}, {}, "a scale-out is not undone after a delay"),
+    ({**KILL, "action": "scale-out", "undo_after_s": [], "target": {"role": "server"}}, {}, "its target is {role: worker}"),
+    ({**KILL, "action": "scale-out", "undo_after_s": [], "add_workers": 9}, {}, "add_workers"),
     ({**KILL, "trigger": {"mid_task": 6}}, {}, "mid_task needs a chain of more than 6 tasks"),
     ({**KILL, "trigger": {"mid_task": 2}}, {"shape": "fanout"}, "mid_task needs a chain"),
     ({**KILL, "trigger": {"after_tasks": 6}}, {}, "after_tasks must be below the 6 tasks"),
@@ -50,13 +53,23 @@ def test_bad_fault_blocks_are_refused_naming_the_field(fault, over, message):
         spec.parse(text, "w.yaml")
 
 
+def test_every_committed_result_still_names_its_workload_by_the_same_hash():
+    """Fields added to the workload spec since (submit, a fault's add_workers) leave old hashes alone."""
+    from harness.paths import REPO_ROOT
+    runs = sorted((REPO_ROOT / "results").glob("*/*/run.json"))
+    assert runs
+    for path in runs:
+        ref = json.loads(path.read_text())["workload"]
+        assert spec.Workload.model_validate(ref["spec"]).digest() == ref["hash"], path
+
+
 def test_fault_workloads_load_and_a_workload_without_fault_keeps_its_hash():
     for name in spec.available():
         if name.startswith("fault-"):
             wl = spec.load(name)
             assert wl.fault is not None and wl.timeout_s <= 120, name
     plain = spec.Workload.model_validate(CHAIN)
-    unset = plain.model_dump_json(exclude={"description", "workers", "sweep", "fault"})
+    unset = plain.model_dump_json(exclude={"description", "workers", "sweep", "fault", "submit"})
     assert plain.digest() == hashlib.sha256(unset.encode()).hexdigest()[:16]
     assert plain.digest() != workload().digest()
 

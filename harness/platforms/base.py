@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BenchError
-from ..spec import Workload
+from ..spec import WorkerPool, Workload
 from ..stack.service import ServiceSpec
+from ..taskbody import WORKER_NAME_ENV
 
 if TYPE_CHECKING:
     from ..load.schedule import HttpTarget
@@ -78,15 +79,18 @@ def request_params(workload: Workload, workflow_id: str) -> dict:
 
 def replicas(spec: ServiceSpec, processes: int) -> list[ServiceSpec]:
     """`processes` copies of a worker service: "worker", "worker-2", ...; each with its own ready file."""
-    out = [spec]
-    for k in range(2, processes + 1):
-        env = dict(spec.env)
-        ready = spec.ready
-        if ready is not None and ready.file:
-            env["BENCH_READY_FILE"] = f"{ready.file}-{k}"
-            ready = dataclasses.replace(ready, file=f"{ready.file}-{k}")
-        out.append(dataclasses.replace(spec, name=f"{spec.name}-{k}", env=env, ready=ready))
-    return out
+    return [spec, *(worker_copy(spec, str(k)) for k in range(2, processes + 1))]
+
+
+def worker_copy(spec: ServiceSpec, suffix: str) -> ServiceSpec:
+    """Another process of a worker service, "<name>-<suffix>", with its own ready file and its name
+    in the stamps of the bodies it runs (a scale-out adds these while a workload runs)."""
+    env = {**spec.env, WORKER_NAME_ENV: f"{spec.name}-{suffix}"} if WORKER_NAME_ENV in spec.env else dict(spec.env)
+    ready = spec.ready
+    if ready is not None and ready.file:
+        env["BENCH_READY_FILE"] = f"{ready.file}-{suffix}"
+        ready = dataclasses.replace(ready, file=f"{ready.file}-{suffix}")
+    return dataclasses.replace(spec, name=f"{spec.name}-{suffix}", env=env, ready=ready)
 
 
 @dataclass
@@ -125,6 +129,14 @@ class Adapter(ABC):
 
     @abstractmethod
     def connect(self, deployment: Deployment) -> None: ...
+
+    def settings_for(self, workload: Workload) -> dict[str, dict]:
+        """The non-default settings a run of `workload` uses: the adapter's, and what the workload's
+        worker pool (processes, slots) sets in the workers."""
+        return {**self.settings, **(self.pool_settings(workload.workers) if workload.workers else {})}
+
+    def pool_settings(self, pool: WorkerPool) -> dict[str, dict]:
+        return {}
 
     def workers(self, deployment: Deployment) -> list[ServiceSpec]:
         """Worker processes to run as stack services (sampled and stopped like the servers)."""

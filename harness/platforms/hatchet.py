@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
+from ..spec import WorkerPool
 from ..stack.service import ServiceSpec
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas
 from .mechanics import epoch_ns, poll_until, python_worker
@@ -45,6 +46,10 @@ class HatchetAdapter(Adapter):
                          "why": "fanout-100 needs 100 concurrent task slots on the one worker"},
         "HATCHET_CLIENT_TLS_STRATEGY": {"value": "none", "default": "tls", "why": "loopback gRPC without TLS"},
     }
+
+    def pool_settings(self, pool: WorkerPool) -> dict[str, dict]:
+        return {"worker.slots": {"value": pool.slots, "default": "SDK default",
+                                 "why": "the workload's workers.slots: tasks one worker process runs at once"}}
 
     def connect(self, deployment: Deployment) -> None:
         from ..workers.hatchet_worker import BenchInput, client

@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 from .. import taskbody
 from ..paths import REPO_ROOT
 from ..stack.service import ReadyCheck, ServiceSpec
-from ..taskbody import STAMPS_DIR_ENV
+from ..taskbody import STAMPS_DIR_ENV, WORKER_NAME_ENV
 from .base import STAMPS_MOUNT, Deployment
 
 T = TypeVar("T")
@@ -87,7 +87,8 @@ def python_worker(deployment: Deployment, module: str, env: dict[str, str],
     stack service "worker". It imports harness.taskbody from this checkout (PYTHONPATH) and stamps
     into the run's folder. With `ready_timeout_s`, the worker signals readiness by creating the
     file named in BENCH_READY_FILE, and the stack waits that long for it."""
-    env = {**env, STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT)}
+    env = {**env, STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT),
+           WORKER_NAME_ENV: "worker"}
     ready = None
     if ready_timeout_s is not None:
         ready_file = deployment.run_dir / f"{module}.ready"

@@ -5,6 +5,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
+from ..spec import WorkerPool
 from ..stack.service import ServiceSpec
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest, replicas, request_params
 from .mechanics import epoch_ns, poll_until, python_worker
@@ -27,6 +28,15 @@ class PrefectAdapter(Adapter):
                                  "why": "the runner's poll for scheduled flow runs bounds scheduling latency; "
                                         "set BENCH_PREFECT_POLL_S=10 to measure the default"},
     }
+
+    def pool_settings(self, pool: WorkerPool) -> dict[str, dict]:
+        """A Prefect worker (here a Runner) takes flow runs, each in a process of its own, and runs
+        their tasks on the flow's task runner: the workload's slots bound both."""
+        why = "the workload's workers.slots"
+        return {"runner.limit": {"value": pool.slots, "default": 5, "why": why + ": flow runs a runner runs at once "
+                                 "(PREFECT_RUNNER_PROCESS_LIMIT)"},
+                "flow.task_runner": {"value": f"ThreadPoolTaskRunner(max_workers={pool.slots})",
+                                     "default": "ThreadPoolTaskRunner()", "why": why + ": tasks running at once in a flow run"}}
 
     def connect(self, deployment: Deployment) -> None:
         from prefect.client.orchestration import SyncPrefectClient

@@ -5,6 +5,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
+from ..spec import WorkerPool
 from ..stack.service import ServiceSpec
 from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas, request_params
 from .mechanics import python_worker
@@ -23,6 +24,12 @@ class TemporalAdapter(Adapter):
         "activity.start_to_close_timeout": {"value": "workload timeout_s", "default": "none (required)",
                                             "why": "the SDK requires a timeout on every activity"},
     }
+
+    def pool_settings(self, pool: WorkerPool) -> dict[str, dict]:
+        why = "the workload's workers.slots: activities one worker process runs at once"
+        return {"worker.activity_executor": {"value": f"ThreadPoolExecutor(max_workers={pool.slots})",
+                                             "default": "none (required)", "why": why},
+                "worker.max_concurrent_activities": {"value": pool.slots, "default": 100, "why": why}}
 
     def connect(self, deployment: Deployment) -> None:
         from temporalio.client import Client

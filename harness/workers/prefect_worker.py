@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from harness.taskbody import run_task
 
@@ -22,7 +23,13 @@ def bench_task(workflow_id: str, index: int, op: str, n: int) -> int:
     return run_task(workflow_id, index, op, n, start)
 
 
-@flow(name="bench-flow")
+# The workload's slots (BENCH_SLOTS), where it sets them, bound the tasks running at once inside a flow
+# run. Read at import: the runner starts each flow run in a new process that imports this module
+# again with the runner's environment; None keeps Prefect's default task runner.
+SLOTS = int(os.environ["BENCH_SLOTS"]) if os.environ.get("BENCH_SLOTS") else None
+
+
+@flow(name="bench-flow", task_runner=ThreadPoolTaskRunner(max_workers=SLOTS) if SLOTS else None)
 def bench_flow(workflow_id: str, shape: str, tasks: int, op: str, n: int) -> int:
     if shape == "chain":
         for i in range(tasks):
@@ -37,7 +44,9 @@ def bench_flow(workflow_id: str, shape: str, tasks: int, op: str, n: int) -> int
 
 def main() -> None:
     from prefect.runner import Runner
-    runner = Runner(name=os.environ["BENCH_DEPLOYMENT"], query_seconds=float(os.environ["BENCH_PREFECT_POLL_S"]))
+    limit = {"limit": SLOTS} if SLOTS else {}   # else Prefect's default process limit
+    runner = Runner(name=os.environ["BENCH_DEPLOYMENT"], query_seconds=float(os.environ["BENCH_PREFECT_POLL_S"]),
+                    **limit)
     runner.add_flow(bench_flow, name=os.environ["BENCH_DEPLOYMENT"])
     Path(os.environ["BENCH_READY_FILE"]).touch()
     asyncio.run(runner.start())

@@ -18,7 +18,9 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     from harness.taskbody import run_task
 
-ACTIVITY_THREADS = 100  # sync activities need an executor; sized for the widest fan-out
+# Sync activities need an executor; sized for the widest fan-out unless the workload sets the worker's
+# slots (BENCH_SLOTS), which then bound both the threads and the activities the worker takes at once.
+ACTIVITY_THREADS = int(os.environ.get("BENCH_SLOTS", "100"))
 
 
 @activity.defn(name="bench_task")
@@ -49,7 +51,8 @@ async def main() -> None:
     client = await Client.connect(os.environ["TEMPORAL_ADDRESS"], namespace=os.environ["TEMPORAL_NAMESPACE"])
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = Worker(client, task_queue=os.environ["BENCH_TASK_QUEUE"], workflows=[BenchWorkflow],
-                        activities=[bench_task], activity_executor=executor)
+                        activities=[bench_task], activity_executor=executor,
+                        max_concurrent_activities=ACTIVITY_THREADS)
         async with worker:
             Path(os.environ["BENCH_READY_FILE"]).touch()
             await asyncio.Event().wait()

@@ -72,13 +72,13 @@ def variant_for(defn: StackDef, target: FaultTarget) -> str | None:
                      f"(variants: {', '.join(defn.variants)})")
 
 
-def _can_scale_out(defn: StackDef, wl: Workload) -> None:
-    """A scale-out adds copies of the harness's worker; a stack whose own services are the workers
-    (Airflow's scheduler with its LocalExecutor) has none to copy."""
+def _harness_workers_needed(defn: StackDef, wl: Workload) -> None:
+    """A scale-out adds copies of the harness's worker and a partition cuts the harness's workers off;
+    a stack whose own services are the workers (Airflow's scheduler with its LocalExecutor) has neither."""
     own = [s.name for s in defn.services if s.role == "worker"]
-    if wl.fault is not None and wl.fault.action == "scale-out" and own:
+    if wl.fault is not None and wl.fault.action in ("scale-out", "partition") and own:
         raise BenchError(f"{defn.platform}'s workers are services of its stack ({', '.join(own)}), "
-                         "not the harness's: a scale-out has no worker to add")
+                         f"not the harness's: a {wl.fault.action} has no harness worker to act on")
 
 
 def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
@@ -89,7 +89,7 @@ def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
         for platform in platforms:
             defn = definition.load(platform)
             try:
-                _can_scale_out(defn, wl)
+                _harness_workers_needed(defn, wl)
                 variant = variant_for(defn, wl.fault.target)
             except BenchError as err:
                 cells.append(FaultCell(platform, wl.name, None, skipped=str(err)))

@@ -165,6 +165,8 @@ class FaultRunner:
                 self._operation("restart", lambda: self.stack.restart(service))
             elif action == "scale-out":
                 self._scale_out()
+            elif action == "partition":
+                self._operation("cut-link", self.stack.cut_link)
             else:
                 self._operation("pause", lambda: self.stack.pause(service))
         finally:  # fired even if the operation then failed: the fault may be partly in force
@@ -193,6 +195,8 @@ class FaultRunner:
         assert service is not None
         if self.spec.action == "kill":
             self._operation("start", lambda: self.stack.start(service))
+        elif self.spec.action == "partition":
+            self._operation("heal-link", self.stack.heal_link)
         else:
             self._operation("resume", lambda: self.stack.resume(service))
         self.log.undone_ns = self.log.operations[-1].end_ns

@@ -39,6 +39,7 @@ class RunLedger:
     harness_started: float = field(default_factory=lambda: psutil.Process().create_time())
     processes: list[Entry] = field(default_factory=list)
     compose_project: str | None = None
+    link: tuple[str, str] | None = None   # a worker link's network namespace and host interface
 
     @classmethod
     def open(cls, run_id: str, run_dir: Path, root: Path | None = None) -> "RunLedger":
@@ -58,6 +59,10 @@ class RunLedger:
 
     def set_compose_project(self, project: str) -> None:
         self.compose_project = project
+        self.save()
+
+    def set_link(self, netns: str, host_if: str) -> None:
+        self.link = (netns, host_if)
         self.save()
 
     def set_result_dir(self, path: Path) -> None:
@@ -86,7 +91,7 @@ def reap_orphans(root: Path | None = None) -> list[str]:
             doc = json.loads(path.read_text())
             ledger = RunLedger(path, doc["run_dir"], doc.get("result_dir"), doc["harness_pid"],
                                doc["harness_started"], [Entry(**e) for e in doc.get("processes", [])],
-                               doc.get("compose_project"))
+                               doc.get("compose_project"), tuple(doc["link"]) if doc.get("link") else None)
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)   # unreadable: a ledger cut short; nothing we can act on
             continue
@@ -106,6 +111,10 @@ def _clean(ledger: RunLedger) -> str:
             stopped += 1
     shutil.rmtree(ledger.run_dir, ignore_errors=True)
     downed = _compose_down(ledger.compose_project) if ledger.compose_project else ""
+    if ledger.link is not None:
+        from .stack.worker_link import remove
+        remove(*ledger.link)
+        downed += f", removed worker link {ledger.link[1]} and namespace {ledger.link[0]}"
     marked = _mark_interrupted(Path(ledger.result_dir)) if ledger.result_dir else False
     run = Path(ledger.result_dir).name if ledger.result_dir else ledger.path.stem
     return (f"run {run} was left by a harness that was killed (pid {ledger.harness_pid}): stopped {stopped} "

@@ -3,7 +3,9 @@ shut down. Every setup time is read here, from the clock, between the stack's an
 steps; nothing below this module times anything."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +24,7 @@ from .stack.base import Stack
 from .stamps import StampReader
 
 IDLE_CHECK_EVERY_S = 1.0
+LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 
 
 class RunSession:
@@ -106,7 +109,7 @@ class RunSession:
                                 self.record.endpoints)
         self.adapter.connect(deployment)
         t = time.monotonic()
-        for worker in self.adapter.workers(deployment):
+        for worker in self.adapter.workers(self._worker_deployment(deployment)):
             self.stack.start_worker(worker)
         self.adapter.deploy(deployment)
         setup = self.record.setup
@@ -171,6 +174,19 @@ class RunSession:
         self.recorder.write_table("tasks", self.task_rows)
         self.recorder.write_table("workflows", self.workflow_rows)
         self.recorder.flush()
+
+    def _worker_deployment(self, deployment: Deployment) -> Deployment:
+        """What the workers are given: for a partition, the endpoints on the far side of their own
+        link (stack.open_worker_link), so that cutting it cuts them off from every server."""
+        if self.wl.fault is None or self.wl.fault.action != "partition":
+            return deployment
+        ports = sorted({int(p) for v in deployment.endpoints.values() for p in LOOPBACK_PORT.findall(v)})
+        host = self.stack.open_worker_link(ports)
+        self.record.settings["worker.network"] = Setting(
+            value=f"a network namespace of their own, linked to the host ({host}); ports {ports} forwarded by socat",
+            default="the host's network", why="network-partition: the link between the workers and the servers can be cut")
+        return dataclasses.replace(deployment, endpoints={k: v.replace("127.0.0.1", host)
+                                                          for k, v in deployment.endpoints.items()})
 
     def _more_workers(self, deployment: Deployment) -> faults.MoreWorkers | None:
         """A scale-out's extra workers: copies of the adapter's first worker; None when the platform's

@@ -99,7 +99,7 @@ class FaultTrigger(Strict):
 class FaultSpec(Strict):
     """A fault in every measured repetition (never in warmup, which is the undisturbed baseline)."""
     scenario: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the fault table's column")
-    action: Literal["kill", "restart", "pause", "scale-out"]
+    action: Literal["kill", "restart", "pause", "scale-out", "partition"]
     signal: Literal["SIGKILL", "SIGTERM", "SIGINT"] = Field("SIGKILL", description="kill only")
     add_workers: int | None = Field(None, ge=1, le=8, description="scale-out only: worker processes added "
                                     "(default 1), stopped again when the repetition ends")
@@ -113,12 +113,12 @@ class FaultSpec(Strict):
     def _undo_fits(self) -> "FaultSpec":
         if any(s < 0 for s in self.undo_after_s):
             raise ValueError("undo_after_s must be >= 0")
-        if self.action == "pause" and not self.undo_after_s:
-            raise ValueError("a pause needs undo_after_s (how long until it is resumed)")
+        if self.action in ("pause", "partition") and not self.undo_after_s:
+            raise ValueError(f"a {self.action} needs undo_after_s (how long until it is undone)")
         if self.action in ("restart", "scale-out") and self.undo_after_s:
             raise ValueError(f"a {self.action} is not undone after a delay: leave undo_after_s empty")
-        if self.action == "scale-out" and self.target.role != "worker":
-            raise ValueError("a scale-out adds workers: its target is {role: worker}")
+        if self.action in ("scale-out", "partition") and self.target.role != "worker":
+            raise ValueError(f"a {self.action} acts on the harness's workers: its target is {{role: worker}}")
         if self.action != "scale-out" and self.add_workers is not None:
             raise ValueError("add_workers is for a scale-out")
         return self

@@ -373,10 +373,15 @@ def test_a_failed_down_is_reported_not_swallowed(tmp_path, fake_engine, monkeypa
         whales.calls.append(("down", kw))
         raise RuntimeError("Cannot connect to the Docker daemon")
     monkeypatch.setattr(whales.compose, "down", down_fails)
+    import harness.ledger
+    monkeypatch.setattr(harness.ledger, "STATE_DIR", tmp_path / "state")   # not the checkout's .bench
     with pytest.raises(BenchError, match="windmill: ConnectError"):
         _windmill_run(tmp_path)
     doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
     assert doc["stop_error"] == "compose down -v: Cannot connect to the Docker daemon"
+    # what may still be up is left in the ledger for the next bench command to find
+    [kept] = (tmp_path / "state" / "runs").glob("*.json")
+    assert json.loads(kept.read_text())["compose_project"].startswith("bench-")
 
 
 def test_the_fakes_refuse_what_the_real_libraries_refuse(tmp_path):

@@ -72,3 +72,20 @@ def test_a_worker_added_mid_workload_takes_queued_work_on_a_real_platform(tmp_pa
     assert out.behaviour == "used-added-workers" and out.tasks_on_added >= 1, out.behaviour_detail
     assert out.first_task_on_added_s is not None and out.throughput.after > 0
     assert not leftovers("worker-scale1-1") and not leftovers(str(tmp_path))
+
+
+@pytest.mark.integration
+def test_a_worker_cut_off_from_the_servers_and_reconnected_on_temporal_dev(tmp_path):
+    """The worker behind its own link (a network namespace), cut for 5 s after 2 tasks: the link's
+    operations are recorded, the run completes, and no namespace or forwarder is left behind."""
+    from .conftest import leftovers
+    from .test_worker_link import _netns_exists, pytestmark as needs_root_ip_socat
+    if needs_root_ip_socat.args[0]:
+        pytest.skip(needs_root_ip_socat.kwargs["reason"])
+    partition = spec.load("fault-network-partition").fault.model_dump(exclude_none=True)
+    out = _fault_run(tmp_path, "temporal-dev", "fault-network-partition", tasks=6, task={"op": "fib", "n": 30},
+                     fault={**partition, "trigger": {"after_tasks": 2}, "undo_after_s": [5]})
+    assert [op.operation for op in out.operations] == ["cut-link", "heal-link"]
+    assert (out.undone_ns - out.fired_ns) / S >= 5 and out.tasks_lost == out.runs_failed == out.runs_unfinished == 0
+    assert out.first_completion_after_undo_s is not None, out.behaviour_detail
+    assert not leftovers("socat") and not _netns_exists("bench-")

@@ -132,6 +132,19 @@ class Stack(ABC):
     @abstractmethod
     def resume(self, service: str) -> None: ...
 
+    def open_worker_link(self, ports: list[int]) -> str:
+        """From now on start workers in a network namespace of their own, joined to this host by a
+        link on which `ports` are forwarded to 127.0.0.1 (stack/worker_link.py); returns the host's
+        address on the link, which the workers use instead of 127.0.0.1."""
+        raise FaultUnsupported(f"the {self.backend} backend cannot put workers behind a link of their own")
+
+    def cut_link(self) -> None:
+        """Partition the workers from every server: the link drops every packet."""
+        raise FaultUnsupported(f"the {self.backend} backend has no worker link to cut")
+
+    def heal_link(self) -> None:
+        raise FaultUnsupported(f"the {self.backend} backend has no worker link to restore")
+
     # -- tear-down ------------------------------------------------------------------------
     @abstractmethod
     def stop(self) -> None:

@@ -231,7 +231,7 @@ class ComposeStack(HostStack):
         """Host workers first, then the containers' logs, then `down -v`; always all three."""
         errors = []
         try:
-            self.group.stop()
+            self.stop_host()
         except Exception as err:
             errors.append(f"host processes: {err}")
         if self._up:

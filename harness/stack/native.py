@@ -6,6 +6,7 @@ is the null platform's (nothing to start).
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -17,9 +18,10 @@ import psutil
 from .. import install
 from ..errors import BenchError
 from . import definition
-from .base import Artifacts, ServiceInfo, Shape, Stack
+from .base import Artifacts, FaultUnsupported, ServiceInfo, Shape, Stack
 from .processes import READY_PROBE_EVERY_S, ProcessGroup, Running
 from .service import ServiceSpec
+from .worker_link import WorkerLink
 
 
 class HostStack(Stack):
@@ -30,13 +32,33 @@ class HostStack(Stack):
         self.group = ProcessGroup(run_dir, attached, ledger)
         self.log_dir = self.group.log_dir
         self._artifacts = Artifacts()
+        self.link: WorkerLink | None = None
 
     @property
     def artifacts(self) -> Artifacts:
         return self._artifacts
 
     def start_worker(self, spec: ServiceSpec) -> None:
-        self.group.start(spec)
+        self.group.start(self.link.wrap(spec) if self.link is not None else spec)
+
+    def open_worker_link(self, ports: list[int]) -> str:
+        self.link = WorkerLink.open(str(os.getpid()))
+        if self.group.ledger is not None:
+            self.group.ledger.set_link(self.link.netns, self.link.host_if)
+        for spec in self.link.forwarders(ports):
+            self.group.start(spec)
+        self.link.await_listening(ports)
+        return self.link.host_ip
+
+    def cut_link(self) -> None:
+        if self.link is None:
+            raise FaultUnsupported("no worker link to cut: the workers were not started behind one")
+        self.link.cut()
+
+    def heal_link(self) -> None:
+        if self.link is None:
+            raise FaultUnsupported("no worker link to restore")
+        self.link.heal()
 
     def services(self) -> list[ServiceInfo]:
         return [ServiceInfo(r.spec.name, r.spec.role) for r in self.group.services]
@@ -63,7 +85,15 @@ class HostStack(Stack):
         self.group.resume(service)
 
     def stop(self) -> None:
-        self.group.stop()
+        self.stop_host()
+
+    def stop_host(self) -> None:
+        """The processes on this host, then the worker link they used (every backend's tear-down)."""
+        try:
+            self.group.stop()
+        finally:
+            if self.link is not None:
+                self.link.close()
 
 
 class InProcessStack(HostStack):

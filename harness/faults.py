@@ -1,7 +1,8 @@
 """The fault runner: a thread beside one measured repetition that watches the task bodies' stamps
 (its own StampReader) and, at the trigger, does the workload's fault through the stack's fault
 operations (kill, start, restart, pause, resume), then undoes it after the set delay. A scale-out
-starts more of the harness's workers instead, and stops them when the repetition ends.
+starts more of the harness's workers instead, and stops them when the repetition ends; a partition
+cuts the link the workers reach the servers by (stack.cut_link) and restores it.
 
 It only acts and notes the harness clock around each operation; what the platform did about it is
 read afterwards from the stamps and the engine's records (harness/fault_analysis.py).

@@ -8,7 +8,6 @@ path, the driver's phases) is the real code.
 """
 import functools
 import inspect
-import json
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from docker.models.containers import ContainerCollection
 from docker.models.images import ImageCollection
 from python_on_whales.components.compose.cli_wrapper import ComposeCLI
 
-from harness.errors import BenchError, RunInterrupted
+from harness.errors import BenchError
 from harness.stack import compose, compose_stack
 from harness.stack.container_stats import ContainerSampler, cpu_percent, memory_bytes, stats_row
 from harness.stack.definition import RenderContext
@@ -315,73 +314,6 @@ def test_container_sampler_rows_share_the_native_schema(tmp_path):
     assert {(r["service"], r["role"]) for r in rows} == {("windmill_server", "server"), ("windmill_worker-2", "worker")}
     assert set(rows[0]) == {"t_ns", "phase", "service", "role", "cpu_pct", "rss_bytes", "pss_bytes", "procs", "source"}
     assert {r["source"] for r in rows} == {"docker-stats"} and {r["phase"] for r in rows} == {"idle"}
-
-
-# -- the driver over the compose backend ------------------------------------------------------
-@pytest.fixture
-def fake_engine(monkeypatch):
-    plan = {"timelines": {"db": HEALTHY, "windmill_server": HEALTHY, "windmill_worker": HEALTHY,
-                          "windmill_worker_native": HEALTHY}}
-    engine = FakeEngine()
-    whales = FakeWhales(engine, plan)
-    monkeypatch.setattr(compose, "docker_unavailable", lambda timeout_s=3.0: None)
-    monkeypatch.setattr(compose, "make_whales", lambda *a: whales)
-    monkeypatch.setattr(compose, "make_engine", lambda: engine)
-    return whales, plan
-
-
-def _windmill_run(tmp_path):
-    from harness.driver import RunOptions, run
-    from tests.conftest import small
-    return run(RunOptions("windmill", small("latency-probe", runs=1), backend="compose", results_root=tmp_path))
-
-
-def test_driver_times_pull_and_start_and_always_runs_down(tmp_path, fake_engine):
-    whales, _ = fake_engine
-    # Nothing answers on the published port, so the adapter's first request fails: a failed run.
-    with pytest.raises(BenchError, match=r"windmill: ConnectError") as err:
-        _windmill_run(tmp_path)
-    assert "\n" not in str(err.value)
-    assert [c[0] for c in whales.calls] == ["pull", "up", "down"]
-    run_dir = next((tmp_path / "windmill").iterdir())
-    doc = json.loads((run_dir / "run.json").read_text())
-    assert doc["status"] == "failed" and doc["backend"] == "compose"
-    setup = doc["setup"]
-    assert setup["pull_s"] >= 0 and setup["start_to_ready_s"] > 0
-    assert setup["footprint_bytes"] == 2 * 100 * 2**20, "two images, 100 MiB each"
-    assert set(setup["services_ready_s"]) == {"db", "windmill_server", "windmill_worker", "windmill_worker_native"}
-    assert [p["name"] for p in doc["phases"]] == ["pull", "start"]
-    assert doc["deployment"]["kind"] == "production" and doc["deployment"]["backend"] == "compose"
-    secret_env = Path(json.dumps(doc))
-    assert "BENCH_SECRET" not in str(secret_env)
-
-
-def test_ctrl_c_during_start_still_runs_down(tmp_path, fake_engine):
-    whales, plan = fake_engine
-    plan["up_raises"] = KeyboardInterrupt()
-    with pytest.raises(RunInterrupted):
-        _windmill_run(tmp_path)
-    assert [c[0] for c in whales.calls] == ["pull", "up", "down"]
-    doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
-    assert doc["status"] == "interrupted"
-
-
-def test_a_failed_down_is_reported_not_swallowed(tmp_path, fake_engine, monkeypatch):
-    whales, _ = fake_engine
-
-    def down_fails(**kw):
-        whales.calls.append(("down", kw))
-        raise RuntimeError("Cannot connect to the Docker daemon")
-    monkeypatch.setattr(whales.compose, "down", down_fails)
-    import harness.ledger
-    monkeypatch.setattr(harness.ledger, "STATE_DIR", tmp_path / "state")   # not the checkout's .bench
-    with pytest.raises(BenchError, match="windmill: ConnectError"):
-        _windmill_run(tmp_path)
-    doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
-    assert doc["stop_error"] == "compose down -v: Cannot connect to the Docker daemon"
-    # what may still be up is left in the ledger for the next bench command to find
-    [kept] = (tmp_path / "state" / "runs").glob("*.json")
-    assert json.loads(kept.read_text())["compose_project"].startswith("bench-")
 
 
 def test_the_fakes_refuse_what_the_real_libraries_refuse(tmp_path):

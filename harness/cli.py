@@ -144,14 +144,13 @@ def faults(platforms: list[str] = typer.Option([], "--platform", help="default: 
     chosen = platforms or [p for p in registry.orchestrators() if doctor_mod.runnable(p, "native")]
     cells = fc.plan(chosen, fc.fault_workloads(workloads))
     say = lambda line: out.print(line, soft_wrap=True, markup=False, highlight=False)  # noqa: E731
-    if dry_run:
-        for c in cells:
-            say(f"{c.label}: " + (f"not run: {c.skipped}" if c.skipped else "would run"))
-        return
     failures = fc.run_cells(cells, lambda c: _run_one(c.platform, spec.load(c.workload), c.variant, "native"),
-                            say, RESULTS_DIR, skip_done)
+                            say, RESULTS_DIR, skip_done, dry_run)
+    if dry_run:
+        return
     _report(RESULTS_DIR)
-    out.print(fc.table(fc.table_rows(RESULTS_DIR)))
+    # piped to a file or CI log, rich would fold the table into 80 columns
+    out.print(fc.table(fc.table_rows(RESULTS_DIR)), width=None if out.is_terminal else 200)
     if failures:
         raise BenchError(f"{len(failures)} fault cell(s) did not complete: {', '.join(failures)}")
 

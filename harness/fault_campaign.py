@@ -124,9 +124,10 @@ def table_rows(results: Path) -> list[dict]:
 
 
 def run_cells(cells: list[FaultCell], run_one: Callable[[FaultCell], Path], say: Callable[[str], None],
-              results: Path, skip_done: bool = False) -> list[str]:
+              results: Path, skip_done: bool = False, dry_run: bool = False) -> list[str]:
     """Run every cell that can run (and, with skip_done, has no complete run yet); the labels of
-    those that did not complete. A cell's failure is one line; Ctrl-C ends the campaign."""
+    those that did not complete. A cell's failure is one line; Ctrl-C ends the campaign. A dry run
+    says what would run and runs nothing."""
     failures = []
     for n, cell in enumerate(cells, 1):
         head = f"[{n}/{len(cells)}] {cell.label}"
@@ -135,6 +136,9 @@ def run_cells(cells: list[FaultCell], run_one: Callable[[FaultCell], Path], say:
             continue
         if skip_done and (done := already_done(cell, results)):
             say(f"{head}: already done -> {done}")
+            continue
+        if dry_run:
+            say(f"{head}: would run")
             continue
         try:
             path = run_one(cell)

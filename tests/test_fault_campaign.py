@@ -58,7 +58,8 @@ def test_a_cell_is_done_only_by_a_complete_native_run_of_its_variant(tmp_path):
 
 
 def test_cells_run_in_order_with_one_line_each_and_failures_named(tmp_path):
-    ok = _write(tmp_path, make_record("temporal", "r-ok", "fault-server-restart", kind="production", status="complete"))
+    ok = _write(tmp_path, make_record("temporal", "r-fault-server-restart", "fault-server-restart", kind="production",
+                                      variant="postgres", status="complete"))
     cells = [fc.FaultCell("temporal", "fault-server-restart", None),
              fc.FaultCell("temporal-dev", "fault-database-pause", None, skipped="no database"),
              fc.FaultCell("hatchet", "fault-server-restart", None)]
@@ -74,6 +75,12 @@ def test_cells_run_in_order_with_one_line_each_and_failures_named(tmp_path):
                      "[2/3] temporal-dev/fault-database-pause: not run: no database",
                      "[3/3] hatchet/fault-server-restart failed: hatchet: engine never became ready"]
     assert fc.run_cells(cells[:1], run_one, lines.append, tmp_path, skip_done=False) == []
+    planned = []
+    never = lambda cell: pytest.fail(f"a dry run ran {cell.label}")  # noqa: E731
+    assert fc.run_cells(cells, never, planned.append, tmp_path, skip_done=True, dry_run=True) == []
+    assert planned == [f"[1/3] temporal/fault-server-restart: already done -> {ok}",
+                       "[2/3] temporal-dev/fault-database-pause: not run: no database",
+                       "[3/3] hatchet/fault-server-restart: would run"]
 
     def interrupted(cell):
         raise RunInterrupted("interrupted")

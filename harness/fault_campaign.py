@@ -99,8 +99,10 @@ def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
 
 
 def already_done(cell: FaultCell, results: Path) -> Path | None:
-    """A complete native run of this cell under `results`, if there is one."""
+    """A complete native run of this cell (the workload as it is now, not an older version of it)
+    under `results`, if there is one."""
     variant = cell.variant or definition.load(cell.platform).default_variant()
+    digest = spec.load(cell.workload).digest()
     for run_dir in iter_runs(results):
         if run_dir.parent.name != cell.platform or cell.workload not in run_dir.name:
             continue
@@ -110,7 +112,7 @@ def already_done(cell: FaultCell, results: Path) -> Path | None:
             continue
         shape = record.deployment
         if (record.status == "complete" and record.workload.name == cell.workload
-                and shape.backend == "native" and shape.variant == variant):
+                and record.workload.hash == digest and shape.backend == "native" and shape.variant == variant):
             return run_dir
     return None
 

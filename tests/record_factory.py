@@ -21,7 +21,8 @@ def make_record(platform: str = "null", run_id: str = "r1", workload: str = "lat
                             default_variant=fields.pop("default_variant", None))
     return RunRecord(run_id=run_id, platform=platform, started_at=fields.pop("started_at", datetime.now(timezone.utc)),
                      machine=MACHINE, harness=HarnessRevision(git_sha="0" * 40, dirty=False), backend=backend,
-                     workload=WorkloadRef(name=workload, hash="f" * 16, spec={"name": workload}),
+                     workload=WorkloadRef(name=workload, hash=fields.pop("workload_hash", "f" * 16),
+                                         spec={"name": workload}),
                      deployment=shape, **fields)
 
 

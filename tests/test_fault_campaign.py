@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness import fault_campaign as fc
+from harness import fault_campaign as fc, spec
 from harness.errors import BenchError, RunInterrupted
 from harness.spec import FaultTarget
 from harness.stack import definition
@@ -52,14 +52,19 @@ def test_a_cell_is_done_only_by_a_complete_native_run_of_its_variant(tmp_path):
     _write(tmp_path, make_record("prefect", "20261203T2-fault-database-pause-b", "fault-database-pause",
                                  kind="production", variant="postgres", status="failed"))
     assert fc.already_done(cell, tmp_path) is None
-    done = _write(tmp_path, make_record("prefect", "20261203T3-fault-database-pause-c", "fault-database-pause",
-                                        kind="production", variant="postgres", status="complete"))
+    _write(tmp_path, make_record("prefect", "20261203T3-fault-database-pause-c", "fault-database-pause",
+                                 kind="production", variant="postgres", status="complete"))
+    assert fc.already_done(cell, tmp_path) is None, "a run of an older version of the workload"
+    done = _write(tmp_path, make_record("prefect", "20261203T4-fault-database-pause-d", "fault-database-pause",
+                                        kind="production", variant="postgres", status="complete",
+                                        workload_hash=spec.load("fault-database-pause").digest()))
     assert fc.already_done(cell, tmp_path) == done
 
 
 def test_cells_run_in_order_with_one_line_each_and_failures_named(tmp_path):
     ok = _write(tmp_path, make_record("temporal", "r-fault-server-restart", "fault-server-restart", kind="production",
-                                      variant="postgres", status="complete"))
+                                      variant="postgres", status="complete",
+                                      workload_hash=spec.load("fault-server-restart").digest()))
     cells = [fc.FaultCell("temporal", "fault-server-restart", None),
              fc.FaultCell("temporal-dev", "fault-database-pause", None, skipped="no database"),
              fc.FaultCell("hatchet", "fault-server-restart", None)]

@@ -14,10 +14,10 @@ How the fault outcome and the repetition's verdict (analysis.assemble) relate:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .analysis import Submission
-from .fault_record import FaultOutcome, InterruptedTask, Throughput
+from .fault_record import FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
 from .faults import FaultLog
 from .platforms.base import EngineTask, EngineWorkflow
 from .record import Repetition, Setting
@@ -58,6 +58,7 @@ class FaultInputs:
     worker_start_s: float | None          # deploy_s: how long a worker takes to be usable
     platform: str
     settings: dict[str, Setting]
+    refused_reads: list[str] = field(default_factory=list)   # status reads the platform answered with an error
 
 
 def repetition_done(rep: Repetition) -> bool:
@@ -97,7 +98,44 @@ def outcome(x: FaultInputs) -> FaultOutcome:
         out.interrupted = interrupted_tasks(x, mine)
     _timings(out, mine, x.submissions)
     out.behaviour, out.behaviour_detail = classify(out, x.worker_start_s)
+    if log.probe is not None:
+        out.probe = probe_verdict(log.probe, x.stamps)
+        out.behaviour_detail += "; " + describe_probe(out.probe, log)
+    if x.refused_reads:
+        out.refused_reads, out.refused_read_example = len(x.refused_reads), x.refused_reads[0]
+        out.behaviour_detail += (f"; the platform answered {len(x.refused_reads)} of the harness's status reads"
+                                 f" with an error (each asked again), the first: {x.refused_reads[0]}")
     return out
+
+
+def probe_verdict(probe: SubmissionProbe, stamps: list[dict]) -> SubmissionProbe:
+    """Refused or no-answer from the answer; queued, failed or lost from the run's fate and its stamps."""
+    ends = [s["body_end_ns"] for s in stamps if s["workflow_id"] == probe.workflow_id]
+    done = probe.model_copy(update={"ended_ns": max(ends) if ends else None})
+    status = probe.final_status or ""
+    if probe.http_status is None or probe.http_status >= 400:
+        done.verdict = "refused" if probe.answered_ns is not None else "no-answer"
+    elif status == "completed":
+        done.verdict = "queued" if ends else "lost"
+    elif status in ("timeout", "not found"):
+        done.verdict = "lost"
+    elif not status.startswith("unknown"):
+        done.verdict = "failed"
+    return done
+
+
+def describe_probe(p: SubmissionProbe, log: FaultLog) -> str:
+    sent = (p.sent_ns - (p.sent_ns if log.fired_ns is None else log.fired_ns)) / 1e9
+    when = ("while the fault was in force" if log.undone_ns is None or p.sent_ns < log.undone_ns
+            else "just after the fault was undone")
+    head = f"a run submitted {sent:.1f}s after the fault ({when})"
+    answer = (f"answered in {(p.answered_ns - p.sent_ns) / 1e9:.2f}s" if p.answered_ns is not None
+              else "no answer") + (f" after {p.retries} retries" if p.retries else "")
+    if p.verdict in ("refused", "no-answer"):
+        return f"{head} was {p.verdict} ({answer}: {p.error})"
+    fate = (f"its task ended {(p.ended_ns - p.sent_ns) / 1e9:.1f}s after it was sent" if p.ended_ns
+            else f"final status {p.final_status}")
+    return f"{head} was {p.verdict or 'of unknown fate'} ({answer}; {fate})"
 
 
 def _ran(spec: FaultSpec, log: FaultLog) -> tuple[bool, str | None]:
@@ -290,7 +328,8 @@ def fault_report_context(cells: dict) -> dict:
                    "expected": f.tasks_expected, "runs_failed": f.runs_failed, "runs_unfinished": f.runs_unfinished,
                    "recovery_s": f.first_completion_after_fault_s, "after_undo_s": f.first_completion_after_undo_s,
                    "to_end_s": f.fault_to_end_s, "behaviour": f.behaviour, "detail": f.behaviour_detail,
-                   "timeout_s": f.timeout_s, "verdict": rep.status, "decided_by": f.decided_by}
+                   "timeout_s": f.timeout_s, "verdict": rep.status, "decided_by": f.decided_by,
+                   "submitted_during": f.probe.verdict or "unknown" if f.probe else None}
             (rows if f.ran_as_designed else not_run).append({**row, "reason": f.not_run_reason})
     settings = {}
     for row in rows:

@@ -159,7 +159,8 @@ def run_cells(cells: list[FaultCell], run_one: Callable[[FaultCell], Path], say:
 
 TABLE_COLUMNS = [("platform", "platform"), ("stack", "stack"), ("scenario", "scenario"), ("service", "service"),
                  ("undo s", "undo_after_s"), ("lost", "lost"), ("dup.", "duplicated"), ("failed/unfinished", "runs"),
-                 ("recovery s", "recovery_s"), ("to end s", "to_end_s"), ("behaviour", "behaviour")]
+                 ("recovery s", "recovery_s"), ("to end s", "to_end_s"), ("behaviour", "behaviour"),
+                 ("submitted during", "submitted_during")]
 
 
 def table(rows: list[dict]) -> Table:

@@ -21,6 +21,15 @@ Behaviour = Literal[
     "not-run",                # the experiment did not happen as designed (see not_run_reason)
 ]
 
+# What became of a run submitted during the fault; see fault_analysis.probe_verdict.
+ProbeVerdict = Literal[
+    "refused",     # an error answer (or the connection refused): the client knows it must submit again
+    "no-answer",   # no answer within the limit: the client cannot tell whether the run exists
+    "queued",      # accepted, and its task ran once the platform could run it
+    "failed",      # accepted, and the platform ended the run as failed
+    "lost",        # accepted, and never ran within timeout_s
+]
+
 
 class _FaultModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -55,6 +64,19 @@ class Throughput(_FaultModel):
     after: float | None = None           # undone -> last end stamp
 
 
+class SubmissionProbe(_FaultModel):
+    """One workflow run (one task) submitted while the fault was in force, as a client would (fault_probe.py)."""
+    workflow_id: str
+    sent_ns: int
+    answered_ns: int | None = None       # None: no answer within the probe's limit
+    http_status: int | None = None
+    retries: int = 0                     # answers the platform's own client would have retried
+    error: str | None = None             # the refusal or the transport error, one line
+    final_status: str | None = None      # accepted: the run's status at the end (or "timeout")
+    ended_ns: int | None = None          # its task body's end stamp
+    verdict: ProbeVerdict | None = None
+
+
 class FaultOutcome(_FaultModel):
     scenario: str
     action: str
@@ -86,3 +108,8 @@ class FaultOutcome(_FaultModel):
     added_workers: list[str] = Field(default_factory=list)
     tasks_on_added: int | None = None
     first_task_on_added_s: float | None = None
+    # the harness's status reads the platform answered with an error (e.g. a server answering 500
+    # while its database is paused); each was asked again until the run's deadline
+    refused_reads: int = 0
+    refused_read_example: str | None = None
+    probe: SubmissionProbe | None = None  # a run submitted while the fault was in force (not for a scale-out)

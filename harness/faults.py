@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import BenchError
-from .fault_record import FaultOperation
+from .fault_probe import PROBE_AFTER_S, Sender, probe_id
+from .fault_record import FaultOperation, SubmissionProbe
 from .spec import FaultSpec, FaultTarget, FaultTrigger, Workload
 from .stack.base import ServiceInfo, Stack
 from .stack.service import ServiceSpec
@@ -50,6 +51,7 @@ class FaultLog:
     operations: list[FaultOperation] = field(default_factory=list)
     error: str | None = None
     added: list[str] = field(default_factory=list)   # scale-out: the workers it started
+    probe: SubmissionProbe | None = None             # the run submitted while the fault was in force
 
 
 def pick_target(target: FaultTarget, services: list[ServiceInfo], turn: int) -> ServiceInfo:
@@ -87,8 +89,10 @@ class FaultRunner:
     """One fault in one repetition: start() before the submissions, stop() once they are final."""
 
     def __init__(self, spec: FaultSpec, stack: Stack, stamps_dir: Path, phase: str, first_workflow: str,
-                 turn: int, clock: Callable[[], int] = time.time_ns, more_workers: MoreWorkers | None = None):
+                 turn: int, clock: Callable[[], int] = time.time_ns, more_workers: MoreWorkers | None = None,
+                 send_probe: Sender | None = None):
         self.spec, self.stack, self.clock, self.turn, self.more_workers = spec, stack, clock, turn, more_workers
+        self.send_probe = send_probe if spec.action != "scale-out" else None   # a scale-out disrupts nothing
         self.phase_tag, self.first_workflow = f"-{phase}-", first_workflow
         target = pick_target(spec.target, stack.services(), turn)
         undo = spec.undo_after_s[turn % len(spec.undo_after_s)] if spec.undo_after_s else None
@@ -99,6 +103,7 @@ class FaultRunner:
         self._stop = threading.Event()
         self._abandon = False
         self._thread = threading.Thread(target=self._run, name=f"fault-{spec.scenario}", daemon=True)
+        self._prober = threading.Thread(target=self._probe, name="fault-probe", daemon=True)
 
     def start(self) -> None:
         self.log.started_ns = self.clock()
@@ -108,6 +113,8 @@ class FaultRunner:
         """The repetition is over: undo a fault still in force (so the next repetition starts whole)."""
         self._stop.set()
         self._thread.join()
+        if self._prober.ident is not None:
+            self._prober.join()   # bounded: the sender's answer timeout (and the client's retries)
         if self.log.added:
             self._stop_added()
         return self.log
@@ -117,6 +124,8 @@ class FaultRunner:
         self._abandon = True
         self._stop.set()
         self._thread.join(timeout=30)
+        if self._prober.ident is not None:
+            self._prober.join(timeout=5)
 
     # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -158,6 +167,8 @@ class FaultRunner:
     def _fire(self) -> None:
         service, action = self.log.service, self.spec.action
         assert service is not None
+        if self.send_probe is not None:   # started first: a restart's call returns only once it is over
+            self._prober.start()
         try:
             if action == "kill":
                 sig = signal.Signals[self.spec.signal]
@@ -175,6 +186,17 @@ class FaultRunner:
                 self.log.fired_ns = self.log.operations[0].start_ns
         if action in ("restart", "scale-out"):   # in force once the call returns: the services are ready
             self.log.undone_ns = self.log.operations[0].end_ns
+
+    def _probe(self) -> None:
+        """One run submitted PROBE_AFTER_S after the fault fired, unless the repetition was interrupted."""
+        time.sleep(PROBE_AFTER_S)
+        if self._abandon or self.send_probe is None:
+            return
+        self.log.probe = probe = SubmissionProbe(workflow_id=probe_id(self.first_workflow), sent_ns=self.clock())
+        try:
+            self.send_probe(probe)
+        except Exception as err:   # recorded, never the end of the repetition
+            probe.error = f"{type(err).__name__}: {err}"[:200]
 
     def _scale_out(self) -> None:
         if self.more_workers is None:
@@ -215,12 +237,13 @@ class FaultRunner:
 
 
 def start_runner(workload: Workload, stack: Stack, stamps_dir: Path, phase: str, rep: int,
-                 first_workflow: str, more_workers: MoreWorkers | None = None) -> FaultRunner | None:
+                 first_workflow: str, more_workers: MoreWorkers | None = None,
+                 send_probe: Sender | None = None) -> FaultRunner | None:
     """The runner for a measured repetition of a fault workload, started; None otherwise (no fault, or
     warmup: the warmup is the undisturbed baseline)."""
     if workload.fault is None or rep < workload.warmup:
         return None
     runner = FaultRunner(workload.fault, stack, stamps_dir, phase, first_workflow, turn=rep - workload.warmup,
-                         more_workers=more_workers)
+                         more_workers=more_workers, send_probe=send_probe)
     runner.start()
     return runner

@@ -310,6 +310,8 @@ class RunRecord(_Model):
     settings: dict[str, Setting] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     endpoints: dict[str, str] = Field(default_factory=dict)
+    # "<service> <tcp|udp> <address> (<why>)": what the stack listened on beyond loopback, declared
+    beyond_loopback: list[str] = Field(default_factory=list)
     wait_poll_s: float | None = None   # the adapter's wait() poll interval; None: long-poll or stream
     setup: Setup = Field(default_factory=Setup)
     phases: list[Phase] = Field(default_factory=list)

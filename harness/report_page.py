@@ -137,8 +137,10 @@ def provenance(cells: dict[CellKey, Cell], machine_labels: dict[str, str],
         versions = dict.fromkeys(", ".join(f"{k} {v}" for k, v in sorted(r.versions.items())) or "–" for r in records)
         names = dict.fromkeys(k for r in records for k in sorted(r.settings))
         d = latest.deployment
-        out.append(StackProvenance(platform, label, latest.backend,
-                                   f"{d.kind}: {d.description}" if d.description else d.kind,
+        shape = f"{d.kind}: {d.description}" if d.description else d.kind
+        if latest.beyond_loopback:   # the one exception to "loopback only", declared with its reason
+            shape += "; listening beyond loopback: " + "; ".join(latest.beyond_loopback)
+        out.append(StackProvenance(platform, label, latest.backend, shape,
                                    " / ".join(versions), ", ".join(f"`{k}`" for k in names) or "none"))
     return out, runs
 

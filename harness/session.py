@@ -3,9 +3,7 @@ shut down. Every setup time is read here, from the clock, between the stack's an
 steps; nothing below this module times anything."""
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,18 +11,21 @@ from typing import Any, Callable
 import psutil
 
 from . import analysis, fault_analysis, faults
+from .errors import BenchError, RunInterrupted
 from .guards import raise_if_interrupted, watchdog
 from .machine import RepetitionProbe
-from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable, worker_copy
+from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
 from .record import Phase, Repetition, SamplerStats, ServiceRef, Setting
+from .session_faults import FaultHooks
 from .results import Redactor, RunRecorder
 from .sampler import ResourceSampler
 from .spec import Workload
+from .stack import listeners
 from .stack.base import Stack
 from .stamps import StampReader
 
 IDLE_CHECK_EVERY_S = 1.0
-LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
+REREAD_AFTER_S = 1.0        # a fault workload's status read the platform refused is asked again after this
 
 
 class RunSession:
@@ -42,6 +43,8 @@ class RunSession:
         self.task_rows: list = []
         self.workflow_rows: list = []
         self.t_ready_ns: int | None = None
+        self.refused_reads: list[str] = []     # this repetition's (see _await)
+        self.hooks = FaultHooks(workload, adapter, stack, self.record, redact)
 
     # -- phases ----------------------------------------------------------------------------
     def execute(self) -> None:
@@ -109,7 +112,7 @@ class RunSession:
                                 self.record.endpoints)
         self.adapter.connect(deployment)
         t = time.monotonic()
-        for worker in self.adapter.workers(self._worker_deployment(deployment)):
+        for worker in self.adapter.workers(self.hooks.worker_deployment(deployment)):
             self.stack.start_worker(worker)
         self.adapter.deploy(deployment)
         setup = self.record.setup
@@ -118,8 +121,20 @@ class RunSession:
         setup.long_running_services = len(services)
         self.record.deployment.services = [ServiceRef(name=s.name, role=s.role) for s in services]
         self.record.versions.update(self.adapter.versions())
+        self._audit_listeners()
         self._phase_end()
         return deployment
+
+    def _audit_listeners(self) -> None:
+        """Every stack binds loopback only; what a platform cannot bind there is declared and recorded,
+        anything else ends the run before anything is measured."""
+        declared = self.stack.beyond_loopback()
+        found = listeners.beyond_loopback(self.stack.processes())
+        self.record.beyond_loopback = [f"{x} ({declared[x.service]})" for x in found if x.service in declared]
+        undeclared = [str(x) for x in found if x.service not in declared]
+        if undeclared:
+            raise BenchError(f"listening beyond loopback: {', '.join(undeclared)} (every stack binds 127.0.0.1; "
+                             "a service with no setting for its address is declared in its stack file)")
 
     def _idle(self, duration_s: float) -> None:
         self._phase_start("idle")
@@ -143,7 +158,7 @@ class RunSession:
         self.progress("phase", name=phase, total=wl.runs)
         probe = self._probe()
         fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0",
-                                    self._more_workers(deployment))
+                                    self.hooks.more_workers(deployment), self.hooks.probe_sender(deployment, rep))
         try:
             submissions, failure = self._submit_and_wait(phase, deployment)
         except BaseException:
@@ -151,6 +166,8 @@ class RunSession:
                 fault.abandon()
             raise
         fault_log = fault.stop() if fault is not None else None
+        if fault_log is not None and fault_log.probe is not None:
+            self.hooks.settle(fault_log.probe, self._await)
         machine_state = probe.end()
         self._phase_end()
 
@@ -164,7 +181,7 @@ class RunSession:
             done.repetition.fault = fault_analysis.outcome(fault_analysis.FaultInputs(
                 wl.fault, fault_log, wl, submissions, stamps, engine,
                 fault_analysis.warmup_transition_max_ns(self.task_rows), self.record.setup.deploy_s,
-                self.record.platform, self.record.settings))
+                self.record.platform, self.record.settings, self.refused_reads))
         self.task_rows += done.task_rows
         self.workflow_rows += done.workflow_rows
         self.record.repetitions.append(done.repetition)
@@ -175,34 +192,12 @@ class RunSession:
         self.recorder.write_table("workflows", self.workflow_rows)
         self.recorder.flush()
 
-    def _worker_deployment(self, deployment: Deployment) -> Deployment:
-        """What the workers are given: for a partition, the endpoints on the far side of their own
-        link (stack.open_worker_link), so that cutting it cuts them off from every server."""
-        if self.wl.fault is None or self.wl.fault.action != "partition":
-            return deployment
-        ports = sorted({int(p) for v in deployment.endpoints.values() for p in LOOPBACK_PORT.findall(v)})
-        host = self.stack.open_worker_link(ports)
-        self.record.settings["worker.network"] = Setting(
-            value=f"a network namespace of their own, linked to the host ({host}); ports {ports} forwarded by socat",
-            default="the host's network", why="network-partition: the link between the workers and the servers can be cut")
-        return dataclasses.replace(deployment, endpoints={k: v.replace("127.0.0.1", host)
-                                                          for k, v in deployment.endpoints.items()})
-
-    def _more_workers(self, deployment: Deployment) -> faults.MoreWorkers | None:
-        """A scale-out's extra workers: copies of the adapter's first worker; None when the platform's
-        workers are services of its stack (Airflow's scheduler), not the harness's."""
-        if self.wl.fault is None or self.wl.fault.action != "scale-out":
-            return None
-        base = self.adapter.workers(deployment)
-        if not base:
-            return None
-        return lambda count, tag: [worker_copy(base[0], f"{tag}-{k}") for k in range(1, count + 1)]
-
     def _submit_and_wait(self, phase: str, deployment: Deployment) -> tuple[list[analysis.Submission], str | None]:
         """Closed loop (the default): each workflow run submitted once the previous one is final.
         `submit: all-at-once`: every run submitted first, then each awaited until timeout_s after its
         own submit, so the runs queue in the engine (a backlog of runs, as a scale-out needs)."""
         wl = self.wl
+        self.refused_reads = []
         requests = [WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
                     for i in range(wl.runs)]
         queued = [self._submit(req) for req in requests] if wl.submit == "all-at-once" else None
@@ -212,7 +207,7 @@ class RunSession:
             left_s = wl.timeout_s - (time.time_ns() - submit_ns) / 1e9 if queued else wl.timeout_s
             failure = None
             try:
-                status = self.adapter.wait(handle, max(left_s, 0.001))
+                status = self._await(handle, time.time_ns() + int(max(left_s, 0.001) * 1e9))
             except TimeoutError:
                 status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
             submissions.append(analysis.Submission(req, handle, submit_ns, time.time_ns(), status))
@@ -223,6 +218,24 @@ class RunSession:
             if failure and not queued:   # closed loop: nothing else was submitted
                 break
         return submissions, first_failure
+
+    def _await(self, handle: Any, deadline_ns: int) -> str:
+        """The run's final status. In a fault workload an error answering the harness's status read
+        (Prefect's server answers 500 while its database is paused) is noted and the read repeated
+        until the run's deadline: what the engine does with the run is the measurement, not whether
+        it could answer the observer at that moment."""
+        while True:
+            left_s = (deadline_ns - time.time_ns()) / 1e9
+            try:
+                return self.adapter.wait(handle, max(left_s, 0.001))
+            except (TimeoutError, RunInterrupted):
+                raise
+            except Exception as err:
+                if self.wl.fault is None or left_s <= 0:
+                    raise
+                self.refused_reads.append(self.redact(f"{type(err).__name__}: {err}")[:200])
+                raise_if_interrupted()
+                time.sleep(min(REREAD_AFTER_S, max(left_s, 0.0)))
 
     def _submit(self, req: WorkflowRequest) -> tuple[int, Any]:
         submit_ns = time.time_ns()

@@ -185,6 +185,22 @@ def test_fault_outcome_decides(parsed):
     assert v.verdict == "contradicted" and "tasks lost 2" in v.evidence
 
 
+def test_a_fault_claim_may_name_several_scenarios_and_each_workload_is_judged_by_its_own(parsed):
+    kill = next(c for c in parsed.claims if c.id == "kill")
+    both = kill.model_copy(update={"needs": kill.needs.model_copy(update={
+        "fault": ["worker-kill", "database-restart"],
+        "measures": [*kill.needs.measures, type(kill.needs.measures[0])(workload="fault-db")]})})
+    parsed = parsed.model_copy(update={"claims": [both]})
+    db = FaultOutcome(scenario="database-restart", action="restart", trigger="after_tasks=5", timeout_s=90,
+                      ran_as_designed=True, behaviour="reassigned")
+    db_run = run("hatchet", "fault-db", repetitions=[Repetition(repetition=1, phase="rep-1", warmup=False,
+                                                                status="ok", fault=db)])
+    v = judge(parsed, kill_run(outcome("reassigned")), db_run)["kill"]
+    assert v.verdict == "supported" and "fault scenario worker-kill and database-restart" in v.conditions
+    v = judge(parsed, kill_run(outcome("reassigned")))["kill"]
+    assert "fault scenario worker-kill or database-restart: no complete fault-db run of hatchet" in v.missing
+
+
 # -- capability probe ------------------------------------------------------------------------------
 def test_capability_from_the_endpoints_a_run_recorded(parsed):
     setting = Setting(value=True, default=False, why="serves /api/metrics")

@@ -96,11 +96,11 @@ def test_cells_run_in_order_with_one_line_each_and_failures_named(tmp_path):
 def test_the_terminal_table_shows_what_the_report_shows():
     row = {"platform": "hatchet", "stack": "native default", "scenario": "worker-kill", "service": "worker",
            "undo_after_s": 5.0, "lost": 0, "expected": 6, "duplicated": 0, "runs_failed": 0, "runs_unfinished": 0,
-           "recovery_s": 7.25, "to_end_s": 12.0, "behaviour": "reassigned"}
+           "recovery_s": 7.25, "to_end_s": 12.0, "behaviour": "reassigned", "submitted_during": "queued"}
     console = Console(width=200, record=True)
     console.print(fc.table([row]))
     text = console.export_text()
-    assert "0/6" in text and "7.25" in text and "reassigned" in text and "0/0" in text
+    assert "0/6" in text and "7.25" in text and "reassigned" in text and "0/0" in text and "queued" in text
 
 
 def test_the_command_plans_and_refuses_bad_names_in_one_line(tmp_path):

@@ -37,6 +37,8 @@ def test_worker_killed_mid_task_on_a_real_platform(tmp_path, platform, timeout_s
     [task] = out.interrupted
     assert task.index == 2 and task.started_before_fault, task.evidence
     assert [op.operation for op in out.operations] == ["kill(SIGKILL)", "start"]
+    # the servers were up: the run submitted during the fault was accepted, whatever became of it
+    assert out.probe.http_status < 400 and out.probe.verdict in ("queued", "failed", "lost"), out.probe
     # What the platform did is the measurement; that it is one of these, with its figures, is the test.
     if out.behaviour in ("reassigned", "retried-after-timeout"):
         assert task.rerun_start_ns > out.fired_ns and out.tasks_lost == 0
@@ -54,6 +56,7 @@ def test_database_paused_then_resumed_on_temporal(tmp_path):
     # The stack recovered: tasks ended after the database came back and the run completed.
     assert out.runs_unfinished + out.runs_failed + out.tasks_lost == 0, out.behaviour_detail
     assert out.first_completion_after_undo_s is not None and out.throughput.after > 0
+    assert out.probe is not None and out.probe.verdict is not None, out.probe
 
 
 @pytest.mark.integration
@@ -88,4 +91,6 @@ def test_a_worker_cut_off_from_the_servers_and_reconnected_on_temporal_dev(tmp_p
     assert [op.operation for op in out.operations] == ["cut-link", "heal-link"]
     assert (out.undone_ns - out.fired_ns) / S >= 5 and out.tasks_lost == out.runs_failed == out.runs_unfinished == 0
     assert out.first_completion_after_undo_s is not None, out.behaviour_detail
+    # submitted on the host's side of the cut: accepted, and run once the worker was back
+    assert out.probe.verdict == "queued" and out.probe.ended_ns > out.undone_ns, out.probe
     assert not leftovers("socat") and not _netns_exists("bench-")

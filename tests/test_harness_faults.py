@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness.driver import RunOptions, run
@@ -169,7 +168,8 @@ def test_sigkill_of_the_harness_leaves_nothing_once_the_next_command_ran(tmp_pat
 
 @pytest.mark.integration
 def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, monkeypatch, capfd):
-    """A full Hatchet stack has the most secrets: the database password, the admin password, the API token."""
+    """A full Hatchet stack has the most secrets: the database password, the admin password, the API token.
+    It is also the one stack with a listener beyond loopback (declared): checked here, on the same run."""
     require_runnable("hatchet")
     import harness.driver as driver
     from harness.report import render
@@ -181,7 +181,9 @@ def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, m
             seen.extend(s for s in secrets if s)
             super().add(secrets)
     monkeypatch.setattr(driver, "Redactor", Collecting)
-    run(RunOptions("hatchet", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path))
+    path = run(RunOptions("hatchet", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path))
+    # the one listener beyond loopback, declared (no setting for hatchet-api's address); any other ends the run
+    assert [e.split()[0] for e in load_record(path / "run.json").beyond_loopback] == ["api"]
     render(tmp_path)
     secrets = {s for s in seen if len(s) >= 8}
     assert len(secrets) >= 3, "postgres password, admin password and token were generated"
@@ -220,3 +222,41 @@ def test_a_harness_started_with_sigint_ignored_keeps_ignoring_it_and_sigterm_sti
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class RefusingReads(NullAdapter):
+    """A null platform with a worker process whose server answers the first two status reads of each
+    measured run with an error, as Prefect's answers 500 while its database is paused."""
+    name = "refusing"
+    refused: dict = {}
+
+    def workers(self, deployment):
+        from .test_faults import sleeper
+        return [sleeper()]
+
+    def wait(self, handle, timeout_s):
+        key = handle.request.workflow_id
+        if "-rep-" in key and self.refused.setdefault(key, 0) < 2:
+            self.refused[key] += 1
+            raise RuntimeError(f"Server error '500 Internal Server Error' for {key}")
+        return super().wait(handle, timeout_s)
+
+
+def test_status_reads_refused_during_a_fault_are_asked_again_and_counted_and_otherwise_end_the_run(
+        tmp_path, monkeypatch):
+    from .test_faults import KILL, workload
+    stacks_with(tmp_path / "stacks", monkeypatch, in_process={"refusing": f"{__name__}:RefusingReads"})
+    wl = workload(fault={**KILL, "trigger": {"after_tasks": 1}, "undo_after_s": [0.1]}, tasks=4, repetitions=1)
+    doc = json.loads((run(RunOptions("refusing", wl, results_root=tmp_path)) / "run.json").read_text())
+    assert doc["status"] == "complete", doc.get("error")
+    fault = doc["repetitions"][-1]["fault"]
+    # two for the repetition's run, two for the run submitted during the fault, which was still queued
+    assert fault["refused_reads"] == 4 and fault["behaviour"] == "unaffected", json.dumps(fault)
+    assert "500 Internal Server Error" in fault["refused_read_example"]
+    assert "4 of the harness's status reads" in fault["behaviour_detail"]
+    probe = fault["probe"]
+    assert probe["workflow_id"].endswith("-rep-1-probe-0") and probe["http_status"] == 202
+    assert probe["verdict"] == "queued" and probe["ended_ns"] > probe["sent_ns"], json.dumps(probe)
+    RefusingReads.refused.clear()
+    with pytest.raises(BenchError, match="refusing: RuntimeError: Server error '500"):
+        run(RunOptions("refusing", wl.model_copy(update={"fault": None}), results_root=tmp_path))

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or n
                                 reason="needs root, ip (iproute2) and socat")
 
 
-def _echo_server() -> socket.socket:
+def _echo_server(address: str = "127.0.0.1") -> socket.socket:
     """A server bound to 127.0.0.1 only, as every stack's services are; answers b'ok' to anything."""
     srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
+    srv.bind((address, 0))
     srv.listen()
 
     def serve():
@@ -81,6 +81,24 @@ def test_a_worker_behind_its_link_reaches_the_servers_until_the_link_is_cut(tmp_
         srv.close()
     assert not _netns_exists(link.netns)
     assert subprocess.run(["ip", "link", "show", link.host_if], capture_output=True).returncode != 0
+
+
+def test_a_port_already_served_on_every_interface_needs_no_forwarder_and_is_cut_all_the_same(tmp_path):
+    """Hatchet's API listens on ':<port>': a forwarder could not bind the link's address there."""
+    wide, narrow = _echo_server("0.0.0.0"), _echo_server()
+    ports = [wide.getsockname()[1], narrow.getsockname()[1]]
+    stack = InProcessStack(tmp_path / "run")
+    try:
+        stack.open_worker_link(ports)
+        link = stack.link
+        assert [s.name for s in stack.services()] == [f"link-{ports[1]}"]
+        assert [_from_inside(link, p) for p in ports] == ["ok", "ok"]
+        stack.cut_link()
+        assert all(_from_inside(link, p, timeout_s=0.5) in ("TimeoutError", "timeout") for p in ports)
+    finally:
+        stack.stop()
+        wide.close()
+        narrow.close()
 
 
 def test_two_links_get_two_subnets_and_a_stack_without_one_refuses_to_cut(tmp_path):

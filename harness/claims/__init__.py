@@ -76,7 +76,7 @@ def _outcome(claim: Claim, facts: Facts, parsed: ClaimsFile) -> Outcome:
 def _result(claim: Claim, outcome: Outcome) -> ClaimResult:
     conditions, runs, machines = describe(outcome)
     needs = claim.needs
-    extra = [f"fault scenario {needs.fault}" if needs.fault else "",
+    extra = [f"fault scenario {' and '.join(needs.fault_scenarios())}" if needs.fault else "",
              f"load step: {needs.load_step}" if needs.load_step and any(getattr(r, "load", None) for r in outcome.records) else "",
              "a claim about a deployment: production-shaped stacks only" if needs.deployment == "production" else ""]
     if conditions:

@@ -222,11 +222,12 @@ def _fault_platform(claim: Claim, facts: Facts, platform: str) -> Outcome:
 
 
 def _fault_one(claim: Claim, facts: Facts, platform: str, workload: str) -> Outcome:
-    pred, scenario = claim.predicate, claim.needs.fault
+    pred, scenarios = claim.predicate, claim.needs.fault_scenarios()
+    scenario = " or ".join(scenarios)
     found = facts.find(platform, workload, claim.needs.deployment)
     if found.record is None:
         return _not_measured(f"fault scenario {scenario}: {found.problem}")
-    done = [o for o in fault_outcomes(found.record) if o.scenario == scenario]
+    done = [o for o in fault_outcomes(found.record) if o.scenario in scenarios]
     if not done:
         return _not_measured(f"{platform} run {found.record.run_id} ({workload}) has no {scenario} experiment that "
                              f"ran as designed: {facts.command(platform, workload)}")

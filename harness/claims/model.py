@@ -38,7 +38,10 @@ class Needs(_Strict):
     deployment: Deployment = "any"     # production: only a run that recorded a production-shaped deployment
     measures: list[Measure] = Field(default_factory=list)
     load_step: str | None = None       # which step of a load sweep the figure comes from
-    fault: str | None = None           # the fault scenario whose outcome decides
+    fault: str | list[str] | None = None   # the fault scenario(s) whose outcomes decide
+
+    def fault_scenarios(self) -> list[str]:
+        return [self.fault] if isinstance(self.fault, str) else list(self.fault or [])
 
 
 class Threshold(_Strict):

@@ -87,6 +87,10 @@ class Stack(ABC):
         """Values generated or captured for this run; redacted from everything written."""
         return []
 
+    def beyond_loopback(self) -> dict[str, str]:
+        """Services declared to listen beyond loopback (no setting for their address), with why."""
+        return {}
+
     # -- the running stack ----------------------------------------------------------------
     @abstractmethod
     def start_worker(self, spec: ServiceSpec) -> None:

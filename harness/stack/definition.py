@@ -57,6 +57,9 @@ class ServiceDef(_Strict):
     # Start once these earlier steps are done (ready, or exited 0) instead of after every earlier step:
     # services the vendor's own deployment starts together. Their readiness is then awaited side by side.
     after: list[str] | None = None
+    # Why this service listens beyond loopback, where it offers no setting for its address; any
+    # undeclared listener beyond loopback ends the run (stack/listeners.py)
+    beyond_loopback: str | None = None
 
 
 class VariantDef(_Strict):

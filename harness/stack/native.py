@@ -17,7 +17,7 @@ import psutil
 
 from .. import install
 from ..errors import BenchError
-from . import definition
+from . import definition, listeners
 from .base import Artifacts, FaultUnsupported, ServiceInfo, Shape, Stack
 from .processes import READY_PROBE_EVERY_S, ProcessGroup, Running
 from .service import ServiceSpec
@@ -45,7 +45,9 @@ class HostStack(Stack):
         self.link = WorkerLink.open(str(os.getpid()))
         if self.group.ledger is not None:
             self.group.ledger.set_link(self.link.netns, self.link.host_if)
-        for spec in self.link.forwarders(ports):
+        # a port some service already listens on for every interface (Hatchet's API) is reachable on
+        # the link's address as it is: a forwarder could not bind there, and the cut cuts it all the same
+        for spec in self.link.forwarders(sorted(set(ports) - listeners.wildcard_ports())):
             self.group.start(spec)
         self.link.await_listening(ports)
         return self.link.host_ip
@@ -178,6 +180,9 @@ class NativeStack(HostStack):
 
     def secrets(self) -> list[str]:
         return self.rendered.secrets() if self.rendered else []
+
+    def beyond_loopback(self) -> dict[str, str]:
+        return {s.name: s.beyond_loopback for s in self.defn.services if s.beyond_loopback}
 
     def shape(self) -> Shape:
         return Shape(self.defn.deployment, "native", self.variant, self.defn.description,

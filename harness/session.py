@@ -129,7 +129,8 @@ class RunSession:
         """Every stack binds loopback only; what a platform cannot bind there is declared and recorded,
         anything else ends the run before anything is measured."""
         declared = self.stack.beyond_loopback()
-        found = listeners.beyond_loopback(self.stack.processes())
+        harness_own = {s.name for s in self.stack.services() if s.role == "harness"}   # a worker link's socat
+        found = listeners.beyond_loopback({n: p for n, p in self.stack.processes().items() if n not in harness_own})
         self.record.beyond_loopback = [f"{x} ({declared[x.service]})" for x in found if x.service in declared]
         undeclared = [str(x) for x in found if x.service not in declared]
         if undeclared:

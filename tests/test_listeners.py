@@ -50,10 +50,11 @@ def test_loopback_addresses(ip, loopback):
 class WideWorker(NullAdapter):
     """The null platform with a worker process that listens on every interface."""
     name = "wide"
+    role = "worker"
 
     def workers(self, deployment):
         ready = str(deployment.run_dir / "wide.ready")
-        return [ServiceSpec(name="worker", role="worker", command=[sys.executable, "-c", LISTEN, "0.0.0.0", ready],
+        return [ServiceSpec(name="worker", role=self.role, command=[sys.executable, "-c", LISTEN, "0.0.0.0", ready],
                             ready=ReadyCheck(file=ready, timeout_s=10))]
 
 
@@ -62,6 +63,11 @@ def test_an_undeclared_listener_ends_the_run_and_a_declared_one_is_recorded(tmp_
     wl = small("latency-probe", runs=1, repetitions=1)
     with pytest.raises(BenchError, match=r"listening beyond loopback: worker tcp 0\.0\.0\.0:\d+ \(every stack binds"):
         run(RunOptions("wide", wl, results_root=tmp_path / "a"))
+    # the harness's own forwarders (a worker link's socat, role "harness") listen on the link's address
+    monkeypatch.setattr(WideWorker, "role", "harness")
+    doc = json.loads((run(RunOptions("wide", wl, results_root=tmp_path / "c")) / "run.json").read_text())
+    assert doc["status"] == "complete" and doc["beyond_loopback"] == []
+    monkeypatch.setattr(WideWorker, "role", "worker")
     monkeypatch.setattr(InProcessStack, "beyond_loopback", lambda self: {"worker": "no setting for its address"})
     doc = json.loads((run(RunOptions("wide", wl, results_root=tmp_path / "b")) / "run.json").read_text())
     assert doc["status"] == "complete"

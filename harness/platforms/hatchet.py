@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
@@ -96,7 +95,8 @@ class HatchetAdapter(Adapter):
 
     def lookup(self, workflow_id: str) -> Any | None:
         rows = self._hatchet.runs.list(additional_metadata={"workflow_id": workflow_id}, limit=2).rows or []
-        return SimpleNamespace(workflow_run_id=rows[0].workflow_run_external_id) if len(rows) == 1 else None
+        # the SDK's own reference: the handle submit() returns, so wait() and records() take it alike
+        return self._hatchet.runs.get_run_ref(rows[0].workflow_run_external_id) if len(rows) == 1 else None
 
     def wait(self, handle: Any, timeout_s: float) -> str:
         from hatchet_sdk.exceptions import FailedTaskRunExceptionGroup

@@ -122,3 +122,13 @@ def test_every_claim_of_the_seed_document_is_a_row_quoted_exactly():
     assert all(any(q.startswith(f"{aspect} |") for q in quotes) for aspect in matrix)
     headings = set(re.findall(r"^#+ (.+)$", text, re.M))
     assert all(part in headings for c in parsed.claims for part in c.section.split(" / "))
+
+
+def test_every_fault_claim_names_the_scenario_of_each_workload_it_measures():
+    """A workload whose scenario the claim does not name would never count (the fan-out kill did not)."""
+    from harness import spec
+    claims = model.load(REPO_ROOT / "claims" / "claims.yaml").claims
+    for claim in (c for c in claims if c.kind == "fault"):
+        for m in claim.needs.measures:
+            scenario = spec.load(m.workload).fault.scenario
+            assert scenario in claim.needs.fault_scenarios(), f"{claim.id}: {m.workload} is {scenario}"

@@ -18,7 +18,7 @@ from .load.schedule import HttpTarget, RequestTemplate
 PROBE_AFTER_S = 1.0        # after the fault fired: a kill, pause or cut is in force; a restart is under way
 ANSWER_TIMEOUT_S = 30.0    # no answer by then is "no-answer" (the client would not know what happened)
 
-# (target, probe) -> None: sends the probe and fills in its answer.
+# probe -> None: sends the run the probe names and fills in the answer.
 Sender = Callable[[SubmissionProbe], None]
 
 

@@ -16,9 +16,9 @@ from .guards import raise_if_interrupted, watchdog
 from .machine import RepetitionProbe
 from .platforms.base import Adapter, Deployment, EngineWorkflow, WorkflowRequest, deployable
 from .record import Phase, Repetition, SamplerStats, ServiceRef, Setting
-from .session_faults import FaultHooks
 from .results import Redactor, RunRecorder
 from .sampler import ResourceSampler
+from .session_faults import FaultHooks
 from .spec import Workload
 from .stack import listeners
 from .stack.base import Stack

@@ -159,7 +159,7 @@ class RunSession:
         self.progress("phase", name=phase, total=wl.runs)
         probe = self._probe()
         fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0",
-                                    self.hooks.more_workers(deployment), self.hooks.probe_sender(deployment, rep))
+                                    self.hooks.more_workers(deployment), self.hooks.probe_sender(deployment))
         try:
             submissions, failure = self._submit_and_wait(phase, deployment)
         except BaseException:

@@ -48,16 +48,17 @@ class FaultHooks:
             return None
         return lambda count, tag: [worker_copy(base[0], f"{tag}-{k}") for k in range(1, count + 1)]
 
-    def probe_sender(self, deployment: Deployment, rep: int) -> Sender | None:
+    def probe_sender(self, deployment: Deployment) -> Sender | None:
         """How the fault runner submits a run while the fault is in force: the platform's HTTP
-        submission, for a run of one task (so it barely adds to the repetition's work)."""
-        if self.wl.fault is None or rep < self.wl.warmup or self.wl.fault.action == "scale-out":
+        submission, for a run of one task (so it barely adds to the repetition's work). Which
+        repetitions and faults send one is the runner's to decide (faults.start_runner)."""
+        if self.wl.fault is None:
             return None
         if self.probe_target is None:
             one_task = deployment.workload.model_copy(update={"tasks": 1})
             try:
                 self.probe_target = self.adapter.http_target(dataclasses.replace(deployment, workload=one_task))
-            except BenchError:   # no HTTP submission path: no probe, said in the outcome
+            except BenchError:   # no HTTP submission path: no probe (the fault table shows –)
                 return None
         return probe_sender(self.probe_target)
 

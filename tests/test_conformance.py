@@ -61,8 +61,10 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     assert counted["out_of_order"] == bad
     assert counted["missing_start"] == recorded["engine_started_ns"].isna().sum()
     unusable = sum(counted.values())
-    # 20%: Hatchet's asynchronously filled run views left 2 of 20 unusable on a 10-task fan-out in a
-    # clean-clone CI run (5% allowed only 1); a broken adapter leaves most or all of them unusable.
+    # 20%: what an engine's own bookkeeping leaves unusable once its records have settled (Hatchet's
+    # start is the later of two worker events and can land after the finish: 4 of 600 tasks of a
+    # fan-out); a broken adapter leaves most or all of them unusable. Records read before they had
+    # settled once left 5 of 10 unusable in CI: the adapter waits for them (records_settled).
     assert unusable <= 0.2 * len(tasks), f"{platform}: {unusable} of {len(tasks)} engine records unusable"
     # chains never overlap
     if wl.shape == "chain":

@@ -31,6 +31,17 @@ def _status(run) -> str:
     return str(run.status.value if hasattr(run.status, "value") else run.status).lower()
 
 
+def records_settled(details, tasks: int) -> bool:
+    """The run is final and every task has its finish, and its start if it completed. Each is the
+    time of a worker event the engine writes asynchronously (the start: the later of the SDK's two
+    STARTED events). The run's final status was seen here while 14 of a fan-out's 100 completed
+    tasks still lacked their start, which arrived ~10 s later; read then, they counted as missing."""
+    final = _status(details.run) in FINAL and epoch_ns(details.run.finished_at) is not None
+    whole = {_index(t.display_name) for t in details.tasks if epoch_ns(t.finished_at) is not None
+             and (epoch_ns(t.started_at) is not None or _status(t) != "completed")}
+    return final and whole >= set(range(tasks))
+
+
 def client_env(deployment: Deployment) -> dict[str, str]:
     return {"BENCH_HATCHET_TOKEN": deployment.endpoints["token"], "BENCH_HATCHET_GRPC": deployment.endpoints["grpc"],
             "BENCH_HATCHET_API": deployment.endpoints["api"]}
@@ -103,14 +114,11 @@ class HatchetAdapter(Adapter):
         return self._loop.outcome(handle.aio_result(), timeout_s, FailedTaskRunExceptionGroup, handle.workflow_run_id)
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
-        def settled(details) -> bool:
-            done = [t for t in details.tasks if epoch_ns(t.finished_at) is not None]
-            final = _status(details.run) in FINAL and epoch_ns(details.run.finished_at) is not None
-            return final and len(done) >= request.tasks
         # Past the timeout the details recorded so far are used; the stamps still decide correctness.
         run_id = handle.workflow_run_id
         details = poll_until(f"details of {run_id}", lambda: self._hatchet.runs.get(run_id),
-                             RECORDS_TIMEOUT_S, RECORDS_POLL_S, done=settled, error=None)
+                             RECORDS_TIMEOUT_S, RECORDS_POLL_S, done=lambda d: records_settled(d, request.tasks),
+                             error=None)
         run = details.run
         wf = EngineWorkflow(status=_status(run), created_ns=epoch_ns(run.created_at), started_ns=epoch_ns(run.started_at),
                             finished_ns=epoch_ns(run.finished_at))

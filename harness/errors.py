@@ -5,6 +5,14 @@ class BenchError(Exception):
     """A failure the user can act on; str(err) is one line naming the cause."""
 
 
+class ServiceDied(BenchError):
+    """A service of the stack exited on its own (neither the harness nor a fault stopped it)."""
+
+    def __init__(self, service: str, exit_code: int | None, last_line: str, how: str = "died"):
+        self.service, self.exit_code, self.last_line = service, exit_code, last_line
+        super().__init__(f"{service} {how} with exit code {exit_code}; last log line: {last_line!r}")
+
+
 class RunInterrupted(BenchError):
     """Ctrl-C or SIGTERM arrived mid-run; what was measured so far is kept."""
 

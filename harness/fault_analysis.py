@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .analysis import Submission
-from .fault_record import FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
+from .fault_record import CollateralDeath, FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
 from .faults import FaultLog
 from .platforms.base import EngineTask, EngineWorkflow
 from .record import Repetition, Setting
@@ -59,6 +59,7 @@ class FaultInputs:
     platform: str
     settings: dict[str, Setting]
     refused_reads: list[str] = field(default_factory=list)   # status reads the platform answered with an error
+    collateral: list[CollateralDeath] = field(default_factory=list)   # other services that died meanwhile
 
 
 def repetition_done(rep: Repetition) -> bool:
@@ -89,6 +90,7 @@ def outcome(x: FaultInputs) -> FaultOutcome:
         runs_unfinished=sum(1 for s in x.submissions if s.status == "timeout") + wl.runs - len(x.submissions),
         decided_by=deciding_settings(x.platform, x.settings))
     out.ran_as_designed, out.not_run_reason = _ran(x.spec, log)
+    out.collateral = x.collateral
     if log.fired_ns is None:
         out.behaviour, out.behaviour_detail = "not-run", out.not_run_reason or ""
         return out
@@ -105,7 +107,17 @@ def outcome(x: FaultInputs) -> FaultOutcome:
         out.refused_reads, out.refused_read_example = len(x.refused_reads), x.refused_reads[0]
         out.behaviour_detail += (f"; the platform answered {len(x.refused_reads)} of the harness's status reads"
                                  f" with an error (each asked again), the first: {x.refused_reads[0]}")
+    for death in x.collateral:
+        out.behaviour_detail += "; " + describe_death(death, log.fired_ns)
     return out
+
+
+def describe_death(death: CollateralDeath, fired_ns: int | None) -> str:
+    gap_s = (death.seen_ns - fired_ns) / 1e9 if fired_ns is not None else None
+    when = "" if gap_s is None else f", seen {abs(gap_s):.1f}s {'after' if gap_s >= 0 else 'before'} the fault"
+    again = (f"; started again after the repetition in {death.started_again_s:.1f}s"
+             if death.started_again_s is not None else "")
+    return f"{death.service} died too (exit code {death.exit_code}{when}: {death.last_log_line!r}){again}"
 
 
 def probe_verdict(probe: SubmissionProbe, stamps: list[dict]) -> SubmissionProbe:
@@ -329,7 +341,8 @@ def fault_report_context(cells: dict) -> dict:
                    "recovery_s": f.first_completion_after_fault_s, "after_undo_s": f.first_completion_after_undo_s,
                    "to_end_s": f.fault_to_end_s, "behaviour": f.behaviour, "detail": f.behaviour_detail,
                    "timeout_s": f.timeout_s, "verdict": rep.status, "decided_by": f.decided_by,
-                   "submitted_during": f.probe.verdict or "unknown" if f.probe else None}
+                   "submitted_during": f.probe.verdict or "unknown" if f.probe else None,
+                   "collateral": ", ".join(d.service for d in f.collateral)}
             (rows if f.ran_as_designed else not_run).append({**row, "reason": f.not_run_reason})
     settings = {}
     for row in rows:

@@ -77,6 +77,15 @@ class SubmissionProbe(_FaultModel):
     verdict: ProbeVerdict | None = None
 
 
+class CollateralDeath(_FaultModel):
+    """A service the fault did not stop that exited during the repetition."""
+    service: str
+    exit_code: int | None = None
+    seen_ns: int                         # when the harness saw it dead (it checks every 0.2 s)
+    last_log_line: str = ""
+    started_again_s: float | None = None  # how long starting it again after the repetition took
+
+
 class FaultOutcome(_FaultModel):
     scenario: str
     action: str
@@ -113,3 +122,4 @@ class FaultOutcome(_FaultModel):
     refused_reads: int = 0
     refused_read_example: str | None = None
     probe: SubmissionProbe | None = None  # a run submitted while the fault was in force (not for a scale-out)
+    collateral: list[CollateralDeath] = Field(default_factory=list)   # other services that died meanwhile

@@ -51,7 +51,7 @@ class RunSession:
         self._prepare()
         self._start_samplers()
         self._bring_up()
-        with watchdog(self.stack.check_alive):
+        with watchdog(self.hooks.check_alive):
             deployment = self._deploy()
             if self.wl.shape == "idle":
                 self._idle(self.wl.duration_s)
@@ -160,9 +160,11 @@ class RunSession:
         probe = self._probe()
         fault = faults.start_runner(wl, self.stack, self.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0",
                                     self.hooks.more_workers(deployment), self.hooks.probe_sender(deployment))
+        self.hooks.begin_repetition(fault is not None)
         try:
             submissions, failure = self._submit_and_wait(phase, deployment)
         except BaseException:
+            self.hooks.begin_repetition(False)   # a death ends the run again (while it is torn down)
             if fault is not None:
                 fault.abandon()
             raise
@@ -171,6 +173,7 @@ class RunSession:
             self.hooks.settle(fault_log.probe, self._await)
         machine_state = probe.end()
         self._phase_end()
+        collateral = self.hooks.end_repetition()
 
         # Outside the measured window: engine records, then stamps, so a body that ended while the
         # records settled (a task a platform ran again late, after a fault) is seen.
@@ -182,7 +185,7 @@ class RunSession:
             done.repetition.fault = fault_analysis.outcome(fault_analysis.FaultInputs(
                 wl.fault, fault_log, wl, submissions, stamps, engine,
                 fault_analysis.warmup_transition_max_ns(self.task_rows), self.record.setup.deploy_s,
-                self.record.platform, self.record.settings, self.refused_reads))
+                self.record.platform, self.record.settings, self.refused_reads, collateral))
         self.task_rows += done.task_rows
         self.workflow_rows += done.workflow_rows
         self.record.repetitions.append(done.repetition)
@@ -213,7 +216,7 @@ class RunSession:
                 status, failure = "timeout", f"{req.workflow_id} not complete within {wl.timeout_s:.0f}s"
             submissions.append(analysis.Submission(req, handle, submit_ns, time.time_ns(), status))
             raise_if_interrupted()
-            self.stack.check_alive()
+            self.hooks.check_alive()
             self.progress("advance", amount=1)
             first_failure = first_failure or failure
             if failure and not queued:   # closed loop: nothing else was submitted

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from typing import Any, Callable
 
 from . import faults
-from .errors import BenchError, RunInterrupted
+from .errors import BenchError, RunInterrupted, ServiceDied
 from .fault_probe import Sender, probe_sender
-from .fault_record import SubmissionProbe
+from .fault_record import CollateralDeath, SubmissionProbe
 from .platforms.base import Adapter, Deployment, worker_copy
 from .record import RunRecord, Setting
 from .results import Redactor
@@ -24,6 +25,38 @@ class FaultHooks:
     def __init__(self, workload: Workload, adapter: Adapter, stack: Stack, record: RunRecord, redact: Redactor):
         self.wl, self.adapter, self.stack, self.record, self.redact = workload, adapter, stack, record, redact
         self.probe_target = None   # the HTTP submission the probes use, asked of the adapter once
+        self.deaths: list[CollateralDeath] | None = None   # a list while a fault repetition runs
+
+    def check_alive(self) -> None:
+        """A service's death ends the run, except during a measured repetition of a fault workload:
+        there a service that dies besides the one the fault stopped (a scheduler that loses its
+        database while the database is down) is part of what the fault did. It is noted, left alone
+        while the repetition goes on, and started again after it (end_repetition)."""
+        try:
+            self.stack.check_alive()
+        except ServiceDied as death:
+            if self.deaths is None:
+                raise
+            self.stack.mark_dead(death.service)
+            self.deaths.append(CollateralDeath(service=death.service, exit_code=death.exit_code, seen_ns=time.time_ns(),
+                                               last_log_line=self.redact(death.last_line)[:200]))
+
+    def begin_repetition(self, faulted: bool) -> None:
+        """From now until end_repetition, deaths are collateral if this repetition has a fault (a
+        warmup has none: it is the undisturbed baseline, where a death ends the run as anywhere)."""
+        self.deaths = [] if faulted else None
+
+    def end_repetition(self) -> list[CollateralDeath]:
+        """The repetition's collateral deaths, each service started again, as a supervisor's restart
+        policy would (the vendors' compose files restart Hatchet's engine on failure and Windmill's
+        services unless stopped), so the next repetition begins
+        from a whole stack. A service that cannot be started again ends the run."""
+        deaths, self.deaths = self.deaths or [], None
+        for death in deaths:
+            t = time.monotonic()
+            self.stack.start(death.service)
+            death.started_again_s = time.monotonic() - t
+        return deaths
 
     def worker_deployment(self, deployment: Deployment) -> Deployment:
         """What the workers are given: for a partition, the endpoints on the far side of their own

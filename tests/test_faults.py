@@ -13,7 +13,7 @@ from harness.driver import RunOptions, run
 from harness.errors import BenchError
 from harness.fault_analysis import FaultInputs, outcome, repetition_done, warmup_transition_max_ns
 from harness.faults import FaultLog, FaultRunner, pick_target, trigger_ns
-from harness.fault_record import FaultOperation
+from harness.fault_record import CollateralDeath, FaultOperation
 from harness.platforms.base import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.platforms.null import NullAdapter
 from harness.record import Repetition
@@ -351,6 +351,7 @@ def test_fault_table_renders_rows_settings_and_experiments_that_did_not_run():
 
     from .record_factory import make_record
     waited = outcome(inputs(chain_stamps(0, upto=3), status="timeout", done=90))
+    waited.collateral = [CollateralDeath(service="dag-processor", exit_code=1, seen_ns=12 * S)]
     never = outcome(inputs(chain_stamps(3.1), log=FaultLog(service="worker", role="worker", undo_after_s=0.0)))
     reps = [Repetition(repetition=0, phase="warmup-1", warmup=True, status="ok"),
             Repetition(repetition=1, phase="rep-1", warmup=False, status="failed", fault=waited),
@@ -359,8 +360,10 @@ def test_fault_table_renders_rows_settings_and_experiments_that_did_not_run():
     key = ("prefect", "native sqlite", "fault-worker-kill-chain")
     ctx = fault_report_context({key: SimpleNamespace(record=record)})
     assert [r["behaviour"] for r in ctx["rows"]] == ["waited-until-timeout"] and len(ctx["not_run"]) == 1
+    assert ctx["rows"][0]["collateral"] == "dag-processor"
     text = TEMPLATES.get_template("faults.md.j2").render(faults=ctx)
     assert "| prefect | native sqlite | worker-kill | worker | kill(SIGKILL) | 0 | 3/6 | 0 | 0 / 1 |" in text
+    assert "| waited-until-timeout + **dag-processor died** |" in text
     assert "retry policy" in text and "was not reached" in text
     assert "No complete run" in TEMPLATES.get_template("faults.md.j2").render(faults=fault_report_context({}))
 

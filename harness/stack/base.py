@@ -118,6 +118,11 @@ class Stack(ABC):
 
     # -- faults ---------------------------------------------------------------------------
     @abstractmethod
+    def mark_dead(self, service: str) -> None:
+        """A service check_alive reported dead (ServiceDied) is left alone from now on, and `start`
+        can bring it back; whatever it left running is stopped."""
+
+    @abstractmethod
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to the service and wait for it to exit; the watchdog then leaves it alone."""
 

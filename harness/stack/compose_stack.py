@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import psutil
 
 from .. import install
-from ..errors import BenchError
+from ..errors import BenchError, ServiceDied
 from . import compose
 from .base import Artifacts, ServiceInfo, Shape, tree_pids
 from .container_stats import ContainerSampler
@@ -181,10 +181,14 @@ class ComposeStack(HostStack):
         for name, container in self.containers().items():
             status, _, code = _state(container)
             if name not in oneshots and name not in self._faulted and status in ("exited", "dead"):
-                raise BenchError(f"{name} container stopped with exit code {code}; "
-                                 f"last log line: {self._last_log(name)!r}")
+                raise ServiceDied(name, code, self._last_log(name), how="container stopped")
 
     # -- faults: host workers through the process group, containers through the engine ------
+    def mark_dead(self, service: str) -> None:
+        if self.group.find(service):
+            return super().mark_dead(service)
+        self._faulted.add(service)   # exited already: the engine has nothing left to stop
+
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         if self.group.find(service):
             return super().kill(service, sig)

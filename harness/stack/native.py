@@ -74,6 +74,9 @@ class HostStack(Stack):
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         self.group.kill(service, sig)
 
+    def mark_dead(self, service: str) -> None:
+        self.group.mark_dead(service)
+
     def start(self, service: str) -> None:
         self.group.start_again(service)
 

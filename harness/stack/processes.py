@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import BenchError
+from ..errors import BenchError, ServiceDied
 from .ports import accepts, ensure_free
 from .service import ReadyCheck, ServiceSpec
 
@@ -150,8 +150,7 @@ class ProcessGroup:
                 continue
             code = running.popen.poll()
             if code is not None:
-                raise BenchError(f"{running.spec.name} died with exit code {code}; "
-                                 f"last log line: {last_line(running.log_path)!r}")
+                raise ServiceDied(running.spec.name, code, last_line(running.log_path))
 
     def processes(self) -> dict[str, psutil.Process]:
         out = {}
@@ -188,6 +187,13 @@ class ProcessGroup:
         running.state = "stopped"  # first, so the watchdog does not report the exit as a death
         stop_tree(running.pid, sig, grace_s=0 if sig == signal.SIGKILL else STOP_GRACE_S)
         running.popen.poll()
+
+    def mark_dead(self, name: str) -> None:
+        """A service found dead is stopped for check_alive (until start_again); what its process
+        group still holds is killed (a group id is never reused while a member lives)."""
+        running = self._get(name)
+        running.state = "stopped"
+        _signal_group(running.pid, signal.SIGKILL)
 
     def start_again(self, name: str) -> None:
         """Relaunch a stopped service with the same command, ports and environment; wait until ready."""

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .analysis import Submission
-from .fault_record import CollateralDeath, FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
+from .fault_record import FAULT_MEASURES, CollateralDeath, FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
 from .faults import FaultLog
 from .platforms.base import EngineTask, EngineWorkflow
 from .record import Repetition, Setting
@@ -81,7 +81,7 @@ def outcome(x: FaultInputs) -> FaultOutcome:
     counts = Counter((s["workflow_id"], s["index"]) for s in mine)
     expected = wl.tasks * wl.runs
     out = FaultOutcome(
-        scenario=x.spec.scenario, action=x.spec.action, service=log.service, role=log.role,
+        measures=FAULT_MEASURES, scenario=x.spec.scenario, action=x.spec.action, service=log.service, role=log.role,
         trigger=describe_trigger(x.spec.trigger), undo_after_s=log.undo_after_s, fired_ns=log.fired_ns,
         undone_ns=log.undone_ns, operations=log.operations, timeout_s=wl.timeout_s, tasks_expected=expected,
         tasks_lost=expected - len(counts), tasks_duplicated=sum(n - 1 for n in counts.values()),

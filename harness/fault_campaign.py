@@ -16,6 +16,7 @@ from rich.table import Table
 
 from . import spec
 from .errors import BenchError, RunInterrupted
+from .fault_record import FAULT_MEASURES
 from .record import load_record
 from .results import iter_runs
 from .spec import FaultTarget, Workload
@@ -99,8 +100,8 @@ def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
 
 
 def already_done(cell: FaultCell, results: Path) -> Path | None:
-    """A complete native run of this cell (the workload as it is now, not an older version of it)
-    under `results`, if there is one."""
+    """A complete native run of this cell (the workload as it is now, not an older version of it, and
+    measured by a harness that measures all a fault outcome holds now) under `results`, if any."""
     variant = cell.variant or definition.load(cell.platform).default_variant()
     digest = spec.load(cell.workload).digest()
     for run_dir in iter_runs(results):
@@ -112,7 +113,8 @@ def already_done(cell: FaultCell, results: Path) -> Path | None:
             continue
         shape = record.deployment
         if (record.status == "complete" and record.workload.name == cell.workload
-                and record.workload.hash == digest and shape.backend == "native" and shape.variant == variant):
+                and record.workload.hash == digest and shape.backend == "native" and shape.variant == variant
+                and all(r.fault.measures >= FAULT_MEASURES for r in record.repetitions if r.fault is not None)):
             return run_dir
     return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # What the platform did with the work the fault interrupted; see fault_analysis.classify.
 Behaviour = Literal[
@@ -29,6 +29,11 @@ ProbeVerdict = Literal[
     "failed",      # accepted, and the platform ended the run as failed
     "lost",        # accepted, and never ran within timeout_s
 ]
+
+# What a fault outcome measures, as of the harness that wrote it: 1 before the run submitted during
+# the fault (probe) and the services that died besides the target (collateral), 2 since. A run with
+# an older outcome is not "done" for `bench faults --skip-done`, so the campaign measures it again.
+FAULT_MEASURES = 2
 
 
 class _FaultModel(BaseModel):
@@ -87,6 +92,7 @@ class CollateralDeath(_FaultModel):
 
 
 class FaultOutcome(_FaultModel):
+    measures: int                        # FAULT_MEASURES of the harness that wrote it (see _measured_before)
     scenario: str
     action: str
     service: str | None = None           # the service hit (None if none could be chosen)
@@ -123,3 +129,13 @@ class FaultOutcome(_FaultModel):
     refused_read_example: str | None = None
     probe: SubmissionProbe | None = None  # a run submitted while the fault was in force (not for a scale-out)
     collateral: list[CollateralDeath] = Field(default_factory=list)   # other services that died meanwhile
+
+    @model_validator(mode="before")
+    @classmethod
+    def _measured_before(cls, data):
+        """Outcomes written before `measures` existed: 2 if they have a probe (or are a scale-out,
+        which sends none), since a complete run of that harness also had no collateral death (any
+        death ended the run); 1 otherwise (no probe was sent)."""
+        if isinstance(data, dict) and "measures" not in data:
+            data = {**data, "measures": 2 if data.get("probe") is not None or data.get("action") == "scale-out" else 1}
+        return data

@@ -61,6 +61,27 @@ def test_a_cell_is_done_only_by_a_complete_native_run_of_its_variant(tmp_path):
     assert fc.already_done(cell, tmp_path) == done
 
 
+def test_a_run_whose_fault_outcomes_predate_what_the_harness_measures_now_is_not_done(tmp_path):
+    from harness.fault_analysis import outcome
+    from harness.fault_record import FAULT_MEASURES, FaultOutcome
+    from harness.record import Repetition
+    from .test_faults import chain_stamps, inputs
+    cell = fc.FaultCell("prefect", "fault-database-pause", "postgres")
+    now = outcome(inputs(chain_stamps(3.1)))
+    older = FaultOutcome.model_validate_json(now.model_dump_json(exclude={"measures"}))   # as written before
+    assert older.measures == 1 < FAULT_MEASURES == now.measures
+
+    def write(run_id, fault):
+        reps = [Repetition(repetition=1, phase="rep-1", warmup=False, status="ok", fault=fault)]
+        return _write(tmp_path, make_record("prefect", run_id, "fault-database-pause", kind="production",
+                                            variant="postgres", status="complete", repetitions=reps,
+                                            workload_hash=spec.load("fault-database-pause").digest()))
+    write("20261203T1-fault-database-pause-a", older)
+    assert fc.already_done(cell, tmp_path) is None
+    done = write("20261203T2-fault-database-pause-b", now)
+    assert fc.already_done(cell, tmp_path) == done
+
+
 def test_cells_run_in_order_with_one_line_each_and_failures_named(tmp_path):
     ok = _write(tmp_path, make_record("temporal", "r-fault-server-restart", "fault-server-restart", kind="production",
                                       variant="postgres", status="complete",

@@ -28,7 +28,8 @@ def bystander(trigger_file) -> ServiceSpec:
 
 class DyingBystander(NullWithWorker):
     """The null platform with a worker (the fault's target) and a bystander service that dies when a
-    run of the phase named by `dies_in` reaches its 10th task."""
+    run of the phase named by `dies_in` reaches its 20th task (the fault fired after the 2nd: ~0.7 s
+    earlier at ~40 ms a task)."""
     name = "dyingbystander"
     dies_in = "-rep-"
 
@@ -37,9 +38,9 @@ class DyingBystander(NullWithWorker):
         return [sleeper(), bystander(self._trigger)]
 
     def _task(self, req, index, queued_ns=None):
-        if index == 10 and self.dies_in in req.workflow_id:
+        if index == 20 and self.dies_in in req.workflow_id:
             self._trigger.touch()
-            time.sleep(0.5)   # the watchdog looks every 0.2 s: seen while the repetition still runs
+            time.sleep(1.0)   # the watchdog looks every 0.2 s (and the session after each run)
         return super()._task(req, index, queued_ns)
 
 
@@ -50,7 +51,7 @@ class DyingInWarmup(DyingBystander):
 
 def _fault_workload():
     return workload(fault={**KILL, "trigger": {"after_tasks": 2}, "undo_after_s": [0.1]}, tasks=30,
-                    task={"op": "fib", "n": 24}, repetitions=2)
+                    task={"op": "fib", "n": 27}, repetitions=2)
 
 
 def test_a_service_dying_during_a_fault_is_recorded_and_started_again_for_the_next_repetition(tmp_path, monkeypatch):

@@ -49,8 +49,8 @@ class FaultHooks:
     def end_repetition(self) -> list[CollateralDeath]:
         """The repetition's collateral deaths, each service started again, as a supervisor's restart
         policy would (the vendors' compose files restart Hatchet's engine on failure and Windmill's
-        services unless stopped), so the next repetition begins
-        from a whole stack. A service that cannot be started again ends the run."""
+        services unless stopped), so the next repetition begins from a whole stack. A service that
+        cannot be started again ends the run."""
         deaths, self.deaths = self.deaths or [], None
         for death in deaths:
             t = time.monotonic()

@@ -114,7 +114,7 @@ class Stack(ABC):
 
     @abstractmethod
     def check_alive(self) -> None:
-        """Raise BenchError naming a service that died (unless a fault stopped it on purpose)."""
+        """Raise ServiceDied naming a service that died (unless stopped on purpose or marked dead)."""
 
     # -- faults ---------------------------------------------------------------------------
     @abstractmethod

@@ -252,6 +252,7 @@ class LoadStep(_Model):
     generator_lag_p99_ms: float | None
     generator_limited: bool
     back_pressure: bool = False            # every generator connection waited on the platform at some moment
+    generator_setup: str | None = None     # the workers' scheduling and CPU-idle settings (pacer.IdlePoll: machine-wide)
     tasks_expected: int                    # acknowledged runs x tasks per run
     tasks_completed: int
     missing: int

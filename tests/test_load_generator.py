@@ -2,6 +2,7 @@
 HTTP framing, and real steps through Locust's master and two worker processes against the null
 server (integration). Nothing here imports Locust or gevent into the test process."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from harness.chaos import terminal_signals
 from harness.errors import BenchError
 from harness.load import HttpTarget, NullServer, Step, run_step
 from harness.load.ceiling import search_ceiling
-from harness.load.generator import RECORD_COLUMNS, read_records, summarize
+from harness.load.cpu_idle import CPU_LATENCY_DEVICE, IdlePoll, current_request_us
+from harness.load.generator import RECORD_COLUMNS, describe_setup, read_records, summarize
 from harness.load.http1 import Connection, encode_request, resolve
 from harness.load.records import write_share
 from harness.load.schedule import (RequestTemplate, RetryPolicy, intended_offset_ns, is_late, window_count,
@@ -26,6 +28,35 @@ from harness.load.schedule import (RequestTemplate, RetryPolicy, intended_offset
 from tests.conftest import REPO, leftovers
 
 MS = 1_000_000
+
+
+# --- keeping idle CPUs awake while sending ---------------------------------------------------
+
+ALLOWED = current_request_us() is not None and os.access(CPU_LATENCY_DEVICE, os.W_OK)
+
+
+@pytest.mark.skipif(not ALLOWED, reason="needs write access to the PM QoS device (root here)")
+def test_idle_poll_holds_a_zero_latency_request_only_while_held():
+    before = current_request_us()
+    with IdlePoll() as idle:
+        assert current_request_us() == 0 and "poll" in idle.state
+    assert current_request_us() == before != 0
+
+
+def test_idle_poll_says_why_when_it_cannot_or_may_not(monkeypatch, tmp_path):
+    with IdlePoll(str(tmp_path / "missing")) as idle:
+        assert idle.state.startswith("default (FileNotFoundError")
+    monkeypatch.setenv("BENCH_LOAD_IDLE_POLL", "0")
+    before = current_request_us()
+    with IdlePoll() as idle:
+        assert idle.state == "default (BENCH_LOAD_IDLE_POLL=0)" and current_request_us() == before
+
+
+def test_the_generator_setup_names_each_distinct_setting_once():
+    reports = {0: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"}, 1: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"},
+               2: {"scheduling": "normal (PermissionError)", "cpu_idle": ""}}
+    assert describe_setup(reports) == "SCHED_FIFO 10; poll | normal (PermissionError)"
+    assert describe_setup({}) is None
 
 
 # --- the schedule -----------------------------------------------------------------------------
@@ -247,6 +278,9 @@ def test_two_local_workers_acknowledge_every_submission_once_on_schedule(tmp_pat
     assert r.lag_ms.count == step.measured_count and r.errors == 0
     assert r.late == sum(is_late(i, s) for i, s in zip(df["intended_ns"][~df["warmup"]], df["send_ns"][~df["warmup"]]))
     assert r.acked_per_s == pytest.approx(200, rel=0.05)
+    assert r.setup and all(rep["cpu_idle"] for rep in r.worker_reports.values())
+    if ALLOWED:   # each worker held idle CPUs awake while it sent, and let go when done
+        assert "poll" in r.setup and current_request_us() != 0
     assert not leftovers(str(out))
     assert not (out / "step-plan.json").exists()
     assert not any(TOKEN in p.read_text(errors="replace") for p in out.iterdir() if p.suffix in (".log", ".json"))

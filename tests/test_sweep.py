@@ -304,7 +304,8 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
         sub, stamps = synthetic(rate, service_ms=5, capacity=cap)
         si = step_input(sub, stamps, rate)
         si.step, si.phase = i, f"step-{i + 1}"
-        steps.append(analysis.analyze_step(si, TH).model_copy(update={"cpu_ms_per_task": 2.5}))
+        steps.append(analysis.analyze_step(si, TH).model_copy(update={
+            "cpu_ms_per_task": 2.5, "generator_setup": "SCHED_FIFO 10; idle CPUs poll (PM QoS 0 us held while sending)"}))
     load = LoadResult(load_workers=2, worker_processes=1, worker_slots=100, thresholds=TH.model_dump(), steps=steps,
                       generator_ceiling_per_s=9000.0)
     analysis.summarize(load)
@@ -319,6 +320,7 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
     text = env.get_template("load.md.j2").render(**ctx)
     assert "| temporal | native postgres | rate-sweep-noop | **50/s** | 2.50 |" in text
     assert "saturated at 100/s" in text and text.count("| step-") == 3
+    assert "ran with SCHED_FIFO 10; idle CPUs poll" in text and "also wake without a halted vCPU" in text
     assert [c["file"] for c in load_charts(cells, tmp_path)] == ["load-rate-sweep-noop.png"]
     assert (tmp_path / "load-rate-sweep-noop.png").stat().st_size > 1000
 
@@ -364,7 +366,7 @@ def test_a_short_sweep_runs_every_task_exactly_once(platform, tmp_path):
     for s in steps:
         assert s.verdict in ("ok", "saturated"), (s.phase, s.reasons)   # never failed, never the generator's
         assert s.submissions == window_count(s.rate_per_s, step_s) and s.errors == 0
-        assert s.generator_workers == load_workers
+        assert s.generator_workers == load_workers and s.generator_setup   # how the workers ran, recorded
         assert s.tasks_completed == s.tasks_expected == s.submissions and s.missing == s.duplicates == 0
         measured = s.submissions - window_count(s.rate_per_s, 1.0)
         assert s.latency_ms["intended_to_start"].count == measured

@@ -27,7 +27,7 @@ from ..errors import BenchError
 from ..machine import RepetitionProbe, machine
 from ..paths import RESULTS_DIR
 from ..record import LatencySummary, Machine, MachineState
-from .generator import StepResult, run_step
+from .generator import StepResult, describe_setup, run_step
 from .null_server import NullServer
 from .schedule import LAG_P99_LIMIT_MS, HttpTarget, Step
 
@@ -68,7 +68,8 @@ class Ceiling(_Model):
     warmup_s: float
     measured_at: datetime
     machine: Machine
-    # how the worker processes and the null server were scheduled (SCHED_FIFO where allowed)
+    # how the worker processes (and the CPUs while they sent: pacer.IdlePoll) and the null server
+    # were scheduled (SCHED_FIFO where allowed)
     worker_scheduling: str | None = None
     null_server_scheduling: str | None = None
     steps: list[CeilingStep]
@@ -87,10 +88,10 @@ def measure_ceiling(workers: int = 1, ladder_per_worker: tuple[float, ...] = LAD
                 return steps[-1].kept_up
 
             best = search_ceiling(attempt, ladder_per_worker, refine)
-            scheduling = sorted({str(rep.get("scheduling")) for s in steps for rep in s.worker_reports.values()})
+            setups = sorted({describe_setup(s.worker_reports) or "unknown" for s in steps})
     return Ceiling(workers=workers, per_worker_per_s=best, total_per_s=best * workers if best else None,
                    duration_s=duration_s, warmup_s=warmup_s, measured_at=datetime.now(timezone.utc),
-                   machine=machine(), worker_scheduling=", ".join(scheduling) or None,
+                   machine=machine(), worker_scheduling=" | ".join(setups) or None,
                    null_server_scheduling=server.scheduling, steps=steps)
 
 

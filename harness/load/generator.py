@@ -59,9 +59,21 @@ class StepResult:
     worker_reports: dict = field(default_factory=dict)      # per worker: senders (connections), cpu_s, clock
 
     @property
+    def setup(self) -> str | None:
+        """How the workers ran, e.g. "SCHED_FIFO 10; idle CPUs poll (...)"; variants joined with " | "."""
+        return describe_setup(self.worker_reports)
+
+    @property
     def generator_kept_up(self) -> bool:
         """Send lag p99 under the limit: only then can saturation be blamed on the target."""
         return self.lag_ms is not None and self.lag_ms.p99_ms < LAG_P99_LIMIT_MS
+
+
+def describe_setup(reports: dict) -> str | None:
+    """The distinct scheduling and CPU-idle settings the Locust workers reported."""
+    found = sorted({"; ".join(str(rep[k]) for k in ("scheduling", "cpu_idle") if rep.get(k))
+                    for rep in reports.values()} - {""})
+    return " | ".join(found) or None
 
 
 def run_step(target: HttpTarget, step: Step, id_prefix: str, out_dir: Path, workers: int = 1,

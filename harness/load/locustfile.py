@@ -86,7 +86,7 @@ def _on_records(environment, msg, **_kw) -> None:
         _master["errors"][str(data["worker"])] = data["error"]
         return _fail(environment, f"worker {data['worker']}: {data['error']}")
     write_share(Path(plan["out_dir"]) / f"records-w{data['worker']}.npz", data)
-    _master["reports"][data["worker"]] = {k: data[k] for k in ("senders", "cpu_s", "clock", "scheduling")}
+    _master["reports"][data["worker"]] = {k: data[k] for k in ("senders", "cpu_s", "clock", "scheduling", "cpu_idle")}
     if len(_master["reports"]) == plan["workers"]:
         (Path(plan["out_dir"]) / "workers.json").write_text(json.dumps(_master["reports"]))
         gevent.spawn(environment.runner.quit)

@@ -29,6 +29,7 @@ import gevent
 from gevent.event import Event
 from gevent.hub import Waiter, get_hub
 
+from .cpu_idle import IdlePoll
 from .http1 import Connection, RequestEncoder, resolve
 from .schedule import HttpTarget, RequestTemplate, intended_offset_ns, worker_share
 
@@ -155,25 +156,31 @@ class ShareRun:
         self._drained = Event()
         self.clock_name = ""
         self.scheduling = ""
+        self.cpu_idle = ""
 
     def run(self) -> None:
         self.scheduling = realtime_priority()
         clock = make_clock()
         self.clock_name = clock.name
-        loop = get_hub().loop
         try:
-            self._prewarm()
-            woke = 0
-            for k, due in enumerate(self.intended):
-                if due > time.time_ns():
-                    clock.wait_until(max(due, woke + COALESCE_NS))
-                    woke = time.time_ns()
-                self._dispatch(k, loop)
-            self._dispatched_all = True
-            self._drain(loop)
+            with IdlePoll() as idle:
+                self.cpu_idle = idle.state
+                self._send_all(clock)
         finally:
             clock.close()
             gevent.killall(self._senders, timeout=5)
+
+    def _send_all(self, clock) -> None:
+        loop = get_hub().loop
+        self._prewarm()
+        woke = 0
+        for k, due in enumerate(self.intended):
+            if due > time.time_ns():
+                clock.wait_until(max(due, woke + COALESCE_NS))
+                woke = time.time_ns()
+            self._dispatch(k, loop)
+        self._dispatched_all = True
+        self._drain(loop)
 
     def _prewarm(self) -> None:
         """Open the connections the first moments will need before t0, so that connecting is
@@ -252,4 +259,5 @@ class ShareRun:
                 "send": self.send.tobytes(), "ack": self.ack.tobytes(), "status": self.status.tobytes(),
                 "retries": self.retries.tobytes(), "errors": {str(k): v for k, v in self.errors.items()},
                 "senders": len(self._senders),
-                "cpu_s": cpu_s, "clock": self.clock_name, "scheduling": self.scheduling}
+                "cpu_s": cpu_s, "clock": self.clock_name, "scheduling": self.scheduling,
+                "cpu_idle": self.cpu_idle}

@@ -56,7 +56,8 @@ def _row(platform: str, label: str, workload: str, record: RunRecord, load: Load
             "saturated_at": load.saturated_at_per_s, "stop_reason": load.stop_reason or "",
             "ceiling": load.generator_ceiling_per_s, "ceiling_note": load.generator_ceiling_note or "",
             "load_workers": load.load_workers, "worker_processes": load.worker_processes,
-            "worker_slots": load.worker_slots, "state": load.state, "needs": needs, "retry": load.retry}
+            "worker_slots": load.worker_slots, "state": load.state, "needs": needs, "retry": load.retry,
+            "generator_setup": " | ".join(sorted({s.generator_setup for s in load.steps if s.generator_setup}))}
 
 
 def _step_row(platform: str, label: str, workload: str, s: LoadStep) -> dict[str, Any]:

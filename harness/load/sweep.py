@@ -129,6 +129,7 @@ def _run_step(session: RunSession, deployment: Deployment, target, index: int, r
         in_flight_limit=spec.max_in_flight * res.workers,
         offered_per_s=res.offered_per_s, sent_per_s=res.sent_per_s, acked_per_s=res.acked_per_s)
     step = analysis.analyze_step(si, sw.thresholds)
+    step.generator_setup = res.setup
     _keep_raw(session, raw, phase, sub, si.stamps)
     session.record.repetitions.append(Repetition(
         repetition=index, phase=phase, warmup=warmup, status="failed" if step.verdict == "failed" else "ok",

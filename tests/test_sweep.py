@@ -22,14 +22,15 @@ TH = spec.SaturationThresholds(p99_ms=1000)
 
 
 def synthetic(rate, duration_s=10.0, warmup_s=2.0, *, service_ms=0.0, capacity=None, lag_ms=0.05,
-              errors=(), lose=(), duplicate=(), unsent=(), tasks=1):
+              errors=(), lose=(), duplicate=(), unsent=(), tasks=1, send_rate=None):
     """A step's generator records and stamps. The platform starts a run `service_ms` after its send,
-    one at a time at most `capacity` per second (None: unlimited)."""
+    one at a time at most `capacity` per second (None: unlimited). send_rate: a generator that can
+    only send this many per second (falling further behind its schedule), else `lag_ms` late each."""
     n = int(rate * (duration_s + warmup_s))
     rows, stamps, free_at = [], [], 0
     for i in range(n):
         intended = T0 + round(i * 1e9 / rate)
-        send = intended + int(lag_ms * MS)
+        send = (T0 + round(i * 1e9 / send_rate) if send_rate else intended) + int(lag_ms * MS)
         wf = f"p-{i}"
         failed = i in errors
         if i in unsent:   # as the generator records it: no send, no ack, an error text
@@ -98,10 +99,26 @@ def test_a_generator_limited_step_is_not_blamed_on_the_platform():
     assert result.saturated_at_per_s is None and result.max_sustainable_is_lower_bound
 
 
-def test_a_generator_limited_saturating_step_is_still_the_generators():
+def test_a_lagging_generator_does_not_hide_a_platform_that_saturates_from_what_was_sent():
+    """4 ms of lag on every send cannot explain a backlog of sent runs growing 50/s: saturated,
+    and the step still records that the generator lagged."""
     sub, stamps = synthetic(100, service_ms=5, capacity=50, lag_ms=4)
     step = analysis.analyze_step(step_input(sub, stamps, 100), TH)
-    assert step.verdict == "generator-limited" and any("backlog" in r for r in step.reasons[1:])
+    assert step.generator_limited and step.verdict == "saturated", step.reasons
+    assert any("backlog" in r for r in step.reasons) and "cannot explain" in step.reasons[-1]
+
+
+def test_a_generator_that_falls_behind_is_blamed_for_what_its_lag_explains():
+    """Offered 100/s, sent 60/s, every sent run started 5 ms later: latency from the intended time
+    and the achieved rate look saturated, but measured from the sends nothing is."""
+    sub, stamps = synthetic(100, service_ms=5, send_rate=60)
+    si = step_input(sub, stamps, 100)
+    window = sub["send_ns"].between(T0 + 2 * 10**9, T0 + 12 * 10**9 - 1)
+    si.sent_per_s = int(window.sum()) / 10
+    step = analysis.analyze_step(si, TH)
+    assert step.verdict == "generator-limited", step.reasons
+    assert step.latency_ms["intended_to_start"].p99_ms > TH.p99_ms and step.achieved_per_s < 95
+    assert any("achieved" in r for r in step.reasons[1:])   # listed, not blamed
 
 
 def test_a_lost_task_fails_the_step_and_a_duplicate_too():

@@ -114,17 +114,22 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
 
 
 def judge(step: LoadStep, th: SaturationThresholds) -> tuple[str, list[str]]:
-    """The step's verdict and why. Duplicated tasks are a failure whatever the load; a generator that
-    fell behind is never blamed on the platform; missing tasks without a saturation signal fail."""
+    """The step's verdict and why. Duplicated tasks are a failure whatever the load; missing tasks
+    without a saturation signal fail. A generator that fell behind is never blamed on the platform:
+    such a step is saturated only on evidence its lag cannot explain, measured from what it sent."""
     saturation = saturation_reasons(step, th)
     missing = f"{step.missing} of {step.tasks_expected} tasks missing" if step.missing else None
     if step.duplicates:
         return "failed", [f"{step.duplicates} duplicated task bodies", *saturation][:MAX_REASONS]
     if step.generator_limited:
-        return "generator-limited", [
-            f"the generator's send lag p99 was {step.generator_lag_p99_ms or 0:.2f} ms (limit "
-            f"{th.generator_lag_p99_ms:g} ms), {step.generator_late} submissions late or unsent: "
-            "the generator, not the platform, was the limit", *saturation][:MAX_REASONS]
+        lag = (f"the generator's send lag p99 was {step.generator_lag_p99_ms or 0:.2f} ms (limit "
+               f"{th.generator_lag_p99_ms:g} ms), {step.generator_late} submissions late or unsent")
+        saturation = saturation_reasons(step, th, from_send=True)
+        if not saturation:
+            return "generator-limited", [f"{lag}: the generator, not the platform, was the limit",
+                                         *saturation_reasons(step, th)][:MAX_REASONS]
+        lag += ", which cannot explain the above: it is measured from the sends"
+        saturation.append(lag)
     if saturation:   # a saturated platform's missing tasks are runs the drain did not wait long enough for
         return "saturated", [*saturation, *([missing + " (not run within drain_s)"] if missing else [])][:MAX_REASONS]
     if missing:      # without any sign of saturation, a task that never ran is lost
@@ -132,13 +137,17 @@ def judge(step: LoadStep, th: SaturationThresholds) -> tuple[str, list[str]]:
     return "ok", []
 
 
-def saturation_reasons(step: LoadStep, th: SaturationThresholds) -> list[str]:
+def saturation_reasons(step: LoadStep, th: SaturationThresholds, from_send: bool = False) -> list[str]:
+    """Signs that the platform did not keep up. from_send: measured from what the generator sent
+    and when (latency from the send, achieved against the sent rate), so its lag plays no part."""
     out = []
-    p99 = (step.latency_ms.get("intended_to_start") or None)
+    metric = "send_to_start" if from_send else "intended_to_start"
+    p99 = step.latency_ms.get(metric) or None
     if p99 is not None and p99.p99_ms > th.p99_ms:
-        out.append(f"p99 scheduling latency {p99.p99_ms:.0f} ms > {th.p99_ms:g} ms")
-    if step.achieved_per_s is not None and step.achieved_per_s < th.keep_up * step.rate_per_s:
-        out.append(f"achieved {step.achieved_per_s:.1f}/s of {step.rate_per_s:g}/s offered")
+        out.append(f"p99 scheduling latency {p99.p99_ms:.0f} ms{' from the send' if from_send else ''} > {th.p99_ms:g} ms")
+    base, what = ((step.sent_per_s, "sent") if from_send and step.sent_per_s is not None else (step.rate_per_s, "offered"))
+    if step.achieved_per_s is not None and step.achieved_per_s < th.keep_up * base:
+        out.append(f"achieved {step.achieved_per_s:.1f}/s of {base:.4g}/s {what}")
     if step.backlog_slope_per_s is not None and step.backlog_slope_per_s > th.backlog_growth * step.rate_per_s:
         out.append(f"backlog grew {step.backlog_slope_per_s:.1f} runs/s over the steady part")
     if step.back_pressure:

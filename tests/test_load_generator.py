@@ -2,7 +2,6 @@
 HTTP framing, and real steps through Locust's master and two worker processes against the null
 server (integration). Nothing here imports Locust or gevent into the test process."""
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,8 +18,8 @@ from harness.chaos import terminal_signals
 from harness.errors import BenchError
 from harness.load import HttpTarget, NullServer, Step, run_step
 from harness.load.ceiling import search_ceiling
-from harness.load.cpu_idle import CPU_LATENCY_DEVICE, IdlePoll, current_request_us
-from harness.load.generator import RECORD_COLUMNS, describe_setup, read_records, summarize
+from harness.load.cpu_idle import can_hold, current_request_us
+from harness.load.generator import RECORD_COLUMNS, read_records, summarize
 from harness.load.http1 import Connection, encode_request, resolve
 from harness.load.records import write_share
 from harness.load.schedule import (RequestTemplate, RetryPolicy, intended_offset_ns, is_late, window_count,
@@ -28,35 +27,6 @@ from harness.load.schedule import (RequestTemplate, RetryPolicy, intended_offset
 from tests.conftest import REPO, leftovers
 
 MS = 1_000_000
-
-
-# --- keeping idle CPUs awake while sending ---------------------------------------------------
-
-ALLOWED = current_request_us() is not None and os.access(CPU_LATENCY_DEVICE, os.W_OK)
-
-
-@pytest.mark.skipif(not ALLOWED, reason="needs write access to the PM QoS device (root here)")
-def test_idle_poll_holds_a_zero_latency_request_only_while_held():
-    before = current_request_us()
-    with IdlePoll() as idle:
-        assert current_request_us() == 0 and "poll" in idle.state
-    assert current_request_us() == before != 0
-
-
-def test_idle_poll_says_why_when_it_cannot_or_may_not(monkeypatch, tmp_path):
-    with IdlePoll(str(tmp_path / "missing")) as idle:
-        assert idle.state.startswith("default (FileNotFoundError")
-    monkeypatch.setenv("BENCH_LOAD_IDLE_POLL", "0")
-    before = current_request_us()
-    with IdlePoll() as idle:
-        assert idle.state == "default (BENCH_LOAD_IDLE_POLL=0)" and current_request_us() == before
-
-
-def test_the_generator_setup_names_each_distinct_setting_once():
-    reports = {0: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"}, 1: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"},
-               2: {"scheduling": "normal (PermissionError)", "cpu_idle": ""}}
-    assert describe_setup(reports) == "SCHED_FIFO 10; poll | normal (PermissionError)"
-    assert describe_setup({}) is None
 
 
 # --- the schedule -----------------------------------------------------------------------------
@@ -105,6 +75,8 @@ def test_a_retry_policy_doubles_its_wait_within_its_jitter_and_names_its_source(
     assert [policy.delay_s(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]          # the middle of the jitter
     assert policy.delay_s(1, 0.0) == pytest.approx(1.6) and policy.delay_s(1, 0.999999) == pytest.approx(2.4)
     assert policy.describe() == "HTTP 429, 503 retried up to 5 times after 2 s, doubling, jitter ±20% (client X)"
+    both = policy.model_copy(update={"transport_errors": True})
+    assert both.describe().startswith("HTTP 429, 503 and failed connections retried up to 5 times")
     plan = json.loads(json.dumps(HttpTarget(base_url="http://h:1", path="/", retry=policy).model_dump(mode="json")))
     assert HttpTarget.model_validate(plan).retry == policy                   # as the Locust workers receive it
     with pytest.raises(ValueError):
@@ -279,7 +251,7 @@ def test_two_local_workers_acknowledge_every_submission_once_on_schedule(tmp_pat
     assert r.late == sum(is_late(i, s) for i, s in zip(df["intended_ns"][~df["warmup"]], df["send_ns"][~df["warmup"]]))
     assert r.acked_per_s == pytest.approx(200, rel=0.05)
     assert r.setup and all(rep["cpu_idle"] for rep in r.worker_reports.values())
-    if ALLOWED:   # each worker held idle CPUs awake while it sent, and let go when done
+    if can_hold():   # each worker held idle CPUs awake while it sent, and let go when done
         assert "poll" in r.setup and current_request_us() != 0
     assert not leftovers(str(out))
     assert not (out / "step-plan.json").exists()
@@ -297,52 +269,6 @@ def test_a_target_that_answers_slowly_shows_in_latency_from_intended_and_in_late
     assert r.latency_from_intended_ms.max_ms > 1000             # 200 submissions at 50/s: ~4 s
     assert r.latency_from_send_ms.p99_ms < 0.5 * r.latency_from_intended_ms.p99_ms
     assert r.acked_per_s < 60 and not r.generator_kept_up
-    assert not leftovers(str(tmp_path / "step"))
-
-
-class _BusyOnce(threading.Thread):
-    """An HTTP server that answers each path 503 the first time and 202 after (like Prefect's
-    server when SQLite is locked), counting what it saw."""
-
-    def __init__(self):
-        import http.server
-        seen: dict[str, int] = {}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                seen[self.path] = seen.get(self.path, 0) + 1
-                self.send_response(503 if seen[self.path] == 1 else 202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_):
-                pass
-        self.seen = seen
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        super().__init__(target=self.server.serve_forever, daemon=True)
-
-
-@pytest.mark.integration
-def test_a_busy_answer_is_retried_as_the_platforms_client_would_and_counted(tmp_path):
-    busy = _BusyOnce()
-    busy.start()
-    try:
-        retry = RetryPolicy(statuses=frozenset({503}), max_retries=2, backoff_s=0.05, source="test")
-        target = HttpTarget(base_url=f"http://127.0.0.1:{busy.server.server_port}", path="/r/{workflow_id}", retry=retry)
-        r = run_step(target, Step(rate_per_s=20, duration_s=1, drain_s=5), "busy", tmp_path / "step")
-        plain = run_step(HttpTarget(base_url=target.base_url, path="/s/{workflow_id}"),
-                         Step(rate_per_s=20, duration_s=1), "plain", tmp_path / "plain")
-    finally:
-        busy.server.shutdown()
-    df = r.records
-    assert r.errors == 0 and (df["http_status"] == 202).all() and (df["retries"] == 1).all()
-    retried = [n for path, n in busy.seen.items() if path.startswith("/r/")]
-    assert retried == [2] * 20                                       # each sent twice, never a third time
-    assert r.latency_from_send_ms.min_ms >= 0.05 * 0.8 * 1000        # the wait (less its jitter) shows
-    assert plain.errors == 20 and (plain.records["retries"] == 0).all()   # without a policy a 503 is final
     assert not leftovers(str(tmp_path / "step"))
 
 

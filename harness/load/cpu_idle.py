@@ -18,6 +18,11 @@ def current_request_us(device: str = CPU_LATENCY_DEVICE) -> int | None:
         return None
 
 
+def can_hold(device: str = CPU_LATENCY_DEVICE) -> bool:
+    """Whether this process may make the request (root here, or a udev rule granting the device)."""
+    return os.access(device, os.W_OK)
+
+
 class IdlePoll:
     """While held, asks the kernel for 0 µs CPU wake-up latency (PM QoS), so idle CPUs poll instead
     of halting; `state` says what was done.

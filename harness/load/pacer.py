@@ -243,9 +243,13 @@ class ShareRun:
             try:
                 status = conn.request(data)
             except Exception as exc:  # noqa: BLE001 - every failure is a recorded outcome of this submission
-                self.errors[k] = f"{type(exc).__name__}: {exc}"[:300]
-                self.retries[k] = retries
-                return
+                if retry is None or not retry.transport_errors or retries >= retry.max_retries:
+                    self.errors[k] = f"{type(exc).__name__}: {exc}"[:300]
+                    self.retries[k] = retries
+                    return
+                retries += 1   # the connection is closed: the next request opens a new one
+                gevent.sleep(retry.delay_s(retries, random.random()))
+                continue
             if retry is None or status not in retry.statuses or retries >= retry.max_retries:
                 break
             retries += 1

@@ -40,6 +40,9 @@ class RetryPolicy(_Model):
     max_retries: int = Field(ge=1, le=10)
     backoff_s: float = Field(gt=0)         # the first retry waits this long, each next one twice as long
     jitter: float = Field(default=0.0, ge=0, lt=1)   # each wait x uniform(1 - jitter, 1 + jitter)
+    # Also retry a request whose connection failed (reset, closed before the answer, refused): only
+    # for a client that does so, and a target that makes a repeated submission harmless (idempotency).
+    transport_errors: bool = False
     source: str                            # the client behaviour mirrored, for the run record
 
     def delay_s(self, retry: int, unit: float = 0.5) -> float:
@@ -48,7 +51,8 @@ class RetryPolicy(_Model):
 
     def describe(self) -> str:
         codes = ", ".join(str(c) for c in sorted(self.statuses))
-        return (f"HTTP {codes} retried up to {self.max_retries} times after {self.backoff_s:g} s, doubling"
+        what = f"HTTP {codes}{' and failed connections' if self.transport_errors else ''}"
+        return (f"{what} retried up to {self.max_retries} times after {self.backoff_s:g} s, doubling"
                 f"{f', jitter ±{self.jitter:.0%}' if self.jitter else ''} ({self.source})")
 
 

@@ -250,6 +250,7 @@ class LoadStep(_Model):
     generator_workers: int
     generator_late: int                    # submissions the generator could not send on time (counted, not dropped)
     generator_lag_p99_ms: float | None
+    generator_unsent: int = 0              # of generator_late: never sent before the step ended
     generator_limited: bool
     back_pressure: bool = False            # every generator connection waited on the platform at some moment
     generator_setup: str | None = None     # the workers' scheduling and CPU-idle settings (pacer.IdlePoll: machine-wide)

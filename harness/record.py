@@ -224,6 +224,10 @@ class ServiceLoad(_Model):
     rss_start_mb: OptionalFloat = None     # first and last sample of the step
     rss_end_mb: OptionalFloat = None
     rss_max_mb: OptionalFloat = None
+    # PSS (shared pages split between the processes sharing them): RSS sums PostgreSQL's shared
+    # buffers once per backend process that touched them
+    pss_start_mb: OptionalFloat = None
+    pss_end_mb: OptionalFloat = None
     platform: bool                         # counted in the platform's CPU (not the harness, not the generator)
 
 
@@ -271,6 +275,7 @@ class LoadStep(_Model):
     tasks_in_steady: int = 0
     cpu_ms_per_task: float | None = None
     memory_growth_mb: float | None = None  # all platform services, last sample minus first of the step
+    memory_growth_of: Literal["pss", "rss"] | None = None   # PSS where every platform service has it
     verdict: Literal["ok", "saturated", "generator-limited", "failed"]
     reasons: list[str] = Field(default_factory=list)
 

@@ -182,9 +182,22 @@ def test_cpu_per_task_counts_platform_services_only_over_the_steady_part():
     step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
     assert step.platform_cpu_s == pytest.approx(0.8 * 10, rel=0.01)
     assert step.cpu_ms_per_task == pytest.approx(8.0, rel=0.03)    # 0.8 cores / 100 tasks per s
-    assert step.memory_growth_mb == pytest.approx(2 * 60)
+    assert step.memory_growth_mb == pytest.approx(2 * 60) and step.memory_growth_of == "rss"
     harness = next(s for s in step.services if s.service == "harness")
     assert not harness.platform and harness.cpu_mean_pct == pytest.approx(100)
+
+
+def test_memory_growth_is_pss_where_every_platform_service_has_it():
+    """A database whose 10 processes all touch the same new shared pages: RSS counts them ten times,
+    PSS (the pages split between the processes sharing them) once."""
+    sub, stamps = synthetic(100, service_ms=5)
+    rows = [{"t_ns": T0 + k * 200 * MS, "service": "postgres", "role": "database", "cpu_pct": 10.0,
+             "rss_bytes": (500 + 10 * 10 * k) * 2**20, "pss_bytes": (500 + 10 * k) * 2**20} for k in range(61)]
+    step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
+    assert (step.memory_growth_mb, step.memory_growth_of) == (pytest.approx(600), "pss")
+    rows[0]["pss_bytes"] = 0          # unreadable at the first sample: the first readable one counts
+    step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
+    assert step.memory_growth_of == "pss" and step.services[0].pss_start_mb == 510
 
 
 def test_summary_takes_the_highest_step_below_the_first_that_failed():

@@ -87,6 +87,7 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
     tasks_in_steady = int(((ends >= steady_ns) & (ends <= end_ns)).sum())
     platform = [s for s in services if s.platform]
     cpu_s = sum(s.cpu_s for s in platform) if platform else None
+    growth = _memory_growth(platform)
     unsent = sub["send_ns"].isna() if len(sub) else pd.Series(dtype=bool)
     errors = int((~ok & ~unsent).sum()) if len(sub) else 0   # the platform's: a submission never sent is the generator's
     pressure = back_pressure(acked_or_failed=sub[~unsent] if len(sub) else sub, limit=si.in_flight_limit)
@@ -109,7 +110,7 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
         backlog=backlog, backlog_slope_per_s=slope, backlog_end=backlog[-1][1] if backlog else None,
         services=services, platform_cpu_s=cpu_s, tasks_in_steady=tasks_in_steady,
         cpu_ms_per_task=1000 * cpu_s / tasks_in_steady if cpu_s is not None and tasks_in_steady else None,
-        memory_growth_mb=_memory_growth(platform), verdict="ok")
+        memory_growth_mb=growth[0], memory_growth_of=growth[1], verdict="ok")
     step.verdict, step.reasons = judge(step, th)
     return step
 
@@ -265,18 +266,25 @@ def service_loads(res: pd.DataFrame, start_ns: int, steady_ns: int, end_ns: int)
         cpu_s = float((g.loc[steady, "cpu_pct"].fillna(0) / 100 * dt[steady].fillna(0)).sum())
         in_step = g[(g["t_ns"] >= start_ns) & (g["t_ns"] <= end_ns)]
         rss = in_step["rss_bytes"] / 2**20
+        pss = in_step["pss_bytes"].dropna() / 2**20 if "pss_bytes" in in_step else pd.Series(dtype=float)
+        pss = pss[pss > 0]   # 0: not readable (the sampler's placeholder)
         out.append(ServiceLoad(service=service, role=role, cpu_s=cpu_s,
                                cpu_mean_pct=100 * cpu_s / ((end_ns - steady_ns) / 1e9),
                                rss_start_mb=float(rss.iloc[0]) if len(rss) else None,
                                rss_end_mb=float(rss.iloc[-1]) if len(rss) else None,
                                rss_max_mb=float(rss.max()) if len(rss) else None,
+                               pss_start_mb=float(pss.iloc[0]) if len(pss) else None,
+                               pss_end_mb=float(pss.iloc[-1]) if len(pss) else None,
                                platform=role not in NON_PLATFORM_ROLES))
     return out
 
 
-def _memory_growth(platform: list[ServiceLoad]) -> float | None:
+def _memory_growth(platform: list[ServiceLoad]) -> tuple[float | None, str | None]:
+    """Last sample minus first over all platform services, in PSS where every one has it, else RSS."""
+    if platform and all(s.pss_start_mb is not None and s.pss_end_mb is not None for s in platform):
+        return sum(s.pss_end_mb - s.pss_start_mb for s in platform), "pss"
     pairs = [(s.rss_start_mb, s.rss_end_mb) for s in platform if s.rss_start_mb is not None]
-    return sum(e - s for s, e in pairs) if pairs else None
+    return (sum(e - s for s, e in pairs), "rss") if pairs else (None, None)
 
 
 def summarize(result: LoadResult) -> None:

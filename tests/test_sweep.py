@@ -276,6 +276,7 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
     env.filters["cell"] = lambda v: " ".join(str(v or "").split()).replace("|", "\\|")
     text = env.get_template("load.md.j2").render(**ctx)
     assert "| temporal | native postgres | rate-sweep-noop | **50/s** | 2.50 |" in text
+    assert ctx["load_rows"][0]["memory_growth_of"] == "RSS"     # the synthetic steps have no samples
     assert "saturated at 100/s" in text and text.count("| step-") == 3
     assert "ran with SCHED_FIFO 10; idle CPUs poll" in text and "also wake without a halted vCPU" in text
     assert [c["file"] for c in load_charts(cells, tmp_path)] == ["load-rate-sweep-noop.png"]

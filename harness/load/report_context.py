@@ -53,11 +53,18 @@ def _row(platform: str, label: str, workload: str, record: RunRecord, load: Load
             "mst": f"{bound}{mst:g}/s" if mst is not None else (
                 "not determined" if load.max_sustainable_is_lower_bound else "none sustained"),
             "cpu_ms_per_task": load.cpu_ms_per_task, "memory_growth_mb": load.memory_growth_mb,
+            "memory_growth_of": _memory_basis(load),
             "saturated_at": load.saturated_at_per_s, "stop_reason": load.stop_reason or "",
             "ceiling": load.generator_ceiling_per_s, "ceiling_note": load.generator_ceiling_note or "",
             "load_workers": load.load_workers, "worker_processes": load.worker_processes,
             "worker_slots": load.worker_slots, "state": load.state, "needs": needs, "retry": load.retry,
             "generator_setup": " | ".join(sorted({s.generator_setup for s in load.steps if s.generator_setup}))}
+
+
+def _memory_basis(load: LoadResult) -> str:
+    """PSS or RSS: what the step behind the row's memory growth measured (older runs: RSS)."""
+    best = next((s for s in load.steps if not s.warmup and s.rate_per_s == load.max_sustainable_per_s), None)
+    return ((best and best.memory_growth_of) or "rss").upper()
 
 
 def _step_row(platform: str, label: str, workload: str, s: LoadStep) -> dict[str, Any]:

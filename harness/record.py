@@ -257,7 +257,7 @@ class LoadStep(_Model):
     generator_unsent: int = 0              # of generator_late: never sent before the step ended
     generator_limited: bool
     back_pressure: bool = False            # every generator connection waited on the platform at some moment
-    generator_setup: str | None = None     # the workers' scheduling and CPU-idle settings (pacer.IdlePoll: machine-wide)
+    generator_setup: str | None = None     # the workers' scheduling and CPU-idle settings (cpu_idle.IdlePoll: machine-wide)
     tasks_expected: int                    # acknowledged runs x tasks per run
     tasks_completed: int
     missing: int

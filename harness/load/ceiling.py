@@ -68,7 +68,7 @@ class Ceiling(_Model):
     warmup_s: float
     measured_at: datetime
     machine: Machine
-    # how the worker processes (and the CPUs while they sent: pacer.IdlePoll) and the null server
+    # how the worker processes (and the CPUs while they sent: cpu_idle.IdlePoll) and the null server
     # were scheduled (SCHED_FIFO where allowed)
     worker_scheduling: str | None = None
     null_server_scheduling: str | None = None

@@ -66,12 +66,13 @@ class PrefectAdapter(Adapter):
         and 503 (PREFECT_CLIENT_MAX_RETRIES=5, 2**n s with ±20% jitter), and with the same count and
         waits a request whose connection failed (its `retry_exceptions`: httpx's ReadError,
         WriteError, RemoteProtocolError for "a uvicorn bug", PrefectHQ/prefect#7512). Seen here: one
-        503 at 0.5 submissions/s in 1 of 3 short sweeps; at 2/s, 9 of 160 submissions whose retry
-        after a 503 met a connection closed before the answer. The generator retries the same way;
+        503 at 0.5 submissions/s in 1 of 3 short sweeps; at 2/s, in a sweep before this retry (not
+        kept), 9 of 160 submissions whose retry after a 503 met a connection closed before the answer. The generator retries the same way;
         the workflow id is the idempotency key, so a retry can never start a second run."""
         from ..load.schedule import HttpTarget, RetryPolicy
         retry = RetryPolicy(statuses=frozenset({429, 502, 503}), max_retries=5, backoff_s=2.0, jitter=0.2,
-                            transport_errors=True, source="Prefect's client defaults: PREFECT_CLIENT_MAX_RETRIES=5, "
+                            transport_errors=True,
+                            source="Prefect's client defaults: PREFECT_CLIENT_MAX_RETRIES=5, "
                                    "PREFECT_CLIENT_RETRY_JITTER_FACTOR=0.2")
         return HttpTarget(base_url=deployment.endpoints["api_url"].removesuffix("/api"),
                           path=f"/api/deployments/{self._deployment_id}/create_flow_run",

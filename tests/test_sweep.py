@@ -297,27 +297,29 @@ def short_sweep(rates, *, op="noop", n=0, step_s=5.0, warmup_s=1.0, load_workers
                                  "generator_lag_p99_ms": generator_lag_p99_ms}}})
 
 
-def run_sweep_on(platform: str, wl: spec.Workload, tmp_path):
+def run_sweep_on(platform: str, wl: spec.Workload, tmp_path, variant: str | None = None):
     from harness.driver import RunOptions, run
     from harness.record import load_record
     from tests.conftest import require_runnable
     if platform != "null":
         require_runnable(platform)
-    path = run(RunOptions(platform, wl, results_root=tmp_path))
+    path = run(RunOptions(platform, wl, results_root=tmp_path, variant=variant))
     return path, load_record(path / "run.json")
 
 
-# Prefect starts a Python process per flow run, seconds of CPU each on the 2-core machine: its rates are lower.
-SHORT = {"null": ([3, 6], 5.0, 2), "prefect": ([0.5, 1], 8.0, 1), "temporal-dev": ([3, 6], 5.0, 1),
-         "hatchet": ([3, 6], 5.0, 1)}
+# platform: (rates, step_s, load_workers, variant). Prefect starts a Python process per flow run, seconds
+# of CPU each on the 2-core machine, and Airflow a task process per task: their rates are lower. Airflow
+# runs on PostgreSQL, as its sweeps do: on SQLite its DAG processor can die of "database is locked" under load.
+SHORT = {"null": ([3, 6], 5.0, 2, None), "prefect": ([0.5, 1], 8.0, 1, None), "temporal-dev": ([3, 6], 5.0, 1, None),
+         "temporal": ([3, 6], 5.0, 1, None), "hatchet": ([3, 6], 5.0, 1, None), "airflow": ([0.5, 1], 8.0, 1, "postgres")}
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("platform", list(SHORT))
 def test_a_short_sweep_runs_every_task_exactly_once(platform, tmp_path):
     from harness.load.schedule import window_count
-    rates, step_s, load_workers = SHORT[platform]
-    path, record = run_sweep_on(platform, short_sweep(rates, step_s=step_s, load_workers=load_workers), tmp_path)
+    rates, step_s, load_workers, variant = SHORT[platform]
+    path, record = run_sweep_on(platform, short_sweep(rates, step_s=step_s, load_workers=load_workers), tmp_path, variant)
     assert record.status == "complete", record.error
     steps = record.load.steps
     assert steps and record.load.load_workers == load_workers

@@ -1,6 +1,7 @@
 """Every non-default stack variant that changes the services (e.g. Prefect on PostgreSQL) runs for real and
 stops cleanly; one that changes settings alone is checked where it differs: its services' environment."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -28,17 +29,34 @@ def _variants(shaped: bool):
 
 
 @pytest.mark.parametrize("platform,variant", list(_variants(shaped=False)))
-def test_a_settings_only_variant_renders_its_environment_into_its_services(tmp_path, platform, variant):
+def test_a_settings_only_variant_renders_what_it_changes_into_its_services(tmp_path, platform, variant):
     """A variant that changes settings alone starts the default's services (run for real by the
-    conformance suite); what it adds is its environment, which reaches each named service."""
+    conformance suite and the tuned sweeps); what it adds is its environment, its arguments and its
+    files, which reach each named service."""
     d = definition.load(platform)
+    vdef = d.variants[variant]
     rendered = definition.render(d, variant, definition.RenderContext("r1", tmp_path, tmp_path, go_bin=tmp_path))
     specs = {s.name: s for s in rendered.steps()}
-    assert d.variants[variant].env and d.variants[variant].settings, "a variant names what it changes"
-    for service, env in d.variants[variant].env.items():
+    assert (vdef.env or vdef.args or vdef.files) and vdef.settings, "a variant names what it changes"
+    for service, env in vdef.env.items():
         for key, value in env.items():
             assert specs[service].env[key] == rendered.ctx.render(value), (service, key)
-    assert set(d.variants[variant].settings) <= set(rendered.settings)
+    for service, args in vdef.args.items():
+        assert specs[service].command[-len(args):] == [rendered.ctx.render(a) for a in args], service
+    rendered.write_files()
+    for f in vdef.files:
+        assert Path(rendered.ctx.render(f.path)).read_text() == rendered.ctx.render(f.content)
+    assert set(vdef.settings) <= set(rendered.settings)
+    for key in vdef.settings:   # the recorded value is what the variant sets, wherever it sets it
+        written = [*(v for e in vdef.env.values() for v in e.values()), *(a for al in vdef.args.values() for a in al),
+                   *(f.content for f in vdef.files)]
+        assert any(str(vdef.settings[key].value) in w for w in written), key
+
+
+def test_a_variant_naming_no_service_is_refused():
+    with pytest.raises(ValueError, match="names no service wroker"):
+        definition.StackDef.model_validate({"platform": "t", "services": [{"name": "worker", "command": ["true"]}],
+                                            "variants": {"v": {"args": {"wroker": ["-x"]}}}})
 
 
 @pytest.mark.parametrize("platform,variant", list(_variants(shaped=True)))

@@ -156,7 +156,8 @@ def saturation_reasons(step: LoadStep, th: SaturationThresholds, from_send: bool
     if step.achieved_per_s is not None and step.achieved_per_s + slack < th.keep_up * base:
         out.append(f"achieved {step.achieved_per_s:.1f}/s of {base:.4g}/s {what}")
     if step.backlog_slope_per_s is not None and step.backlog_slope_per_s > th.backlog_growth * step.rate_per_s:
-        out.append(f"backlog grew {step.backlog_slope_per_s:.1f} runs/s over the steady part")
+        out.append(f"backlog grew {step.backlog_slope_per_s:.2g} runs/s over the steady part "
+                   f"(limit {th.backlog_growth * step.rate_per_s:.2g})")
     if step.back_pressure:
         out.append("every generator connection was waiting on the platform (back-pressure)")
     if step.error_share > th.error_share:

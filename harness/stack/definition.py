@@ -62,10 +62,17 @@ class ServiceDef(_Strict):
     beyond_loopback: str | None = None
 
 
+class FileDef(_Strict):
+    path: str
+    content: str
+
+
 class VariantDef(_Strict):
     default: bool = False
     description: str = ""
     env: dict[str, dict[str, str]] = Field(default_factory=dict)   # service -> extra env
+    args: dict[str, list[str]] = Field(default_factory=dict)       # service -> arguments appended to its command
+    files: list[FileDef] = Field(default_factory=list)   # written after the stack's; a file at the same path replaces it
     settings: dict[str, Setting] = Field(default_factory=dict)
 
 
@@ -89,11 +96,6 @@ class InstallDef(_Strict):
         if self.python_lock and self.python:
             raise ValueError("python and python_lock exclude each other (a lock names every distribution)")
         return self
-
-
-class FileDef(_Strict):
-    path: str
-    content: str
 
 
 class StackDef(_Strict):
@@ -122,6 +124,16 @@ class StackDef(_Strict):
                 raise ValueError(f"services: {sdef.name}: after names {', '.join(unknown)}, "
                                  f"not an earlier step (earlier: {', '.join(seen) or 'none'})")
             seen.append(sdef.name)
+        return self
+
+    @model_validator(mode="after")
+    def _variants_name_services(self) -> "StackDef":
+        names = {s.name for s in self.services}
+        for vname, vdef in self.variants.items():
+            unknown = sorted({*vdef.env, *vdef.args} - names)
+            if unknown:
+                raise ValueError(f"variants: {vname}: names no service {', '.join(unknown)} "
+                                 f"(services: {', '.join(sorted(names))})")
         return self
 
 
@@ -204,7 +216,8 @@ class RenderedStack:
         return {k: s.model_dump() for k, s in {**self.defn.settings, **vdef.settings}.items()}
 
     def write_files(self) -> None:
-        for f in self.defn.files:
+        variant_paths = {f.path for f in self.defn.variants[self.variant].files}
+        for f in [*(f for f in self.defn.files if f.path not in variant_paths), *self.defn.variants[self.variant].files]:
             path = Path(self.ctx.render(f.path))
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secrets
@@ -238,7 +251,8 @@ class RenderedStack:
                                command=tuple(ctx.render(c) for c in r.command) if r.command else None,
                                timeout_s=r.timeout_s)
         return ServiceSpec(
-            name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in sdef.command], env=env, ready=ready,
+            name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in [*sdef.command, *vdef.args.get(sdef.name, [])]],
+            env=env, ready=ready,
             ports={p: int(ctx.render(("{lowport.%s}" if p in ctx.lowport.values() else "{port.%s}") % p))
                    for p in sdef.ports},
             oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s,

@@ -47,9 +47,9 @@ def test_a_settings_only_variant_renders_what_it_changes_into_its_services(tmp_p
     for f in vdef.files:
         assert Path(rendered.ctx.render(f.path)).read_text() == rendered.ctx.render(f.content)
     assert set(vdef.settings) <= set(rendered.settings)
+    written = [*(v for e in vdef.env.values() for v in e.values()), *(a for al in vdef.args.values() for a in al),
+               *(f.content for f in vdef.files)]
     for key in vdef.settings:   # the recorded value is what the variant sets, wherever it sets it
-        written = [*(v for e in vdef.env.values() for v in e.values()), *(a for al in vdef.args.values() for a in al),
-                   *(f.content for f in vdef.files)]
         assert any(str(vdef.settings[key].value) in w for w in written), key
 
 

@@ -216,8 +216,8 @@ class RenderedStack:
         return {k: s.model_dump() for k, s in {**self.defn.settings, **vdef.settings}.items()}
 
     def write_files(self) -> None:
-        variant_paths = {f.path for f in self.defn.variants[self.variant].files}
-        for f in [*(f for f in self.defn.files if f.path not in variant_paths), *self.defn.variants[self.variant].files]:
+        own = self.defn.variants[self.variant].files
+        for f in [*(f for f in self.defn.files if f.path not in {v.path for v in own}), *own]:
             path = Path(self.ctx.render(f.path))
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secrets

@@ -1,26 +1,19 @@
-"""A lean HTTP/1.1 keep-alive connection for the load workers: one request bytes out, one status in.
+"""HTTP/1.1 for the load workers, only as far as a submission needs: a request encoded once per
+submission, an answer framed (status line, Content-Length, chunked transfer coding, `Connection:
+close`) and nothing else parsed. The connections themselves are `sender.SendLoop`'s.
 
 Why not geventhttpclient's HTTPClient (what Locust's FastHttpUser uses): measured on the 2-core
 machine against the null server it costs about 150 µs of CPU per request (headers objects, request
-building, pool bookkeeping), a raw socket about 45 µs; the generator's goal of 10,000 submissions/s
-per process leaves 100 µs for everything. Requests are therefore encoded once per submission
-(`encode_request`) and responses parsed only as far as framing needs: status line, Content-Length,
-chunked transfer coding, `Connection: close`.
-
-Standard library sockets only, so it runs cooperatively under gevent's monkey patching in the
-Locust workers and blocking in plain tests.
+building, pool bookkeeping), a raw socket about 45 µs, and the generator's goal of 10,000
+submissions/s per process leaves 100 µs for everything.
 """
 from __future__ import annotations
 
 import socket
-import time
+from dataclasses import dataclass
 
 RECV_BYTES = 65536
 MAX_HEAD_BYTES = 64 * 1024
-# A keep-alive connection idle longer than this is replaced before use rather than reused: servers
-# close idle connections (uvicorn after 5 s), and a POST that met a closed connection cannot be
-# retried without risking a duplicate workflow run.
-IDLE_REUSE_S = 2.0
 
 
 class ProtocolError(Exception):
@@ -51,111 +44,62 @@ def resolve(host: str, port: int) -> tuple[int, tuple]:
     return family, sockaddr
 
 
-class Connection:
-    """One keep-alive connection; `request` returns the status code or raises (OSError, ProtocolError)."""
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    keep_alive: bool
+    end: int | None     # where the response ends in the buffer; None: its body runs to the close
 
-    def __init__(self, address: tuple[int, tuple], connect_timeout_s: float, io_timeout_s: float | None = None):
-        self._family, self._addr = address  # from resolve(), once per step, not once per connect
-        self._connect_timeout_s = connect_timeout_s
-        # None: wait as long as it takes. Under gevent every socket operation with a timeout arms
-        # a timer, which costs more than the request's own parsing; the load workers bound a
-        # request's wait by ending the step instead (the drain).
-        self._io_timeout_s = io_timeout_s
-        self._sock: socket.socket | None = None
-        self._buf = b""
-        self._last_used = 0.0
 
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        self._buf = b""
+def parse_response(buf: bytes, start: int = 0) -> Response | None:
+    """The first complete response in buf[start:], or None while more bytes are needed; interim
+    (1xx) responses are skipped. Raises ProtocolError for anything but HTTP/1.x."""
+    end = buf.find(b"\r\n\r\n", start)
+    if end < 0:
+        if len(buf) - start > MAX_HEAD_BYTES:
+            raise ProtocolError("response headers too long")
+        return None
+    head = buf[start:end]
+    # Bytes searches on the lower-cased head, not a parsed dict: this runs once per submission.
+    version, _, rest = head.partition(b" ")
+    if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
+        raise ProtocolError(f"not an HTTP/1.x status line: {head[:60]!r}")
+    status, body = int(rest[:3]), end + 4
+    if 100 <= status < 200:
+        return parse_response(buf, body)  # an interim response; the real one follows
+    lower = head.lower()
+    keep_alive = version != b"HTTP/1.0" and _header(lower, b"connection") != b"close"
+    if status in (204, 304):
+        return Response(status, keep_alive, body)
+    if b"chunked" in (_header(lower, b"transfer-encoding") or b""):
+        stop = _chunked_end(buf, body)
+        return None if stop is None else Response(status, keep_alive, stop)
+    if (value := _header(lower, b"content-length")) is None:
+        return Response(status, False, None)
+    if not value.isdigit():
+        raise ProtocolError(f"bad Content-Length {value[:20]!r}")
+    stop = body + int(value)
+    return Response(status, keep_alive, stop) if len(buf) >= stop else None
 
-    def connect(self) -> None:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
+
+def _chunked_end(buf: bytes, pos: int) -> int | None:
+    """Where a chunked body starting at buf[pos] ends (after its trailers), or None if not yet."""
+    while True:
+        if (eol := buf.find(b"\r\n", pos)) < 0:
+            return None
+        size_text = buf[pos:eol].split(b";", 1)[0].strip()
         try:
-            sock.settimeout(self._connect_timeout_s)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.connect(self._addr)
-            sock.settimeout(self._io_timeout_s)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock, self._buf, self._last_used = sock, b"", time.monotonic()
-
-    def request(self, data: bytes) -> int:
-        if self._sock is not None and time.monotonic() - self._last_used > IDLE_REUSE_S:
-            self.close()
-        if self._sock is None:
-            self.connect()
-        try:
-            self._sock.sendall(data)
-            status, keep_alive = self._read_response()
-        except BaseException:
-            self.close()  # a half-read response leaves the connection unusable
-            raise
-        self._last_used = time.monotonic()
-        if not keep_alive:
-            self.close()
-        return status
-
-    def _recv(self) -> bytes:
-        chunk = self._sock.recv(RECV_BYTES)
-        if not chunk:
-            raise ProtocolError("connection closed before the response ended")
-        return chunk
-
-    def _read_response(self) -> tuple[int, bool]:
-        buf = self._buf
-        while (end := buf.find(b"\r\n\r\n")) < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                raise ProtocolError("response headers too long")
-            buf += self._recv()
-        head, buf = buf[:end], buf[end + 4:]
-        # Bytes searches on the lower-cased head, not a parsed dict: this runs once per submission.
-        version, _, rest = head.partition(b" ")
-        if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
-            raise ProtocolError(f"not an HTTP/1.x status line: {head[:60]!r}")
-        status = int(rest[:3])
-        lower = head.lower()
-        keep_alive = version != b"HTTP/1.0" and _header(lower, b"connection") != b"close"
-        if 100 <= status < 200 or status in (204, 304):
-            length = 0
-        elif b"chunked" in (_header(lower, b"transfer-encoding") or b""):
-            self._buf = self._skip_chunked(buf)
-            return status, keep_alive
-        elif (value := _header(lower, b"content-length")) is not None:
-            length = int(value)
-        else:
-            self._drain_to_close(buf)
-            return status, False
-        while len(buf) < length:
-            buf += self._recv()
-        self._buf = buf[length:]
-        if 100 <= status < 200:
-            return self._read_response()  # an interim response; the real one follows
-        return status, keep_alive
-
-    def _skip_chunked(self, buf: bytes) -> bytes:
-        while True:
-            while (eol := buf.find(b"\r\n")) < 0:
-                buf += self._recv()
-            size = int(buf[:eol].split(b";", 1)[0], 16)
-            if size == 0:
-                while (end := buf.find(b"\r\n\r\n", eol)) < 0 and not buf.startswith(b"\r\n", eol + 2):
-                    buf += self._recv()
-                # no trailers: the chunk line's CRLF is followed by the final CRLF
-                return buf[eol + 4:] if buf.startswith(b"\r\n", eol + 2) else buf[end + 4:]
-            while len(buf) < eol + 2 + size + 2:
-                buf += self._recv()
-            buf = buf[eol + 2 + size + 2:]
-
-    def _drain_to_close(self, buf: bytes) -> None:
-        try:
-            while self._sock.recv(RECV_BYTES):
-                pass
-        finally:
-            self.close()
+            size = int(size_text, 16)
+        except ValueError:
+            raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+        if size == 0:
+            if buf.startswith(b"\r\n", eol + 2):
+                return eol + 4  # no trailers
+            end = buf.find(b"\r\n\r\n", eol)
+            return None if end < 0 else end + 4
+        pos = eol + 2 + size + 2
+        if len(buf) < pos:
+            return None
 
 
 def _header(lower_head: bytes, name: bytes) -> bytes | None:

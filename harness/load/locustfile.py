@@ -114,7 +114,7 @@ class StepUser(User):
             if not _worker["ready"].wait(timeout=SCHEDULE_TIMEOUT_S):
                 raise RuntimeError(f"no schedule from the master within {SCHEDULE_TIMEOUT_S} s")
             share = _share_config(_worker["plan"])
-            run, cpu0 = ShareRun(share), time.process_time()
+            run, cpu0 = ShareRun(share, yield_to_hub=_hub_turn), time.process_time()
             _profiled(run.run, share.worker)
             runner.send_message("bench_records", run.payload(time.process_time() - cpu0))
         except Exception as exc:  # noqa: BLE001 - reported to the master, which ends the step
@@ -122,6 +122,11 @@ class StepUser(User):
             runner.send_message("bench_records", {"worker": (_worker["plan"] or {}).get("worker", -1),
                                                   "error": f"{type(exc).__name__}: {exc}"})
         Event().wait()
+
+
+def _hub_turn() -> None:
+    """gevent's hub runs what is due (Locust's heartbeat, signals) while the send loop waits."""
+    gevent.sleep(0)
 
 
 def _profiled(fn, worker: int) -> None:

@@ -99,8 +99,10 @@ class RunSession:
         if setup.services_ready_s:   # an external or in-process stack has nothing to bring up
             setup.start_to_ready_s = time.monotonic() - t0
         self.t_ready_ns = time.time_ns()
+        # The stack's last: a variant that changes a setting the workers hold (worker_env) records it
+        # over the adapter's value.
         self.record.settings = {k: Setting.model_validate(v)
-                                for k, v in {**self.stack.settings(), **self.adapter.settings_for(self.wl)}.items()}
+                                for k, v in {**self.adapter.settings_for(self.wl), **self.stack.settings()}.items()}
         self.record.endpoints = self.stack.endpoints()
         self.recorder.flush()
 

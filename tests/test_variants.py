@@ -44,7 +44,8 @@ def test_a_settings_only_variant_renders_what_it_changes_into_its_services(tmp_p
     vdef = d.variants[variant]
     rendered = definition.render(d, variant, definition.RenderContext("r1", tmp_path, tmp_path, go_bin=tmp_path))
     specs = {s.name: s for s in rendered.steps()}
-    assert (vdef.env or vdef.args or vdef.files) and vdef.settings, "a variant names what it changes"
+    assert (vdef.env or vdef.args or vdef.files or vdef.worker_env) and vdef.settings, "a variant names what it changes"
+    assert rendered.worker_env() == {k: rendered.ctx.render(v) for k, v in vdef.worker_env.items()}
     for service, env in vdef.env.items():
         for key, value in env.items():
             assert specs[service].env[key] == rendered.ctx.render(value), (service, key)
@@ -55,11 +56,25 @@ def test_a_settings_only_variant_renders_what_it_changes_into_its_services(tmp_p
         assert Path(rendered.ctx.render(f.path)).read_text() == rendered.ctx.render(f.content)
     assert set(vdef.settings) <= set(rendered.settings)
     written = [*(v for e in vdef.env.values() for v in e.values()), *(a for al in vdef.args.values() for a in al),
-               *(f.content for f in vdef.files)]
+               *(f.content for f in vdef.files), *vdef.worker_env.values()]
     # as recorded: a secret as ***, a port as <port>
     written = [re.sub(r"\{port\.\w+\}", "<port>", re.sub(r"\{secret\.\w+\}", "***", w)) for w in written]
     for key in vdef.settings:   # the recorded value is what the variant sets, wherever it sets it
         assert any(str(vdef.settings[key].value) in w for w in written), key
+
+
+def test_a_variants_worker_env_reaches_the_harnesss_workers(tmp_path):
+    """Prefect's runner poll is held by the harness's worker, not a stack service: the variant's
+    worker_env is added to every worker the stack starts."""
+    from harness.stack.native import NativeStack
+    from harness.stack.service import ServiceSpec
+    stack = NativeStack(definition.load("prefect"), "default-poll", tmp_path, "r1")
+    stack.rendered = definition.render(stack.defn, "default-poll", definition.RenderContext("r1", tmp_path, tmp_path))
+    started = []
+    stack.group.start = started.append
+    stack.start_worker(ServiceSpec("worker", ["true"], env={"BENCH_PREFECT_POLL_S": "1", "A": "b"}))
+    assert started[0].env == {"BENCH_PREFECT_POLL_S": "10", "A": "b"}
+    assert stack.settings()["runner.query_seconds"]["value"] == 10
 
 
 def test_a_variant_naming_no_service_is_refused():

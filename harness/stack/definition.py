@@ -73,6 +73,9 @@ class VariantDef(_Strict):
     env: dict[str, dict[str, str]] = Field(default_factory=dict)   # service -> extra env
     args: dict[str, list[str]] = Field(default_factory=dict)       # service -> arguments appended to its command
     files: list[FileDef] = Field(default_factory=list)   # written after the stack's; a file at the same path replaces it
+    # Environment added to the harness's worker processes (the adapter's `workers()`), for a setting
+    # the workers hold, e.g. Prefect's runner poll interval; the variant's `settings` record it.
+    worker_env: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, Setting] = Field(default_factory=dict)
 
 
@@ -233,6 +236,9 @@ class RenderedStack:
 
     def endpoints(self) -> dict[str, str]:
         return {k: self.ctx.render(v) for k, v in self.defn.endpoints.items()}
+
+    def worker_env(self) -> dict[str, str]:
+        return {k: self.ctx.render(v) for k, v in self.defn.variants[self.variant].worker_env.items()}
 
     def secrets(self) -> list[str]:
         return self.ctx.secrets()

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -39,7 +40,12 @@ class HostStack(Stack):
         return self._artifacts
 
     def start_worker(self, spec: ServiceSpec) -> None:
+        spec = replace(spec, env={**spec.env, **self._worker_env()})
         self.group.start(self.link.wrap(spec) if self.link is not None else spec)
+
+    def _worker_env(self) -> dict[str, str]:
+        """What the stack's variant adds to the harness's workers' environment."""
+        return {}
 
     def open_worker_link(self, ports: list[int]) -> str:
         self.link = WorkerLink.open(str(os.getpid()))
@@ -177,6 +183,9 @@ class NativeStack(HostStack):
 
     def endpoints(self) -> dict[str, str]:
         return self.rendered.endpoints() if self.rendered else {}
+
+    def _worker_env(self) -> dict[str, str]:
+        return self.rendered.worker_env() if self.rendered else {}
 
     def settings(self) -> dict[str, dict]:
         return self.rendered.settings if self.rendered else {}

@@ -174,6 +174,7 @@ class OurFigure(BaseModel):
     python: str
     cores: int | None
     settings: list[str]          # our non-default settings, "key=value (default d)"
+    default_variant: bool | None = None   # the stack's default variant (None: not recorded)
     busy: str = ""               # measured repetitions taken while the machine was busy ("2 of 5", "not probed")
 
 
@@ -234,7 +235,8 @@ def our_figure(cell: Cell) -> OurFigure | None:
     return OurFigure(platform=r.platform, stack=stack_label(r), kind=r.deployment.kind, run_id=r.run_id,
                      median_s=spread.median, min_s=spread.min, max_s=spread.max, n=spread.n,
                      versions=", ".join(f"{k} {v}" for k, v in r.versions.items()), python=r.machine.python,
-                     cores=r.machine.logical_cores, settings=settings, busy=busy_text(cell))
+                     cores=r.machine.logical_cores, settings=settings,
+                     default_variant=r.deployment.default_variant, busy=busy_text(cell))
 
 
 def _ours_by_engine(cells: dict[CellKey, Cell], workload: str) -> dict[str, list[OurFigure]]:
@@ -287,16 +289,28 @@ def _ranking(study: Study, workload: str, rows: dict[str, PublishedRow]) -> Rank
     return Ranking(ours=ours, theirs=theirs, agree=False, reasons=_reasons(study, workload, moved, rows))
 
 
+def _ours_beside(row: EngineRow, study: Study, ours: list[OurFigure]) -> list[OurFigure]:
+    """Our figures for their row: our default variants beside their default row, our other variants
+    beside their `tuned` row where the engine has one (else beside the default row, labelled by
+    stack); their other configurations (an edition, a dedicated worker) get none."""
+    has_tuned = any(e.engine == row.engine and e.config == "tuned" for e in study.engines)
+    if row.config == "default":
+        return [o for o in ours if o.default_variant is not False or not has_tuned]
+    if row.config == "tuned":
+        return [o for o in ours if o.default_variant is False]
+    return []
+
+
 def published_comparison(cells: dict[CellKey, Cell], study: Study | None = None) -> PublishedComparison:
-    """Per workload the study shares with us: every published row beside our figure for its engine
-    (default-configuration rows only: a tuned row differs by the knob it names), the ratio, and the
-    ranking of the engines measured on both sides. The report renders it with templates/published.md.j2."""
+    """Per workload the study shares with us: every published row beside our figures for its engine
+    (our default variants beside their default row, our tuned variants beside their tuned row), the
+    ratio, and the ranking of the engines measured on both sides (default rows). The report renders
+    it with templates/published.md.j2."""
     study = study or load_study()
     tables = []
     for workload, wl in study.workloads.items():
         ours = _ours_by_engine(cells, workload)
-        rows = [PublishedRow(row=e, figure=e.figures[workload],
-                             ours=ours.get(e.engine, []) if e.config == "default" else [])
+        rows = [PublishedRow(row=e, figure=e.figures[workload], ours=_ours_beside(e, study, ours.get(e.engine, [])))
                 for e in study.engines if workload in e.figures]
         rows.sort(key=lambda r: r.figure.median_s)
         defaults = {r.row.engine: r for r in rows if r.row.config == "default"}

@@ -76,6 +76,28 @@ def test_answers_delivered_in_pieces_are_framed_and_a_close_is_honoured():
     assert list(run.status) == [200, 201, 204, 500] and not run.errors and loop.opened == 1
 
 
+def test_a_connection_the_server_closes_while_idle_is_never_reused():
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve():   # answers one request per connection, keeps it open 50 ms, then closes it
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                time.sleep(0.05)
+    threading.Thread(target=serve, daemon=True).start()
+    try:   # 10/s: each submission finds the previous connection closed by the server
+        run, loop = _run(HttpTarget(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}", path="/"), rate=10,
+                         total=5, max_in_flight=1)
+    finally:
+        srv.close()
+    assert list(run.status) == [200] * 5 and not run.errors and loop.opened >= 5
+
+
 def test_with_every_connection_busy_a_submission_waits_and_is_sent_late(tmp_path):
     with NullServer(tmp_path, service_ms=20) as server:    # 50/s offered 100/s over one connection
         run, loop = _run(HttpTarget(base_url=server.base_url, path="/r"), rate=100, total=20, max_in_flight=1)
@@ -107,6 +129,7 @@ def test_a_refused_connection_is_an_error_per_submission():
         s.bind(("127.0.0.1", 0))                            # bound, never listening: refused
         run, _ = _run(HttpTarget(base_url=f"http://127.0.0.1:{s.getsockname()[1]}", path="/"), rate=100, total=5)
     assert sorted(run.errors) == list(range(5)) and not any(run.ack)
+    assert all(run.send)                                    # attempted on time: an error, not "never sent"
     assert all(e.startswith("ConnectionRefusedError") for e in run.errors.values())
 
 

@@ -117,3 +117,19 @@ def test_a_development_server_is_shown_but_does_not_stand_for_its_engine(tmp_pat
     temporal = next(r for r in table.rows if r.row.row == "temporal")
     assert [o.platform for o in temporal.ours] == ["temporal-dev"] and temporal.primary is None
     assert table.ranking.ours == ["prefect"] and table.ranking.agree
+
+
+def test_a_tuned_variant_stands_beside_their_tuned_row_not_their_default(tmp_path):
+    write_chain_run(tmp_path, "airflow", "a1", tasks=40, variant="sqlite", paths_s=[41.0, 42.0, 41.5])
+    write_chain_run(tmp_path, "airflow", "a2", tasks=40, variant="tuned", paths_s=[13.0, 12.0, 14.0])
+    write_chain_run(tmp_path, "temporal", "t2", tasks=40, variant="tuned", paths_s=[1.0, 1.1, 0.9])
+    cells, _ = collect(tmp_path)
+    for cell in cells.values():
+        cell.record.deployment.default_variant = cell.record.deployment.variant not in ("tuned",)
+    table = next(t for t in published.published_comparison(cells).workloads if t.workload == "chain-40x-fib10")
+    rows = {r.row.row: r for r in table.rows}
+    assert [o.run_id for o in rows["airflow"].ours] == ["a1"] and [o.run_id for o in rows["airflow_tuned"].ours] == ["a2"]
+    assert rows["airflow_tuned"].ratio == pytest.approx(13.0 / 9.106, abs=0.01)
+    assert [o.run_id for o in rows["temporal_tuned"].ours] == ["t2"] and rows["temporal"].ours == []
+    assert rows["windmill_dedicated"].ours == [] and table.ranking.ours == ["airflow"]
+

@@ -104,10 +104,10 @@ def realtime_priority() -> str:
 
 @contextmanager
 def _no_gc_pauses():
-    """The cyclic garbage collector off while the share is sent, as timeit and pyperf run their
-    loops: a full collection walks every object Locust and gevent created (milliseconds, in one
-    piece, charged to whichever submission is due). The loop frees what it allocates by reference
-    counting; the collector runs again afterwards."""
+    """The cyclic garbage collector off while the share is sent, as timeit runs its loop: a full
+    collection walks every object Locust and gevent created (milliseconds, in one piece, charged to
+    whichever submission is due). The loop frees what it allocates by reference counting; the
+    collector runs again afterwards."""
     gc.collect()
     gc.freeze()
     enabled = gc.isenabled()

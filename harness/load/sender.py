@@ -159,6 +159,8 @@ class SendLoop:
         stale_before = time.monotonic_ns() - IDLE_REUSE_NS
         while self._idle:
             conn = self._idle.pop()
+            if conn.sock is None:
+                continue  # closed while idle (the server closed it, or a reset)
             if conn.last_used >= stale_before:
                 return conn
             self._close(conn)
@@ -230,6 +232,8 @@ class SendLoop:
         self.opened += 1
         self.peak = max(self.peak, len(self._conns))
         self._ep.register(conn.fd, IN | OUT)
+        if k is not None and not self.r.send[k]:
+            self.r.send[k] = time.time_ns()  # connecting is part of sending, even where it fails
         rc = sock.connect_ex(self._addr)
         if rc not in (0, errno.EINPROGRESS):
             self._failed(conn, OSError(rc, os.strerror(rc)))

@@ -52,7 +52,7 @@ def _run(target: HttpTarget, rate: float, total: int, max_in_flight: int = 1000,
     cfg = ShareConfig(target=target, id_prefix="s", rate_per_s=rate, total=total, worker=0, workers=1,
                       t0_ns=time.time_ns() + 100_000_000, max_in_flight=max_in_flight, drain_s=drain_s)
     run = ShareRun(cfg)
-    loop = SendLoop(run, run.address, run.encode, make_clock(), coalesce_ns=COALESCE_NS)
+    loop = SendLoop(run, make_clock(), coalesce_ns=COALESCE_NS)
     loop.run(prewarm=2, drain_s=drain_s)
     return run, loop
 

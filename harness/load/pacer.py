@@ -162,7 +162,7 @@ class ShareRun:
         self.scheduling = realtime_priority()
         clock = make_clock()
         self.clock_name = clock.name if clock else "epoll timeout (ms)"
-        loop = SendLoop(self, self.address, self.encode, clock, self._yield, COALESCE_NS)
+        loop = SendLoop(self, clock, self._yield, COALESCE_NS)
         try:
             with IdlePoll() as idle, _no_gc_pauses():
                 self.cpu_idle = idle.state

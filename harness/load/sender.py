@@ -62,14 +62,13 @@ class _Conn:
 
 class SendLoop:
     """Sends submission k of `run` (a pacer.ShareRun) at run.intended[k] (time.time_ns()) as
-    `encode(k)`, recording into run's send, ack, status, retries and errors; `run()` returns once
-    every submission is answered or `drain_s` after the last intended time. `clock` wakes the loop
-    on time (pacer.Timerfd), or is None (epoll's millisecond timeout)."""
+    run.encode(k) to run.address, recording into run's send, ack, status, retries and errors;
+    `run()` returns once every submission is answered or `drain_s` after the last intended time.
+    `clock` wakes the loop on time (pacer.Timerfd), or is None (epoll's millisecond timeout)."""
 
-    def __init__(self, run, address: tuple[int, tuple], encode: Callable[[int], bytes],
-                 clock, yield_to_hub: Callable[[], None] | None = None, coalesce_ns: int = 0):
-        self.r, self._family, self._addr = run, *address
-        self._encode, self._clock, self._yield = encode, clock, yield_to_hub
+    def __init__(self, run, clock, yield_to_hub: Callable[[], None] | None = None, coalesce_ns: int = 0):
+        self.r, (self._family, self._addr) = run, run.address
+        self._encode, self._clock, self._yield = run.encode, clock, yield_to_hub
         self._coalesce = coalesce_ns
         self._ep = _original("select", "epoll")()
         self._socket_cls = _original("socket", "socket")

@@ -43,13 +43,13 @@ test-integration: install
 # Figures for the harness's own overhead: the null platform, and the sampler over a 31-process stack
 # (a benchmark, not a test).
 harness-bench: install
-	.venv/bin/python -m harness.selfbench
+	.venv/bin/python -m harness.tools.selfbench
 
 # 50 runs interrupted at random points (signals, a killed service, a server never ready, a port taken,
 # the harness killed outright); prints what each left behind (goal: nothing). A benchmark, not a test.
 CHAOS_RUNS ?= 50
 chaos: install
-	.venv/bin/python -m harness.chaos $(CHAOS_RUNS)
+	.venv/bin/python -m harness.tools.chaos $(CHAOS_RUNS)
 
 # The fault campaign (figures, not a test): every fault-* workload on every platform that runs natively here,
 # on the variant that has the service each fault targets, then the fault table. PLATFORM=P for one;

@@ -18,7 +18,7 @@ import yaml
 
 def platforms() -> list[str]:
     from harness import platforms as registry
-    from harness.doctor import runnable
+    from harness.cli.doctor import runnable
     out = []
     for name in registry.orchestrators():
         info = registry.get(name)
@@ -34,7 +34,7 @@ def platforms() -> list[str]:
 
 
 def workloads() -> list[str]:
-    from harness.cli import DEFAULT_WORKLOADS
+    from harness.cli.app import DEFAULT_WORKLOADS
     try:
         from harness.claims import load
     except ImportError:  # claims as code (before issue 9): every default workload
@@ -67,7 +67,7 @@ def diff(old: Path, new: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from harness.errors import BenchError
+    from harness.model.errors import BenchError
     try:
         if argv[:1] == ["platforms"]:
             print(" ".join(platforms()))

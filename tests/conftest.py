@@ -6,9 +6,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import spec
-from harness.doctor import runnable
-from harness.paths import STACKS_DIR
+from harness.model import spec
+from harness.cli.doctor import runnable
+from harness.model.paths import STACKS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = [sys.executable, "-m", "harness"]
@@ -31,7 +31,7 @@ def require_runnable(platform: str) -> None:
 
 def leftovers(marker: str) -> list[psutil.Process]:
     """Processes whose command line mentions marker (e.g. a run directory), this one excepted."""
-    from harness.chaos import processes_mentioning
+    from harness.tools.chaos import processes_mentioning
     return [p for p in processes_mentioning(marker) if p.pid != os.getpid()]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.record import (DeploymentShape, HarnessRevision, Machine, RunRecord, ServiceRef, Summary,
+from harness.model.record import (DeploymentShape, HarnessRevision, Machine, RunRecord, ServiceRef, Summary,
                             WorkloadRef, EngineAnomalies)
 
 MACHINE = Machine(cpu_model="AMD EPYC", logical_cores=2, physical_cores=2, ram_bytes=24 * 2**30, os="Linux",

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
-from harness.paths import REPO_ROOT
+from harness.model import spec
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
 from harness.platforms import base, hatchet, kestra, null, prefect, temporal, windmill
 from harness.platforms.base import Deployment, deployable, replicas, worker_copy
 from harness.platforms.mechanics import epoch_ns, poll_until, python_worker, task_body_script
-from harness.taskbody import STAMPS_DIR_ENV
+from harness.workers.taskbody import STAMPS_DIR_ENV
 
 UTC = timezone.utc
 

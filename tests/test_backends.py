@@ -7,8 +7,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pandas as pd
 import pytest
 
-from harness import backends, doctor
-from harness.errors import BenchError
+from harness.stack import backends
+from harness.cli import doctor
+from harness.model.errors import BenchError
 from harness.platforms import get
 from harness.platforms.base import Requirement
 from harness.stack.external import MetricsSampler, load_config, parse_process_metrics

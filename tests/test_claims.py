@@ -1,6 +1,6 @@
 """Claim verdicts follow from the numbers, and say so when a platform was not measured."""
 from harness import claims
-from harness.record import LatencySummary, ResourceSummaryRow, Setup, Spread
+from harness.model.record import LatencySummary, ResourceSummaryRow, Setup, Spread
 
 from .record_factory import empty_summary, make_record
 

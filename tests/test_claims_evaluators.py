@@ -7,10 +7,10 @@ from typer.testing import CliRunner
 
 from harness import claims
 from harness.claims import evaluators, model, table
-from harness.cli import app
-from harness.errors import BenchError
-from harness.fault_record import FaultOutcome
-from harness.record import LatencySummary, LoadResult, Repetition, ResourceSummaryRow, Setting, Spread
+from harness.cli.app import app
+from harness.model.errors import BenchError
+from harness.model.fault_record import FaultOutcome
+from harness.model.record import LatencySummary, LoadResult, Repetition, ResourceSummaryRow, Setting, Spread
 
 from .record_factory import empty_summary, make_record
 

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from harness.claims import model
-from harness.errors import BenchError
-from harness.paths import REPO_ROOT
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
 
 SEED = REPO_ROOT.parent / "shared" / "seeds" / "operational-analysis.md"
 
@@ -126,7 +126,7 @@ def test_every_claim_of_the_seed_document_is_a_row_quoted_exactly():
 
 def test_every_fault_claim_names_the_scenario_of_each_workload_it_measures():
     """A workload whose scenario the claim does not name would never count (the fan-out kill did not)."""
-    from harness import spec
+    from harness.model import spec
     claims = model.load(REPO_ROOT / "claims" / "claims.yaml").claims
     for claim in (c for c in claims if c.kind == "fault"):
         for m in claim.needs.measures:

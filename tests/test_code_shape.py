@@ -3,7 +3,7 @@ import ast
 
 import pytest
 
-from harness.paths import REPO_ROOT
+from harness.model.paths import REPO_ROOT
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

@@ -4,12 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from harness import analysis, compare, compare_render
-from harness.errors import BenchError
-from harness.platforms.base import EngineTask, EngineWorkflow, WorkflowRequest
-from harness.record import Machine, MachineState, Setup
-from harness.results import Redactor, RunRecorder
-from harness.spec import TaskSpec, Workload
+from harness.analysis import runs as analysis
+from harness.report import compare
+from harness.report import compare_render
+from harness.model.errors import BenchError
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.record import Machine, MachineState, Setup
+from harness.store.results import Redactor, RunRecorder
+from harness.model.spec import TaskSpec, Workload
 
 from .conftest import bench
 from .record_factory import MACHINE, make_record
@@ -167,7 +169,7 @@ def test_two_run_folders_and_two_stacks_side_by_side(tmp_path):
     b = write_chain_run(tmp_path / "b", run_id="rb", backend="compose", variant="compose")
     comp = compare.compare_paths(a, b)    # two runs: compared whatever their stacks
     assert [(c.stack_a, c.stack_b, c.run_a, c.run_b) for c in comp.cells] == [("native sqlite", "compose", "ra", "rb")]
-    from harness.report import collect
+    from harness.store.cells import collect
     cells_a, _ = collect(tmp_path / "a")
     cells_b, _ = collect(tmp_path / "b")
     side = compare.side_by_side(cells_a, cells_b, "native", "compose")   # paired by platform and workload

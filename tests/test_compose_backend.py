@@ -17,7 +17,7 @@ from docker.models.containers import ContainerCollection
 from docker.models.images import ImageCollection
 from python_on_whales.components.compose.cli_wrapper import ComposeCLI
 
-from harness.errors import BenchError
+from harness.model.errors import BenchError
 from harness.stack import compose, compose_stack
 from harness.stack.container_stats import ContainerSampler, cpu_percent, memory_bytes, stats_row
 from harness.stack.definition import RenderContext
@@ -160,7 +160,7 @@ def _stack(tmp_path, platform, timelines, **plan):
 @pytest.fixture
 def no_worker_env(monkeypatch):
     """The host-side workers' environment is a real uv install; these tests are about containers."""
-    from harness.install import Installed
+    from harness.stack.install import Installed
     monkeypatch.setattr(compose_stack.install, "python_env",
                         lambda platform, packages: Installed(Path("/nonexistent"), True, {}, 0, None))
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BenchError, RunInterrupted
+from harness.model.errors import BenchError, RunInterrupted
 from harness.stack import compose
 from tests.test_compose_backend import HEALTHY, FakeEngine, FakeWhales
 
 
 @pytest.fixture
 def fake_engine(monkeypatch, tmp_path):
-    import harness.ledger
-    monkeypatch.setattr(harness.ledger, "STATE_DIR", tmp_path / "state")   # not the checkout's .bench
+    import harness.run.ledger
+    monkeypatch.setattr(harness.run.ledger, "STATE_DIR", tmp_path / "state")   # not the checkout's .bench
     plan = {"timelines": {"db": HEALTHY, "windmill_server": HEALTHY, "windmill_worker": HEALTHY,
                           "windmill_worker_native": HEALTHY}}
     engine = FakeEngine()
@@ -26,7 +26,7 @@ def fake_engine(monkeypatch, tmp_path):
 
 
 def _windmill_run(tmp_path):
-    from harness.driver import RunOptions, run
+    from harness.run.driver import RunOptions, run
     from tests.conftest import small
     return run(RunOptions("windmill", small("latency-probe", runs=1), backend="compose", results_root=tmp_path))
 

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.paths import REPO_ROOT, STACKS_DIR
+from harness.model.paths import REPO_ROOT, STACKS_DIR
 from harness.platforms import platforms
 from harness.stack import compose
 
@@ -97,7 +97,7 @@ def test_tasks_run_in_containers_only_where_the_stamp_folder_is_mounted(platform
     """An adapter without host-side workers runs task bodies inside the stack's containers, which
     then need the run's stamp folder at STAMPS_MOUNT, or every task would count as missing."""
     from harness.platforms import adapter_class
-    from harness.platforms.base import STAMPS_MOUNT, Adapter
+    from harness.platforms.base import Adapter, STAMPS_MOUNT
     mounts = {name: [v for v in svc.get("volumes", []) if isinstance(v, str) and v.startswith("${BENCH_STAMPS_DIR")]
               for name, svc in compose.load(platform).services.items()}
     mounted = {name for name, vols in mounts.items() if vols}

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.driver import RunOptions, run
+from harness.run.driver import RunOptions, run
 from harness.platforms import platforms
 
 from .conftest import require_runnable, small

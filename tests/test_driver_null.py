@@ -4,9 +4,9 @@ import json
 import pandas as pd
 import pytest
 
-from harness.driver import RunOptions, run
+from harness.run.driver import RunOptions, run
 from harness.platforms.null import NullAdapter
-from harness.taskbody import run_task
+from harness.workers.taskbody import run_task
 
 from .conftest import small, stacks_with
 
@@ -62,7 +62,7 @@ class LosingAdapter(NullAdapter):
 
     def _task(self, req, index, queued_ns=None):
         if index == req.tasks - 1:
-            from harness.platforms.base import EngineTask
+            from harness.model.engine import EngineTask
             return EngineTask(index)
         return super()._task(req, index, queued_ns)
 

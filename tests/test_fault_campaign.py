@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness import fault_campaign as fc, spec
-from harness.errors import BenchError, RunInterrupted
-from harness.spec import FaultTarget
+from harness.campaign import faults as fc
+from harness.model import spec
+from harness.model.errors import BenchError, RunInterrupted
+from harness.model.spec import FaultTarget
 from harness.stack import definition
 from tests.record_factory import make_record
 
@@ -62,9 +63,9 @@ def test_a_cell_is_done_only_by_a_complete_native_run_of_its_variant(tmp_path):
 
 
 def test_a_run_whose_fault_outcomes_predate_what_the_harness_measures_now_is_not_done(tmp_path):
-    from harness.fault_analysis import outcome
-    from harness.fault_record import FAULT_MEASURES, FaultOutcome
-    from harness.record import Repetition
+    from harness.analysis.faults import outcome
+    from harness.model.fault_record import FAULT_MEASURES, FaultOutcome
+    from harness.model.record import Repetition
     from .test_faults import chain_stamps, inputs
     cell = fc.FaultCell("prefect", "fault-database-pause", "postgres")
     now = outcome(inputs(chain_stamps(3.1)))

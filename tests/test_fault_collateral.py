@@ -6,10 +6,10 @@ import time
 import psutil
 import pytest
 
-from harness.driver import RunOptions, run
-from harness.errors import BenchError, ServiceDied
-from harness.fault_analysis import describe_death
-from harness.fault_record import CollateralDeath
+from harness.run.driver import RunOptions, run
+from harness.model.errors import BenchError, ServiceDied
+from harness.analysis.faults import describe_death
+from harness.model.fault_record import CollateralDeath
 from harness.stack.processes import ProcessGroup
 from harness.stack.service import ServiceSpec
 

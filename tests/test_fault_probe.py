@@ -7,10 +7,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.fault_analysis import describe_probe, probe_verdict
-from harness.fault_probe import probe_id, probe_sender
-from harness.fault_record import SubmissionProbe
-from harness.faults import FaultLog
+from harness.analysis.faults import describe_probe, probe_verdict
+from harness.faults.probe import probe_id, probe_sender
+from harness.model.fault_record import SubmissionProbe
+from harness.model.fault_record import FaultLog
 from harness.load.schedule import HttpTarget, RetryPolicy
 
 from .test_faults import host  # noqa: F401 (a fixture)
@@ -107,7 +107,7 @@ def test_the_probe_is_named_beside_the_repetitions_runs():
 
 
 def test_the_runner_sends_one_probe_a_second_after_firing_and_none_for_a_scale_out(host):
-    from harness.faults import FaultRunner
+    from harness.faults.runner import FaultRunner
     from .test_faults import fault
     stack, stamps = host
     sent = []

@@ -7,16 +7,17 @@ import time
 import psutil
 import pytest
 
-from harness import spec
-from harness.analysis import Submission
-from harness.driver import RunOptions, run
-from harness.errors import BenchError
-from harness.fault_analysis import FaultInputs, outcome, repetition_done, warmup_transition_max_ns
-from harness.faults import FaultLog, FaultRunner, pick_target, trigger_ns
-from harness.fault_record import CollateralDeath, FaultOperation
-from harness.platforms.base import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model import spec
+from harness.analysis.runs import Submission
+from harness.run.driver import RunOptions, run
+from harness.model.errors import BenchError
+from harness.analysis.faults import FaultInputs, outcome, repetition_done, warmup_transition_max_ns
+from harness.model.fault_record import FaultLog
+from harness.faults.runner import FaultRunner, pick_target, trigger_ns
+from harness.model.fault_record import CollateralDeath, FaultOperation
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.platforms.null import NullAdapter
-from harness.record import Repetition
+from harness.model.record import Repetition
 from harness.stack.base import ServiceInfo
 from harness.stack.native import InProcessStack
 from harness.stack.service import ServiceSpec
@@ -55,7 +56,7 @@ def test_bad_fault_blocks_are_refused_naming_the_field(fault, over, message):
 
 def test_every_committed_result_still_names_its_workload_by_the_same_hash():
     """Fields added to the workload spec since (submit, a fault's add_workers) leave old hashes alone."""
-    from harness.paths import REPO_ROOT
+    from harness.model.paths import REPO_ROOT
     runs = sorted((REPO_ROOT / "results").glob("*/*/run.json"))
     assert runs
     for path in runs:
@@ -346,8 +347,8 @@ def test_a_fault_on_a_service_the_stack_lacks_is_one_line(tmp_path):
 def test_fault_table_renders_rows_settings_and_experiments_that_did_not_run():
     from types import SimpleNamespace
 
-    from harness.fault_analysis import fault_report_context
-    from harness.report import TEMPLATES
+    from harness.analysis.faults import fault_report_context
+    from harness.report.render import TEMPLATES
 
     from .record_factory import make_record
     waited = outcome(inputs(chain_stamps(0, upto=3), status="timeout", done=90))

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from harness import spec
-from harness.driver import RunOptions, run
-from harness.record import Repetition
+from harness.model import spec
+from harness.run.driver import RunOptions, run
+from harness.model.record import Repetition
 
 from .conftest import require_runnable
 from .test_faults import KILL, S

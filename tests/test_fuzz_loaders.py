@@ -11,10 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import platforms, spec
-from harness.errors import BenchError
-from harness.paths import STACKS_DIR, WORKLOADS_DIR
-from harness.record import load_record
+from harness import platforms
+from harness.model import spec
+from harness.model.errors import BenchError
+from harness.model.paths import STACKS_DIR, WORKLOADS_DIR
+from harness.model.record import load_record
 from harness.stack import compose, definition
 
 EXAMPLES = 250

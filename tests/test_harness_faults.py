@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.driver import RunOptions, run
-from harness.errors import BenchError
-from harness.ledger import RunLedger, reap_orphans
+from harness.run.driver import RunOptions, run
+from harness.model.errors import BenchError
+from harness.run.ledger import RunLedger, reap_orphans
 from harness.platforms.null import NullAdapter
-from harness.record import load_record
+from harness.model.record import load_record
 
 from .conftest import bench, leftovers, require_runnable, small, stacks_with
 
@@ -94,7 +94,7 @@ class SwallowingAdapter(NullAdapter):
 @pytest.mark.parametrize("blocks_s", [0.0, 30.0], ids=["returns", "blocks"])
 def test_an_interrupt_swallowed_inside_an_sdk_call_still_ends_the_run(tmp_path, monkeypatch, blocks_s):
     """Returning, the call meets the next safe point; blocking, the watchdog delivers the interrupt again."""
-    from harness.errors import RunInterrupted
+    from harness.model.errors import RunInterrupted
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={"swallow": "tests.test_harness_faults:SwallowingAdapter"})
     monkeypatch.setattr(SwallowingAdapter, "swallowed", 0)
     monkeypatch.setattr(SwallowingAdapter, "blocks_s", blocks_s)
@@ -171,9 +171,9 @@ def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, m
     """A full Hatchet stack has the most secrets: the database password, the admin password, the API token.
     It is also the one stack with a listener beyond loopback (declared): checked here, on the same run."""
     require_runnable("hatchet")
-    import harness.driver as driver
-    from harness.report import render
-    from harness.results import Redactor
+    import harness.run.driver as driver
+    from harness.report.render import render
+    from harness.store.results import Redactor
     seen: list[str] = []
 
     class Collecting(Redactor):
@@ -199,7 +199,7 @@ def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, m
 def test_interrupted_runs_leave_nothing_behind():
     """A short `make chaos`: one run per kind of interruption (the full 50 are `make chaos`)."""
     require_runnable("temporal-dev")
-    from harness.chaos import FAULTS, campaign
+    from harness.tools.chaos import FAULTS, campaign
     outcomes = campaign(len(FAULTS), "temporal-dev", seed=7)
     assert [o.fault for o in outcomes] == list(FAULTS)
     for o in outcomes:
@@ -211,7 +211,7 @@ def test_interrupted_runs_leave_nothing_behind():
 def test_a_harness_started_with_sigint_ignored_keeps_ignoring_it_and_sigterm_still_ends_the_run():
     """`bench run ... &` in a script starts it with SIGINT ignored, as background jobs are; the run
     must not start reacting to it halfway (before and during the run alike), and SIGTERM still works."""
-    from harness.guards import interrupts
+    from harness.run.guards import interrupts
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with interrupts():

@@ -15,10 +15,11 @@ import yaml
 from kestrapy.models.execution import Execution
 from kestrapy.models.flow import Flow
 
-from harness import spec
-from harness.errors import BenchError
+from harness.model import spec
+from harness.model.errors import BenchError
 from harness.platforms import kestra, mechanics
-from harness.platforms.base import WorkflowRequest, deployable
+from harness.model.engine import WorkflowRequest
+from harness.platforms.base import deployable
 
 from .fake_http import ApiHandler, serving
 

@@ -6,8 +6,8 @@ import sys
 import psutil
 import pytest
 
-from harness.driver import RunOptions, run
-from harness.errors import BenchError
+from harness.run.driver import RunOptions, run
+from harness.model.errors import BenchError
 from harness.platforms.null import NullAdapter
 from harness.stack import listeners
 from harness.stack.native import InProcessStack

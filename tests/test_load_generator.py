@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.chaos import terminal_signals
-from harness.errors import BenchError
+from harness.tools.chaos import terminal_signals
+from harness.model.errors import BenchError
 from harness.load import HttpTarget, NullServer, Step, run_step
 from harness.load.ceiling import search_ceiling
 from harness.load.cpu_idle import can_hold, current_request_us

@@ -5,7 +5,7 @@ import time
 import psutil
 import pytest
 
-from harness.errors import BenchError
+from harness.model.errors import BenchError
 from harness.stack.processes import ProcessGroup
 from harness.stack.ports import free_port, is_free
 from harness.stack.service import ReadyCheck, ServiceSpec

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BenchError
+from harness.model.errors import BenchError
 from harness.stack import postgres
 
 from .conftest import REPO

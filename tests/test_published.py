@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import published
-from harness.errors import BenchError
-from harness.report import TEMPLATES, collect
+from harness.report import published
+from harness.model.errors import BenchError
+from harness.report.render import TEMPLATES
+from harness.store.cells import collect
 
 from .test_compare import write_chain_run
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import machine
-from harness.errors import BenchError
-from harness.record import SCHEMA_VERSION, MachineState, RunRecord, load_record
-from harness.results import Redactor, RunRecorder
+from harness.store import machine
+from harness.model.errors import BenchError
+from harness.model.record import SCHEMA_VERSION, MachineState, RunRecord, load_record
+from harness.store.results import Redactor, RunRecorder
 
 from .record_factory import make_record
 
@@ -189,8 +189,8 @@ def test_probe_flags_another_busy_process_and_ignores_the_runs_own():
 
 
 def test_a_busy_repetition_is_counted_in_the_summary():
-    from harness import analysis
-    from harness.record import Repetition
+    from harness.analysis import runs as analysis
+    from harness.model.record import Repetition
     import pandas as pd
     busy = MachineState(duration_s=1, load_avg_1m_start=1, load_avg_1m_end=2, steal_pct=9.0, busy=True,
                         busy_reason="CPU steal 9.0%")

@@ -4,10 +4,11 @@ import json
 import pytest
 import yaml
 
-from harness import backends, doctor
+from harness.stack import backends
+from harness.cli import doctor
 from harness import platforms as registry
-from harness.errors import BenchError
-from harness.paths import REPO_ROOT, STACKS_DIR
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT, STACKS_DIR
 from harness.platforms.base import Adapter
 from harness.platforms.null import NullAdapter
 
@@ -137,7 +138,7 @@ def test_a_platform_registers_itself_from_its_folder_alone(tmp_path, monkeypatch
 
 
 def test_a_registered_platform_runs_end_to_end(tmp_path, monkeypatch):
-    from harness.driver import RunOptions, run
+    from harness.run.driver import RunOptions, run
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={"lab": "tests.test_registry:LabAdapter"})
     path = run(RunOptions("lab", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path / "results"))
     doc = json.loads((path / "run.json").read_text())

@@ -4,11 +4,15 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from harness import analysis, report, report_claims, report_matrix, report_page
-from harness.platforms.base import EngineTask, EngineWorkflow, WorkflowRequest
-from harness.record import EngineAnomalies, MachineState, Setup, Spread
-from harness.results import Redactor, RunRecorder
-from harness.spec import TaskSpec, Workload
+from harness.analysis import runs as analysis
+from harness.report import render as report
+from harness.report import claims as report_claims
+from harness.report import matrix as report_matrix
+from harness.report import page as report_page
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.record import EngineAnomalies, MachineState, Setup, Spread
+from harness.store.results import Redactor, RunRecorder
+from harness.model.spec import TaskSpec, Workload
 
 from .record_factory import make_record
 
@@ -202,7 +206,7 @@ def test_claims_link_down_to_the_runs_they_rest_on(tmp_path):
 
 def test_a_section_whose_module_has_not_landed_is_absent(monkeypatch):
     assert report_page._provider("harness.not_landed_yet", "f") is None
-    assert report_page._provider("harness.report_page", "not_there") is None
+    assert report_page._provider("harness.report.page", "not_there") is None
     env = jinja2.Environment(loader=jinja2.DictLoader({"x.md.j2": "## X {{ n }}"}))
     monkeypatch.setattr(report_page, "PARTIALS", {"x": ("x.md.j2", lambda cells, against: {"n": len(cells)}),
                                                   "gone": ("x.md.j2", lambda cells, against: None),
@@ -225,7 +229,7 @@ def test_spread_too_large_to_trust_is_named(tmp_path):
 
 
 def test_a_platforms_other_stacks_are_set_beside_its_default_one(tmp_path):
-    if report_page._provider("harness.compare", "side_by_side") is None:
+    if report_page._provider("harness.report.compare", "side_by_side") is None:
         return  # the comparison has not landed: its section is absent (test above)
     measured_run(tmp_path, "hatchet", "dev", kind="development", variant="dev", default_variant=False)
     text = report.render(tmp_path)[0].read_text()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, report_matrix
-from harness.paths import RESULTS_DIR
+from harness.report import render as report
+from harness.report import matrix as report_matrix
+from harness.model.paths import RESULTS_DIR
 
 from .chromium import Chromium, PageCheck, executable
 from .test_report import idle_run, measured_run

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from harness.errors import BenchError
-from harness.record import Repetition, RunRecord, Setup
-from harness.results import Redactor, RunRecorder, load_run
+from harness.model.errors import BenchError
+from harness.model.record import Repetition, RunRecord, Setup
+from harness.store.results import Redactor, RunRecorder, load_run
 
 from .record_factory import make_record
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from harness.sampler import ResourceSampler, build_trees, read_stat
+from harness.run.sampler import ResourceSampler, build_trees, read_stat
 
 SPIN = "import time\nend=time.time()+30\nwhile time.time()<end: pass"
 SLEEP = "import time; time.sleep(30)"

@@ -7,11 +7,12 @@ import pandas as pd
 import psutil
 import pytest
 
-from harness import spec
-from harness.driver import RunOptions, run
-from harness.fault_analysis import outcome
-from harness.faults import FaultLog, FaultRunner
-from harness.fault_record import FaultOperation
+from harness.model import spec
+from harness.run.driver import RunOptions, run
+from harness.analysis.faults import outcome
+from harness.model.fault_record import FaultLog
+from harness.faults.runner import FaultRunner
+from harness.model.fault_record import FaultOperation
 
 from .conftest import stacks_with
 from .test_faults import CHAIN, S, WF, host, inputs, sleeper, stamp, workload, write_stamps  # noqa: F401 (host: fixture)

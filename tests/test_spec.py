@@ -1,7 +1,7 @@
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
+from harness.model import spec
+from harness.model.errors import BenchError
 
 
 def test_every_shipped_workload_validates():

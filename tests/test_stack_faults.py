@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from harness import platforms
-from harness.errors import BenchError
+from harness.model.errors import BenchError
 from harness.stack.base import FaultUnsupported
 from harness.stack.external import ExternalConfig, ExternalStack
 from harness.stack.factory import StackRequest, open_stack

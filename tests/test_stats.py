@@ -1,7 +1,7 @@
 import pytest
 
-from harness import stats
-from harness.record import LatencySummary, Spread
+from harness.analysis import stats
+from harness.model.record import LatencySummary, Spread
 
 
 def test_percentiles_of_a_known_distribution():

@@ -4,11 +4,11 @@ workloads' validation, and short real sweeps (integration). Submission paths: te
 import pandas as pd
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
-from harness.load import analysis
+from harness.model import spec
+from harness.model.errors import BenchError
+from harness.analysis import load as analysis
 from harness.platforms.base import deployable
-from harness.record import LoadResult
+from harness.model.record import LoadResult
 
 T0 = 1_800_000_000 * 10**9
 MS = 1_000_000
@@ -254,7 +254,7 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
     """The report's view: the table row, what a claimed rate would need, the steps, the chart."""
     import jinja2
     from types import SimpleNamespace
-    from harness.load.report_context import load_charts, load_report_context
+    from harness.report.load import load_charts, load_report_context
     from tests.record_factory import make_record
     steps = []
     for i, (rate, cap) in enumerate(((10, None), (50, None), (100, 50))):
@@ -271,7 +271,7 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
     ctx = load_report_context(cells)
     assert ctx["load_rows"][0]["mst"] == "50/s"
     assert "1,000 tasks/s at 2.50 CPU-ms per task needs at least 2.5 cores" in ctx["load_rows"][0]["needs"][0]
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), trim_blocks=True, lstrip_blocks=True)
     env.filters["f"] = lambda v, fmt=".1f": "–" if v is None else format(v, fmt)
     env.filters["cell"] = lambda v: " ".join(str(v or "").split()).replace("|", "\\|")
     text = env.get_template("load.md.j2").render(**ctx)
@@ -298,8 +298,8 @@ def short_sweep(rates, *, op="noop", n=0, step_s=5.0, warmup_s=1.0, load_workers
 
 
 def run_sweep_on(platform: str, wl: spec.Workload, tmp_path, variant: str | None = None):
-    from harness.driver import RunOptions, run
-    from harness.record import load_record
+    from harness.run.driver import RunOptions, run
+    from harness.model.record import load_record
     from tests.conftest import require_runnable
     if platform != "null":
         require_runnable(platform)

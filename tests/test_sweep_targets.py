@@ -5,8 +5,8 @@ import urllib.request
 
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
+from harness.model import spec
+from harness.model.errors import BenchError
 from harness.platforms.base import Deployment, deployable, replicas
 from harness.platforms.null import NullAdapter
 from harness.platforms.windmill import WindmillAdapter

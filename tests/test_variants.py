@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.driver import RunOptions, run
+from harness.run.driver import RunOptions, run
 from harness.platforms import platforms
 from harness.stack import definition
 

@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
+from harness.model import spec
+from harness.model.errors import BenchError
 from harness.platforms import windmill
-from harness.platforms.base import WorkflowRequest, deployable
+from harness.model.engine import WorkflowRequest
+from harness.platforms.base import deployable
 
 from .fake_http import ApiHandler, serving
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from harness import spec
-from harness.errors import BenchError
-from harness.ledger import RunLedger, reap_orphans
+from harness.model import spec
+from harness.model.errors import BenchError
+from harness.run.ledger import RunLedger, reap_orphans
 from harness.stack.native import InProcessStack
 from harness.stack.service import ServiceSpec
 from harness.stack.worker_link import WorkerLink

@@ -12,10 +12,10 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..record import RunRecord
-from .evaluators import EVALUATORS, Outcome, describe
-from .facts import Facts, Incomplete, seed_platforms
-from .model import CLAIMS_FILE, Claim, ClaimsFile, load, parse
+from harness.model.record import RunRecord
+from harness.claims.evaluators import EVALUATORS, Outcome, describe
+from harness.claims.facts import Facts, Incomplete, seed_platforms
+from harness.claims.model import CLAIMS_FILE, Claim, ClaimsFile, load, parse
 
 __all__ = ["CLAIMS", "CLAIMS_FILE", "Claim", "ClaimResult", "ClaimsFile", "Counts", "Facts", "counts", "evaluate",
            "load", "parse", "seed_platforms", "VERDICTS"]

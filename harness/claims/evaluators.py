@@ -10,10 +10,10 @@ import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..record import RunRecord
-from .facts import Facts, Pick, conditions_of, machine, measured_on
-from .metrics import METRICS, Figure, fault_outcomes
-from .model import Claim, ClaimsFile, reason_text
+from harness.model.record import RunRecord
+from harness.claims.facts import Facts, Pick, conditions_of, machine, measured_on
+from harness.claims.metrics import METRICS, Figure, fault_outcomes
+from harness.claims.model import Claim, ClaimsFile, reason_text
 
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                   ">=": operator.ge, "==": operator.eq}

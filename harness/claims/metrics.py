@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from ..record import ResourceSummaryRow, RunRecord, Spread
+from harness.model.record import ResourceSummaryRow, RunRecord, Spread
 
 LATENCY = {  # analysis.LATENCY_METRICS, in words short enough for a verdict line
     "submit_to_first_start": "submit -> task start",

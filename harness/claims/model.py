@@ -15,9 +15,9 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import BenchError, invalid
-from ..paths import REPO_ROOT
-from .metrics import METRICS
+from harness.model.errors import BenchError, invalid
+from harness.model.paths import REPO_ROOT
+from harness.claims.metrics import METRICS
 
 CLAIMS_FILE = REPO_ROOT / "claims" / "claims.yaml"
 Op = Literal["<", "<=", ">", ">=", "=="]
@@ -206,8 +206,8 @@ class _OneError:
 
 def _inconsistency(parsed: ClaimsFile) -> str | None:
     """What a well-formed file names that does not exist: ids twice, platforms, workloads, metrics, reasons."""
-    from ..platforms import platforms as registered
-    from ..spec import available
+    from harness.model.registry import platforms as registered
+    from harness.model.spec import available
     known = set(registered()) | set(parsed.planned_platforms)
     workloads = set(available()) | set(parsed.planned_workloads)
     seen: set[str] = set()
@@ -236,7 +236,7 @@ def _inconsistency(parsed: ClaimsFile) -> str | None:
 def _behaviours() -> set[str]:
     from typing import get_args
 
-    from ..fault_record import Behaviour
+    from harness.model.fault_record import Behaviour
     return set(get_args(Behaviour))
 
 

@@ -3,7 +3,7 @@
 The highest offered rate each Locust worker process sustains with intended-vs-actual send lag
 p99 < 1 ms, no errors, found by steps up a ladder of rates (then halving the gap between the last
 rate kept up with and the first one missed). Every step tried is kept, with the machine's state
-during it (harness.machine.RepetitionProbe): on a shared machine a missed step may be someone
+during it (harness.store.machine.RepetitionProbe): on a shared machine a missed step may be someone
 else's load, and the record says so. Goal on the 2-core reference machine: >= 10,000/s per worker.
 
 `python -m harness.load.ceiling [--workers N] [--duration S] [--warmup S] [--rates R,R,...]`
@@ -23,13 +23,13 @@ from typing import Callable
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import BenchError
-from ..machine import RepetitionProbe, machine
-from ..paths import RESULTS_DIR
-from ..record import LatencySummary, Machine, MachineState
-from .generator import StepResult, describe_setup, run_step
-from .null_server import NullServer
-from .schedule import LAG_P99_LIMIT_MS, HttpTarget, Step
+from harness.model.errors import BenchError
+from harness.store.machine import RepetitionProbe, machine
+from harness.model.paths import RESULTS_DIR
+from harness.model.record import LatencySummary, Machine, MachineState
+from harness.load.generator import StepResult, describe_setup, run_step
+from harness.load.null_server import NullServer
+from harness.load.schedule import LAG_P99_LIMIT_MS, HttpTarget, Step
 
 GOAL_PER_WORKER_PER_S = 10_000
 LADDER_PER_WORKER = (1000, 2000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 20_000, 25_000, 30_000, 40_000)

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from ..errors import BenchError
-from ..paths import REPO_ROOT
-from ..record import LatencySummary
-from ..stats import latency_summary
-from .records import read_share
-from .schedule import LAG_P99_LIMIT_MS, LATE_NS, HttpTarget, Step, check_id_prefix
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
+from harness.model.record import LatencySummary
+from harness.analysis.stats import latency_summary
+from harness.load.records import read_share
+from harness.load.schedule import LAG_P99_LIMIT_MS, LATE_NS, HttpTarget, Step, check_id_prefix
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # t0 this long after the master hands out the schedule: time for the message to reach every worker

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import BenchError
+from harness.model.errors import BenchError
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
             b"\r\n{\"ok\":true}")

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cpu_idle import IdlePoll
-from .http1 import RequestEncoder, resolve
-from .schedule import HttpTarget, RequestTemplate, intended_offset_ns, worker_share
-from .sender import SendLoop
+from harness.load.cpu_idle import IdlePoll
+from harness.load.http1 import RequestEncoder, resolve
+from harness.load.schedule import HttpTarget, RequestTemplate, intended_offset_ns, worker_share
+from harness.load.sender import SendLoop
 
 CLOCK_REALTIME, TFD_TIMER_ABSTIME = 0, 1
 TFD_NONBLOCK, TFD_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from .http1 import RECV_BYTES, ProtocolError, parse_response
+from harness.load.http1 import RECV_BYTES, ProtocolError, parse_response
 
 # A connection attempt gets this long; an answer gets as long as the step and its drain last.
 CONNECT_TIMEOUT_NS = 10_000_000_000

@@ -1,79 +1,20 @@
-"""The platform registry: every `stacks/<name>/platform.yaml`, validated strictly.
-
-A platform registers itself with its own folder (platform.yaml plus native.yaml and/or
-compose.yaml) and its adapter module; no list in the code names it. The stacks folder is
-`BENCH_STACKS_DIR` when set (tests register fake platforms that way), else the repository's.
-"""
+"""The adapters of the registered platforms (harness/model/registry.py reads stacks/*/platform.yaml;
+each names its adapter as module:Class). The registry's functions are re-exported here for the
+layers above the adapters, which ask for a platform and its adapter together."""
 from __future__ import annotations
 
-import os
-import re
-from functools import lru_cache
 from importlib import import_module
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from .. import paths
-from ..errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
+from harness.model.registry import (METADATA_FILE, PlatformInfo, get, load_info, orchestrators, platforms,
+                                    seed_platforms, shown_path, stacks_root)
 
 if TYPE_CHECKING:
-    from .base import Adapter
+    from harness.platforms.base import Adapter
 
-METADATA_FILE = "platform.yaml"
-_ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-class _PlatformFile(BaseModel):
-    """What a platform.yaml may hold: every key below, nothing else."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    order: int                    # position in every listing (lower first)
-    adapter: str                  # "module:Class", e.g. harness.platforms.temporal:TemporalAdapter
-    kind: Literal["seed", "reference", "harness"]
-    represents: str | None        # the seed-document platform it stands for; null for the harness
-    native_missing: str | None    # why it cannot run natively, where it cannot; else null
-    description: str = ""
-
-
-class PlatformInfo(_PlatformFile):
-    """One registered platform: its platform.yaml plus what its folder holds."""
-    name: str                     # the folder name
-    stack_dir: Path
-
-    @property
-    def has_native(self) -> bool:
-        return (self.stack_dir / "native.yaml").is_file()
-
-    @property
-    def has_compose(self) -> bool:
-        return (self.stack_dir / "compose.yaml").is_file()
-
-    @property
-    def in_process(self) -> bool:
-        """No stack files: the adapter runs inside the harness (null)."""
-        return not self.has_native and not self.has_compose
-
-
-def stacks_root() -> Path:
-    """The folder whose subfolders are the platforms."""
-    return Path(os.environ.get("BENCH_STACKS_DIR") or paths.STACKS_DIR)
-
-
-def platforms(root: Path | None = None) -> dict[str, PlatformInfo]:
-    """Every platform under root (default stacks_root()), in registry order."""
-    root = (root or stacks_root()).resolve()
-    files = sorted(root.glob(f"*/{METADATA_FILE}"))
-    return _load_all(root, tuple((f, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
-
-
-def get(name: str, root: Path | None = None) -> PlatformInfo:
-    known = platforms(root)
-    if name not in known:
-        raise BenchError(f"unknown platform {name!r}; known: {', '.join(known)}")
-    return known[name]
+__all__ = ["METADATA_FILE", "PlatformInfo", "adapter_class", "get", "load_info", "orchestrators", "platforms",
+           "seed_platforms", "stacks_root"]
 
 
 def adapter_class(name: str, root: Path | None = None) -> type[Adapter]:
@@ -82,77 +23,11 @@ def adapter_class(name: str, root: Path | None = None) -> type[Adapter]:
     try:
         return getattr(import_module(module), cls)
     except (ImportError, AttributeError) as err:
-        raise BenchError(f"{_shown(info.stack_dir / METADATA_FILE)}: adapter: cannot import {info.adapter} "
+        raise BenchError(f"{shown_path(info.stack_dir / METADATA_FILE)}: adapter: cannot import {info.adapter} "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-
-
-def seed_platforms(root: Path | None = None) -> list[str]:
-    """The seed document's platforms (not the stacks that stand in for them, such as temporal-dev)."""
-    return [n for n, i in platforms(root).items() if i.kind == "seed" and i.represents == n]
-
-
-def orchestrators(root: Path | None = None) -> list[str]:
-    """Every platform but the harness's own (null)."""
-    return [n for n, i in platforms(root).items() if i.kind != "harness"]
 
 
 def __getattr__(attr: str):  # ORCHESTRATORS is read from the stacks folder on every access
     if attr == "ORCHESTRATORS":
         return orchestrators()
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
-
-
-@lru_cache(maxsize=8)
-def _load_all(root: Path, files: tuple[tuple[Path, int, int], ...]) -> dict[str, PlatformInfo]:
-    """Keyed by the files with their modification times and sizes, so an edited file is read again."""
-    found = [load_info(path) for path, _, _ in files]
-    by_name = {i.name: i for i in sorted(found, key=lambda i: (i.order, i.name))}
-    for info in by_name.values():
-        target = by_name.get(info.represents) if info.represents else None
-        if info.represents and (target is None or target.represents != target.name):
-            raise BenchError(f"{_shown(info.stack_dir / METADATA_FILE)}: represents: {info.represents!r} "
-                             f"is not a registered platform that represents itself")
-    return by_name
-
-
-def load_info(path: Path) -> PlatformInfo:
-    """One platform.yaml; every problem is one line naming the file and the field."""
-    shown = _shown(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise malformed_yaml(shown, err) from None
-    if not isinstance(data, dict):
-        raise BenchError(f"{shown}: a platform.yaml must be a YAML mapping")
-    try:
-        fields = _PlatformFile.model_validate(data)
-    except ValidationError as err:
-        raise invalid(shown, err) from None
-    info = PlatformInfo(**fields.model_dump(), name=path.parent.name, stack_dir=path.parent)
-    problem = _inconsistency(info)
-    if problem:
-        raise BenchError(f"{shown}: {problem}")
-    return info
-
-
-def _inconsistency(info: PlatformInfo) -> str | None:
-    """What in a valid file contradicts itself or its folder, as 'field: why'."""
-    if not _ADAPTER_PATH.match(info.adapter):
-        return f"adapter: {info.adapter!r} is not module:Class"
-    if (info.kind == "harness") != (info.represents is None):
-        return "represents: null exactly for kind harness (the seed-document platform it stands for, else its own name)"
-    if info.kind != "harness" and info.in_process:
-        return "kind: a seed or reference platform needs native.yaml or compose.yaml beside its platform.yaml"
-    if info.native_missing and info.has_native:
-        return "native_missing: set, but native.yaml exists"
-    if not info.native_missing and not info.has_native and not info.in_process:
-        return "native_missing: required when there is no native.yaml (why it cannot run natively)"
-    return None
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the repository when inside it."""
-    try:
-        return str(path.resolve().relative_to(paths.REPO_ROOT))
-    except ValueError:
-        return str(path)

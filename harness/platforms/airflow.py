@@ -14,13 +14,14 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BenchError
-from ..paths import REPO_ROOT
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest, request_params
-from .mechanics import epoch_ns, poll_until
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
+from harness.platforms.base import Adapter, Deployment, request_params
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import epoch_ns, poll_until
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 DAG_SOURCE = REPO_ROOT / "harness" / "workers" / "airflow_dag.py"
 DEPLOY_TIMEOUT_S = 180     # the DAG processor finds the file (refresh interval) and parses it
@@ -75,7 +76,7 @@ class AirflowAdapter(Adapter):
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """The REST call submit() makes, with the run's JWT; the DAG run id is the workflow id."""
-        from ..load.schedule import HttpTarget
+        from harness.load.schedule import HttpTarget
         return HttpTarget(base_url=deployment.endpoints["api"], path=f"/api/v2/dags/{self._dag_id}/dagRuns",
                           headers={"Authorization": self._http.headers["Authorization"]},
                           body={"dag_run_id": "{workflow_id}", "logical_date": None,

@@ -12,50 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import BenchError
-from ..spec import WorkerPool, Workload
-from ..stack.service import ServiceSpec
-from ..taskbody import WORKER_NAME_ENV
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.errors import BenchError
+from harness.model.spec import WorkerPool, Workload
+from harness.stack.service import ServiceSpec
+from harness.workers.taskbody import WORKER_NAME_ENV
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 # Where compose files mount the run's stamp folder into the containers that run task bodies
 # (platforms whose tasks run inside the engine's own containers: Windmill, Kestra).
 STAMPS_MOUNT = "/bench-stamps"
-
-
-@dataclass(frozen=True)
-class WorkflowRequest:
-    workflow_id: str   # unique within the run; carries the run id, so cleanup is by prefix
-    shape: str         # chain | fanout
-    tasks: int
-    op: str
-    n: int
-
-    def params(self) -> dict:
-        return {"workflow_id": self.workflow_id, "shape": self.shape, "tasks": self.tasks, "op": self.op, "n": self.n}
-
-
-@dataclass
-class EngineTask:
-    """One task as the engine recorded it (epoch nanoseconds; None where the engine keeps no such record)."""
-    index: int
-    created_ns: int | None = None
-    queued_ns: int | None = None
-    started_ns: int | None = None
-    finished_ns: int | None = None
-    attempts: int = 1
-
-
-@dataclass
-class EngineWorkflow:
-    status: str                       # completed | failed | ...
-    created_ns: int | None = None
-    started_ns: int | None = None
-    finished_ns: int | None = None
-    tasks: list[EngineTask] = field(default_factory=list)
-    records_error: str | None = None  # set by the driver when records() raised: the engine could not report
 
 
 def deployable(workload: Workload) -> Workload:

@@ -4,14 +4,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BenchError
-from ..spec import WorkerPool
-from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas
-from .mechanics import epoch_ns, poll_until, python_worker
+from harness.model.errors import BenchError
+from harness.model.spec import WorkerPool
+from harness.stack.service import ServiceSpec
+from harness.platforms.base import Adapter, Deployment, EventLoop, replicas
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import epoch_ns, poll_until, python_worker
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 WORKER_SLOTS = 100
 TASK_NAME = re.compile(r"^t(\d+)\b")  # display names look like "t3-1795482885488"
@@ -62,7 +63,7 @@ class HatchetAdapter(Adapter):
                                  "why": "the workload's workers.slots: tasks one worker process runs at once"}}
 
     def connect(self, deployment: Deployment) -> None:
-        from ..workers.hatchet_worker import BenchInput, client
+        from harness.workers.hatchet_worker import BenchInput, client
         self._deployment = deployment
         self._loop = EventLoop()
         ep = deployment.endpoints
@@ -95,7 +96,7 @@ class HatchetAdapter(Adapter):
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """Hatchet's REST trigger (what hatchet.runs.create calls), with the run's API token; the
         workflow id also goes into the run's additional metadata, so lookup() can find it."""
-        from ..load.schedule import HttpTarget
+        from harness.load.schedule import HttpTarget
         wl = deployment.workload
         return HttpTarget(base_url=deployment.endpoints["api"],
                           path=f"/api/v1/stable/tenants/{self._hatchet.config.tenant_id}/workflow-runs/trigger",

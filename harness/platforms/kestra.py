@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import BenchError
-from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
-from .mechanics import epoch_ns, poll_until, task_body_script
+from harness.model.errors import BenchError
+from harness.platforms.base import Adapter, Deployment, STAMPS_MOUNT
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import epoch_ns, poll_until, task_body_script
 
 NAMESPACE = "bench"
 TENANT = "main"  # the only tenant of Kestra's open-source edition

@@ -13,11 +13,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, TypeVar
 
-from .. import taskbody
-from ..paths import REPO_ROOT
-from ..stack.service import ReadyCheck, ServiceSpec
-from ..taskbody import STAMPS_DIR_ENV, WORKER_NAME_ENV
-from .base import STAMPS_MOUNT, Deployment
+from harness.workers import taskbody
+from harness.model.paths import REPO_ROOT
+from harness.stack.service import ReadyCheck, ServiceSpec
+from harness.workers.taskbody import STAMPS_DIR_ENV, WORKER_NAME_ENV
+from harness.platforms.base import Deployment, STAMPS_MOUNT
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ def poll_until(what: str, fetch: Callable[[], T], timeout_s: float, interval_s: 
 def python_worker(deployment: Deployment, module: str, env: dict[str, str],
                   ready_timeout_s: float | None = None) -> ServiceSpec:
     """The harness's worker `harness.workers.<module>` run by the platform's own Python, as the
-    stack service "worker". It imports harness.taskbody from this checkout (PYTHONPATH) and stamps
+    stack service "worker". It imports harness.workers.taskbody from this checkout (PYTHONPATH) and stamps
     into the run's folder. With `ready_timeout_s`, the worker signals readiness by creating the
     file named in BENCH_READY_FILE, and the stack waits that long for it."""
     env = {**env, STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT),

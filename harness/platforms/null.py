@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from ..taskbody import StampSink, run_task
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest, request_params
+from harness.workers.taskbody import StampSink, run_task
+from harness.platforms.base import Adapter, Deployment, request_params
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 
 @dataclass
@@ -49,7 +50,7 @@ class NullAdapter(Adapter):
         self._server: ThreadingHTTPServer | None = None
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
-        from ..load.schedule import HttpTarget
+        from harness.load.schedule import HttpTarget
         if self._server is None:
             self._server = _serve(self)
         host, port = self._server.server_address[:2]

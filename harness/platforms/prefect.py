@@ -4,14 +4,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BenchError
-from ..spec import WorkerPool
-from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest, replicas, request_params
-from .mechanics import epoch_ns, poll_until, python_worker
+from harness.model.errors import BenchError
+from harness.model.spec import WorkerPool
+from harness.stack.service import ServiceSpec
+from harness.platforms.base import Adapter, Deployment, replicas, request_params
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import epoch_ns, poll_until, python_worker
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 # How often the worker's runner asks the API for scheduled flow runs (Runner(query_seconds=...)).
 PREFECT_RUNNER_POLL_S = float(os.environ.get("BENCH_PREFECT_POLL_S", "1"))
@@ -69,7 +70,7 @@ class PrefectAdapter(Adapter):
         503 at 0.5 submissions/s in 1 of 3 short sweeps; at 2/s, in a sweep before this retry (not
         kept), 9 of 160 submissions whose retry after a 503 met a connection closed before the answer. The generator retries the same way;
         the workflow id is the idempotency key, so a retry can never start a second run."""
-        from ..load.schedule import HttpTarget, RetryPolicy
+        from harness.load.schedule import HttpTarget, RetryPolicy
         retry = RetryPolicy(statuses=frozenset({429, 502, 503}), max_retries=5, backoff_s=2.0, jitter=0.2,
                             transport_errors=True,
                             source="Prefect's client defaults: PREFECT_CLIENT_MAX_RETRIES=5, "

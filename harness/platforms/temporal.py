@@ -4,14 +4,15 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BenchError
-from ..spec import WorkerPool
-from ..stack.service import ServiceSpec
-from .base import Adapter, Deployment, EngineTask, EngineWorkflow, EventLoop, WorkflowRequest, replicas, request_params
-from .mechanics import python_worker
+from harness.model.errors import BenchError
+from harness.model.spec import WorkerPool
+from harness.stack.service import ServiceSpec
+from harness.platforms.base import Adapter, Deployment, EventLoop, replicas, request_params
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import python_worker
 
 if TYPE_CHECKING:
-    from ..load.schedule import HttpTarget
+    from harness.load.schedule import HttpTarget
 
 
 class TemporalAdapter(Adapter):
@@ -54,7 +55,7 @@ class TemporalAdapter(Adapter):
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """StartWorkflowExecution through the frontend's HTTP API (grpc-gateway): the workflow's
         argument is given as plain JSON, which the API turns into a json/plain payload."""
-        from ..load.schedule import HttpTarget
+        from harness.load.schedule import HttpTarget
         if "http" not in deployment.endpoints:
             raise BenchError(f"{self.name}: this deployment names no 'http' endpoint (the frontend's HTTP API)")
         ns = deployment.endpoints["namespace"]

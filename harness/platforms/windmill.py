@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BenchError
-from .base import STAMPS_MOUNT, Adapter, Deployment, EngineTask, EngineWorkflow, WorkflowRequest
-from .mechanics import epoch_ns, poll_until, task_body_script
+from harness.model.errors import BenchError
+from harness.platforms.base import Adapter, Deployment, STAMPS_MOUNT
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.mechanics import epoch_ns, poll_until, task_body_script
 
 WORKSPACE = "bench"
 FOLDER = "bench"

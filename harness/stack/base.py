@@ -17,8 +17,8 @@ from typing import ClassVar, Iterator
 
 import psutil
 
-from ..errors import BenchError
-from .service import ServiceSpec
+from harness.model.errors import BenchError
+from harness.stack.service import ServiceSpec
 
 FAULT_OPERATIONS = ("kill", "start", "restart", "pause", "resume")
 

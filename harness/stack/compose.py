@@ -15,9 +15,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError, invalid, malformed_yaml
-from ..platforms import stacks_root
-from .definition import RenderContext, Setting
+from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.registry import stacks_root
+from harness.stack.definition import RenderContext, Setting
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

@@ -14,14 +14,14 @@ from typing import Any, Iterator
 
 import psutil
 
-from .. import install
-from ..errors import BenchError, ServiceDied
-from . import compose
-from .base import Artifacts, ServiceInfo, Shape, tree_pids
-from .container_stats import ContainerSampler
-from .definition import RenderContext
-from .native import HostStack
-from .processes import unknown_service
+from harness.stack import install
+from harness.model.errors import BenchError, ServiceDied
+from harness.stack import compose
+from harness.stack.base import Artifacts, ServiceInfo, Shape, tree_pids
+from harness.stack.container_stats import ContainerSampler
+from harness.stack.definition import RenderContext
+from harness.stack.native import HostStack
+from harness.stack.processes import unknown_service
 
 CHECK_EVERY_S = 1.0        # the watchdog asks the engine about containers at most this often
 READY_POLL_S = 0.25        # how often container states are read while waiting for readiness

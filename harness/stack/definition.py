@@ -18,10 +18,10 @@ from typing import Any, Iterator, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import BenchError, invalid, malformed_yaml
-from ..platforms import stacks_root
-from .ports import free_port, free_port_below
-from .service import ReadyCheck, ServiceSpec
+from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.registry import stacks_root
+from harness.stack.ports import free_port, free_port_below
+from harness.stack.service import ReadyCheck, ServiceSpec
 
 
 class _Strict(BaseModel):
@@ -246,7 +246,7 @@ class RenderedStack:
     def _spec(self, sdef: ServiceDef, vdef: VariantDef) -> ServiceSpec:
         ctx = self.ctx
         if sdef.builtin == "postgres":
-            from .postgres import postgres_service
+            from harness.stack.postgres import postgres_service
             return postgres_service(sdef.name, ctx, [ctx.render(a) for a in sdef.args])
         env = {k: ctx.render(v) for k, v in {**self.defn.env, **sdef.env, **vdef.env.get(sdef.name, {})}.items()}
         ready = None

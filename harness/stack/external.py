@@ -22,10 +22,10 @@ from typing import Iterator
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BenchError, invalid, malformed_yaml
-from ..install import python_env
-from .base import Artifacts, FaultUnsupported, Shape
-from .native import HostStack
+from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.stack.install import python_env
+from harness.stack.base import Artifacts, FaultUnsupported, Shape
+from harness.stack.native import HostStack
 
 ENV_PREFIX = "BENCH_EXTERNAL_"
 SOURCE = "prometheus"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import backends
-from ..errors import BenchError
-from ..platforms import PlatformInfo
-from . import compose, definition
-from .base import Stack
+from harness.stack import backends
+from harness.model.errors import BenchError
+from harness.model.registry import PlatformInfo
+from harness.stack import compose, definition
+from harness.stack.base import Stack
 
 
 @dataclass
@@ -22,7 +22,7 @@ class StackRequest:
     pinned_ports: dict[str, int] = field(default_factory=dict)
     external_config: Path | None = None
     attached: bool = True                 # services die with the harness (False for `bench up`)
-    ledger: object = None                 # harness.ledger.RunLedger, if the run keeps one
+    ledger: object = None                 # harness.run.ledger.RunLedger, if the run keeps one
 
 
 def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
@@ -30,19 +30,19 @@ def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
     if backend != "native" and req.variant:
         raise BenchError(f"variants belong to native stacks; the {backend} backend takes none")
     if info.in_process:
-        from .native import InProcessStack
+        from harness.stack.native import InProcessStack
         if req.variant not in (None, "in-process"):
             raise BenchError(f"{info.name} runs in-process and has no variants")
         return InProcessStack(req.run_dir, req.ledger)
     if backend == "native":
-        from .native import NativeStack
+        from harness.stack.native import NativeStack
         return NativeStack(definition.load(info.name), req.variant, req.run_dir, req.run_id, req.pinned_ports,
                            attached=req.attached, ledger=req.ledger)
     if backend == "compose":
-        from .compose_stack import ComposeStack
+        from harness.stack.compose_stack import ComposeStack
         return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports,
                             ledger=req.ledger)
-    from .external import ExternalStack, load_config
+    from harness.stack.external import ExternalStack, load_config
     config = load_config(req.external_config, endpoint_names(info), info.name)
     return ExternalStack(config, worker_python(info), info.name, req.run_dir, req.ledger)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 
-from ..errors import BenchError
+from harness.model.errors import BenchError
 
 LOOPBACK = "127.0.0.1"
 

@@ -21,8 +21,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import BenchError
-from .service import ReadyCheck, ServiceSpec
+from harness.model.errors import BenchError
+from harness.stack.service import ReadyCheck, ServiceSpec
 
 DB_USER = "bench"
 DB_NAME = "postgres"

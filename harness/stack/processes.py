@@ -18,9 +18,9 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import BenchError, ServiceDied
-from .ports import accepts, ensure_free
-from .service import ReadyCheck, ServiceSpec
+from harness.model.errors import BenchError, ServiceDied
+from harness.stack.ports import accepts, ensure_free
+from harness.stack.service import ReadyCheck, ServiceSpec
 
 READY_PROBE_EVERY_S = 0.05   # how often a starting service's readiness check is repeated
 # A command check starts a process (an interpreter, often): every 50 ms it would take a good part of
@@ -49,7 +49,7 @@ class ProcessGroup:
 
     def __init__(self, run_dir: Path, attached: bool = True, ledger=None):
         self.run_dir = run_dir
-        self.ledger = ledger   # harness.ledger.RunLedger: what to stop if the harness is killed outright
+        self.ledger = ledger   # harness.run.ledger.RunLedger: what to stop if the harness is killed outright
         self.log_dir = run_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.attached = attached

@@ -18,8 +18,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from ..errors import BenchError
-from .service import ServiceSpec
+from harness.model.errors import BenchError
+from harness.stack.service import ServiceSpec
 
 SUBNETS = 256                     # 10.231.<k>.0/30, k = 0..255: one per link on this host
 LISTEN_TIMEOUT_S = 10.0

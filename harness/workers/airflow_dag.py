@@ -3,7 +3,7 @@
 The adapter copies this file into the folder the DAG processor reads, beside a JSON file of the
 same name holding the DAG's shape; the DAG processor parses it from there, and so does every task
 process before it runs its task (Airflow 3's task runner loads the DAG from its file). It runs
-with Airflow's own Python; harness.taskbody (standard library only) is imported from the checkout
+with Airflow's own Python; harness.workers.taskbody (standard library only) is imported from the checkout
 named in the JSON file. The words "airflow" and "dag" in this file let the DAG processor's safe
 mode parse it.
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, CONFIG["harness_path"])
 from airflow.providers.standard.operators.python import PythonOperator  # noqa: E402
 from airflow.sdk import DAG, chain  # noqa: E402
 
-from harness.taskbody import StampSink, run_task  # noqa: E402
+from harness.workers.taskbody import StampSink, run_task  # noqa: E402
 
 SINK = StampSink(CONFIG["stamps_dir"])  # opens its file on the first stamp, in the task's own process
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from hatchet_sdk import Context, Hatchet
 from pydantic import BaseModel
 
-from harness.taskbody import run_task
+from harness.workers.taskbody import run_task
 
 
 class BenchInput(BaseModel):

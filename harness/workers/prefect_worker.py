@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from harness.taskbody import run_task
+from harness.workers.taskbody import run_task
 
 
 @task(name="bench-task", task_run_name="t-{index}")

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from harness.taskbody import run_task
+    from harness.workers.taskbody import run_task
 
 # Sync activities need an executor; sized for the widest fan-out unless the workload sets the worker's
 # slots (BENCH_SLOTS), which then bound both the threads and the activities the worker takes at once.

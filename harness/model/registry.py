@@ -12,11 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from harness.model import paths
-from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
+from harness.model.yamlfile import load_yaml_model
 
 METADATA_FILE = "platform.yaml"
 _ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -98,16 +98,7 @@ def _load_all(root: Path, files: tuple[tuple[Path, int, int], ...]) -> dict[str,
 def load_info(path: Path) -> PlatformInfo:
     """One platform.yaml; every problem is one line naming the file and the field."""
     shown = shown_path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise malformed_yaml(shown, err) from None
-    if not isinstance(data, dict):
-        raise BenchError(f"{shown}: a platform.yaml must be a YAML mapping")
-    try:
-        fields = _PlatformFile.model_validate(data)
-    except ValidationError as err:
-        raise invalid(shown, err) from None
+    fields = load_yaml_model(path, _PlatformFile, "a platform.yaml", source=shown)
     info = PlatformInfo(**fields.model_dump(), name=path.parent.name, stack_dir=path.parent)
     problem = _inconsistency(info)
     if problem:

@@ -16,7 +16,7 @@ from harness.platforms.base import Adapter, Deployment, worker_copy
 from harness.model.record import RunRecord, Setting
 from harness.store.results import Redactor
 from harness.model.spec import Workload
-from harness.stack.base import Stack
+from harness.stack.base import Stack, fault_control, link_control
 
 LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 
@@ -37,7 +37,7 @@ class FaultHooks:
         except ServiceDied as death:
             if self.deaths is None:
                 raise
-            self.stack.mark_dead(death.service)
+            fault_control(self.stack).mark_dead(death.service)
             self.deaths.append(CollateralDeath(service=death.service, exit_code=death.exit_code, seen_ns=time.time_ns(),
                                                last_log_line=self.redact(death.last_line)[:200]))
 
@@ -54,7 +54,7 @@ class FaultHooks:
         deaths, self.deaths = self.deaths or [], None
         for death in deaths:
             t = time.monotonic()
-            self.stack.start(death.service)
+            fault_control(self.stack).start(death.service)
             death.started_again_s = time.monotonic() - t
         return deaths
 
@@ -64,7 +64,7 @@ class FaultHooks:
         if self.wl.fault is None or self.wl.fault.action != "partition":
             return deployment
         ports = sorted({int(p) for v in deployment.endpoints.values() for p in LOOPBACK_PORT.findall(v)})
-        host = self.stack.open_worker_link(ports)
+        host = link_control(self.stack).open_worker_link(ports)
         self.record.settings["worker.network"] = Setting(
             value=f"a network namespace of their own, linked to the host ({host}); ports {ports} reached through it (socat forwards those bound to loopback)",
             default="the host's network", why="network-partition: the link between the workers and the servers can be cut")

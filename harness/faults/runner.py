@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +20,7 @@ from harness.model.errors import BenchError
 from harness.faults.probe import PROBE_AFTER_S, Sender, probe_id
 from harness.model.fault_record import FaultLog, FaultOperation, SubmissionProbe
 from harness.model.spec import FaultSpec, FaultTarget, FaultTrigger, Workload
-from harness.stack.base import ServiceInfo, Stack
+from harness.stack.base import ServiceInfo, Stack, fault_control, link_control
 from harness.stack.service import ServiceSpec
 from harness.store.stamps import StampReader
 
@@ -156,15 +155,15 @@ class FaultRunner:
         try:
             if action == "kill":
                 sig = signal.Signals[self.spec.signal]
-                self._operation(f"kill({sig.name})", lambda: self.stack.kill(service, sig))
+                self._operation(f"kill({sig.name})", lambda: fault_control(self.stack).kill(service, sig))
             elif action == "restart":
-                self._operation("restart", lambda: self.stack.restart(service))
+                self._operation("restart", lambda: fault_control(self.stack).restart(service))
             elif action == "scale-out":
                 self._scale_out()
             elif action == "partition":
-                self._operation("cut-link", self.stack.cut_link)
+                self._operation("cut-link", lambda: link_control(self.stack).cut_link())
             else:
-                self._operation("pause", lambda: self.stack.pause(service))
+                self._operation("pause", lambda: fault_control(self.stack).pause(service))
         finally:  # fired even if the operation then failed: the fault may be partly in force
             if self.log.operations:
                 self.log.fired_ns = self.log.operations[0].start_ns
@@ -193,7 +192,7 @@ class FaultRunner:
     def _stop_added(self) -> None:
         """The repetition is over: the workers a scale-out added go, so the next one starts as this one did."""
         try:
-            self._operation("stop-added", lambda: [self.stack.kill(n, signal.SIGTERM) for n in self.log.added])
+            self._operation("stop-added", lambda: [fault_control(self.stack).kill(n, signal.SIGTERM) for n in self.log.added])
         except BenchError as err:
             self.log.error = self.log.error or str(err)
 
@@ -201,11 +200,11 @@ class FaultRunner:
         service = self.log.service
         assert service is not None
         if self.spec.action == "kill":
-            self._operation("start", lambda: self.stack.start(service))
+            self._operation("start", lambda: fault_control(self.stack).start(service))
         elif self.spec.action == "partition":
-            self._operation("heal-link", self.stack.heal_link)
+            self._operation("heal-link", lambda: link_control(self.stack).heal_link())
         else:
-            self._operation("resume", lambda: self.stack.resume(service))
+            self._operation("resume", lambda: fault_control(self.stack).resume(service))
         self.log.undone_ns = self.log.operations[-1].end_ns
 
     def _operation(self, name: str, call: Callable[[], None]) -> None:

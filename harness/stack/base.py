@@ -13,7 +13,7 @@ import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterator, Protocol, runtime_checkable
 
 import psutil
 
@@ -116,44 +116,6 @@ class Stack(ABC):
     def check_alive(self) -> None:
         """Raise ServiceDied naming a service that died (unless stopped on purpose or marked dead)."""
 
-    # -- faults ---------------------------------------------------------------------------
-    @abstractmethod
-    def mark_dead(self, service: str) -> None:
-        """A service check_alive reported dead (ServiceDied) is left alone from now on, and `start`
-        can bring it back; whatever it left running is stopped."""
-
-    @abstractmethod
-    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
-        """Send `sig` to the service and wait for it to exit; the watchdog then leaves it alone."""
-
-    @abstractmethod
-    def start(self, service: str) -> None:
-        """Start a service that `kill` stopped, and wait until it is ready again."""
-
-    def restart(self, service: str) -> None:
-        self.kill(service, signal.SIGTERM)
-        self.start(service)
-
-    @abstractmethod
-    def pause(self, service: str) -> None:
-        """Freeze the service (SIGSTOP, or the container's cgroup freezer) without stopping it."""
-
-    @abstractmethod
-    def resume(self, service: str) -> None: ...
-
-    def open_worker_link(self, ports: list[int]) -> str:
-        """From now on start workers in a network namespace of their own, joined to this host by a
-        link on which `ports` are forwarded to 127.0.0.1 (stack/worker_link.py); returns the host's
-        address on the link, which the workers use instead of 127.0.0.1."""
-        raise FaultUnsupported(f"the {self.backend} backend cannot put workers behind a link of their own")
-
-    def cut_link(self) -> None:
-        """Partition the workers from every server: the link drops every packet."""
-        raise FaultUnsupported(f"the {self.backend} backend has no worker link to cut")
-
-    def heal_link(self) -> None:
-        raise FaultUnsupported(f"the {self.backend} backend has no worker link to restore")
-
     # -- tear-down ------------------------------------------------------------------------
     @abstractmethod
     def stop(self) -> None:
@@ -164,6 +126,57 @@ class Stack(ABC):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@runtime_checkable
+class FaultControl(Protocol):
+    """The fault operations a stack may implement (every stack that runs its services itself: native
+    and compose; an external one refuses for what it does not run). The fault runner reaches them
+    through fault_control()."""
+
+    def mark_dead(self, service: str) -> None:
+        """A service check_alive reported dead (ServiceDied) is left alone from now on, and `start`
+        can bring it back; whatever it left running is stopped."""
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the service and wait for it to exit; the watchdog then leaves it alone."""
+
+    def start(self, service: str) -> None:
+        """Start a service that `kill` stopped, and wait until it is ready again."""
+
+    def restart(self, service: str) -> None: ...
+
+    def pause(self, service: str) -> None:
+        """Freeze the service (SIGSTOP, or the container's cgroup freezer) without stopping it."""
+
+    def resume(self, service: str) -> None: ...
+
+
+@runtime_checkable
+class LinkControl(Protocol):
+    """A stack whose workers can sit behind a network link of their own (the partition fault)."""
+
+    def open_worker_link(self, ports: list[int]) -> str:
+        """From now on start workers in a network namespace of their own, joined to this host by a
+        link on which `ports` are forwarded to 127.0.0.1 (stack/worker_link.py); returns the host's
+        address on the link, which the workers use instead of 127.0.0.1."""
+
+    def cut_link(self) -> None:
+        """Partition the workers from every server: the link drops every packet."""
+
+    def heal_link(self) -> None: ...
+
+
+def fault_control(stack: Stack) -> FaultControl:
+    if not isinstance(stack, FaultControl):
+        raise FaultUnsupported(f"the {stack.backend} backend has no fault operations")
+    return stack
+
+
+def link_control(stack: Stack) -> LinkControl:
+    if not isinstance(stack, LinkControl):
+        raise FaultUnsupported(f"the {stack.backend} backend cannot put workers behind a link of their own")
+    return stack
 
 
 def tree_pids(roots) -> set[int]:

@@ -19,13 +19,13 @@ import psutil
 from harness.stack import install
 from harness.model.errors import BenchError
 from harness.stack import definition, listeners
-from harness.stack.base import Artifacts, FaultUnsupported, ServiceInfo, Shape, Stack
+from harness.stack.base import Artifacts, FaultControl, FaultUnsupported, LinkControl, ServiceInfo, Shape, Stack
 from harness.stack.processes import READY_PROBE_EVERY_S, ProcessGroup, Running
 from harness.stack.service import ServiceSpec
 from harness.stack.worker_link import WorkerLink
 
 
-class HostStack(Stack):
+class HostStack(Stack, FaultControl, LinkControl):
     """The part of a stack that runs on this host: a process group for workers (and servers)."""
     backend = "native"
 

@@ -14,14 +14,16 @@ from typing import Callable
 
 from rich.table import Table
 
+from harness.analysis.faults import fault_report_context
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
 from harness.model.fault_record import FAULT_MEASURES
 from harness.model.record import load_record
-from harness.store.results import iter_runs
 from harness.model.spec import FaultTarget, Workload
 from harness.stack import definition
 from harness.stack.definition import ServiceDef, StackDef
+from harness.store.cells import collect
+from harness.store.results import iter_runs
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,6 @@ def already_done(cell: FaultCell, results: Path) -> Path | None:
 
 def table_rows(results: Path) -> list[dict]:
     """The fault table's rows as the report builds them (latest complete run per cell)."""
-    from harness.analysis.faults import fault_report_context
-    from harness.store.cells import collect
     cells, _ = collect(results)
     return fault_report_context({k: c for k, c in cells.items() if k[2].startswith("fault-")})["rows"]
 

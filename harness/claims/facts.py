@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
+from harness.claims.metrics import METRICS, Figure, idle_rows
 from harness.model.record import LatencySummary, RunRecord, Summary
-from harness.claims.metrics import Figure, METRICS, idle_rows
+from harness.model.registry import platforms
+from harness.model.registry import seed_platforms as registered
+from harness.model.spec import available
 
 DEPLOYED = ("production", "external")   # shapes a claim about how a platform is deployed can be judged on
 
@@ -45,7 +48,6 @@ class Pick:
 
 def seed_platforms() -> list[str]:
     """The seed document's platforms, from the registry (stacks/*/platform.yaml)."""
-    from harness.model.registry import seed_platforms as registered
     return registered()
 
 
@@ -56,7 +58,6 @@ class Facts:
 
     def __init__(self, cells: dict[tuple[str, str], RunRecord], incomplete: Iterable[Incomplete] = (),
                  planned_platforms: dict[str, str] | None = None, planned_workloads: dict[str, str] | None = None):
-        from harness.model.registry import platforms
         self.cells = {k: r for k, r in cells.items() if r.status == "complete"}
         latest: dict[tuple[str, str], Incomplete | RunRecord] = {}
         for key, run in [*((k, r) for k, r in cells.items() if r.status != "complete"),
@@ -163,7 +164,6 @@ class Facts:
 
 
 def _workloads() -> list[str]:
-    from harness.model.spec import available
     return available()
 
 

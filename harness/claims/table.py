@@ -7,8 +7,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.model.errors import BenchError
 from harness.claims import ClaimResult, counts, evaluate, load
+from harness.model.errors import BenchError
+from harness.store.cells import claim_cells, collect
 
 FORMATS = ("table", "markdown", "json")
 STYLE = {"supported": "green", "contradicted": "red", "inconclusive": "yellow", "not measured": "dim",
@@ -18,7 +19,6 @@ STYLE = {"supported": "green", "contradicted": "red", "inconclusive": "yellow", 
 def results_for(results: Path, claims_file: Path | None = None) -> list[ClaimResult]:
     """Every claim's verdict over the latest complete run per (platform, workload) in `results`, the
     default stack variant first, as the report chooses them; runs that did not complete are named."""
-    from harness.store.cells import claim_cells, collect
     parsed = load(claims_file)   # a broken claims file fails before the results are read
     if not results.is_dir():
         raise BenchError(f"{results}: no such results folder")

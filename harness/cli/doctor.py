@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from harness.stack.backends import DOCKER_ENGINE, BackendUnavailable, EngineCheck, resolve
 from harness.model.errors import BenchError
 from harness.platforms import adapter_class, get
 from harness.platforms.base import Requirement
 from harness.stack import definition
+from harness.stack.backends import (
+    DOCKER_ENGINE,
+    BackendUnavailable,
+    EngineCheck,
+    resolve,
+)
+from harness.stack.install import go_version, version_tuple
 
 
 def check(platform: str, backend: str = "native", engine_check: EngineCheck | None = None) -> list[Requirement]:
@@ -38,7 +44,6 @@ def _install_requirements(d: definition.StackDef) -> list[Requirement]:
         except metadata.PackageNotFoundError:
             reqs.append(Requirement(f"{dist} (PyPI)", False, "run `make install`"))
     if d.install.go:
-        from harness.stack.install import go_version, version_tuple
         g = d.install.go
         have = go_version()
         ok = have is not None and version_tuple(have) >= version_tuple(g.requires_go)

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from harness import claims
 from harness.analysis import runs as analysis
 from harness.analysis import stats
 from harness.model.errors import BenchError
 from harness.model.record import Machine
+from harness.store.cells import Cell, claim_cells, collect, stack_label
+from harness.store.results import load_run
 
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
@@ -151,7 +154,9 @@ def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     if np.all(a == a[0]) and np.all(b == a[0]):
         return 1.0
-    from scipy.stats import mannwhitneyu  # seconds to import: only when a test is made, not with the report
+    from scipy.stats import (
+        mannwhitneyu,  # seconds to import: only when a test is made, not with the report
+    )
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
@@ -304,8 +309,6 @@ def harness_changes(cells_a: dict, cells_b: dict) -> list[str]:
 def claim_verdicts(cells: dict[CellKey, Cell]) -> dict[str, tuple[str, str]]:
     """claim id -> (verdict, evidence) over one result set. The one place that calls the claims module,
     so a change to its interface is adapted here only."""
-    from harness import claims
-    from harness.store.cells import claim_cells
     results = claims.evaluate(claim_cells(cells))
     out = {}
     for r in results:
@@ -329,8 +332,6 @@ def verdict_changes(cells_a: dict, cells_b: dict) -> tuple[list[VerdictChange], 
 # -- whole sets -----------------------------------------------------------------------------------
 def load_set(path: Path) -> dict[CellKey, Cell]:
     """A results folder (latest complete run per platform, stack and workload) or one run folder."""
-    from harness.store.cells import Cell, collect, stack_label
-    from harness.store.results import load_run
     path = Path(path)
     if (path / "run.json").is_file():
         data = load_run(path)

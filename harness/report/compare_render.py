@@ -5,12 +5,12 @@ import html
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.report.compare import Comparison
 from harness.model.errors import BenchError
+from harness.report.compare import Comparison
+from harness.report.render import TEMPLATES
 
 
 def render_markdown(comparison: Comparison) -> str:
-    from harness.report.render import TEMPLATES  # the report's environment, with its number filter
     body = TEMPLATES.get_template("compare.md.j2").render(comparison=comparison)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"# bench compare\n\nGenerated {generated}.\n\n{body.strip()}\n"

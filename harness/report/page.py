@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import jinja2
 
 from harness.model.record import Machine
+from harness.store.cells import claim_cells
 
 if TYPE_CHECKING:
-    from harness.store.cells import Cell, CellKey
     from harness.report.model import LatencyRow, SetupRow
+    from harness.store.cells import Cell, CellKey
 
 
 def _provider(module: str, function: str) -> Callable[..., Any] | None:
@@ -60,7 +61,6 @@ def _compare(cells: dict[CellKey, Cell], against: tuple[str, dict] | None) -> di
         return None
     if against:
         return {"comparison": side_by_side(cells, against[1], "this set", against[0])}
-    from harness.store.cells import claim_cells
     primary = {(r.platform, r.run_id) for r in claim_cells(cells).values()}
     main = {k: c for k, c in cells.items() if (k[0], c.record.run_id) in primary}
     others = {k: c for k, c in cells.items() if k not in main}

@@ -2,7 +2,6 @@
 raw samples in results/, rendered to markdown and to one self-contained HTML page."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,16 +9,26 @@ import jinja2
 
 from harness import claims
 from harness.analysis import runs as analysis
+from harness.analysis import stats
+from harness.model.errors import BenchError
+from harness.model.record import (
+    Machine,
+    RunRecord,
+    Setting,
+)
+from harness.model.registry import get, seed_platforms
 from harness.report import charts
 from harness.report import claims as report_claims
 from harness.report import matrix as report_matrix
 from harness.report import page as report_page
-from harness.analysis import stats
-from harness.model.errors import BenchError
-from harness.model.record import (EngineAnomalies, LatencySummary, Machine, RunRecord, Setting, Setup, Spread, Summary,
-                     load_record)
 from harness.report.model import SETUP_TIMES, LatencyRow, SetupRow
-from harness.store.cells import Cell, CellKey, IncompleteRun, claim_cells, collect, stack_label
+from harness.store.cells import (
+    Cell,
+    CellKey,
+    IncompleteRun,
+    claim_cells,
+    collect,
+)
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=False,
                                trim_blocks=True, lstrip_blocks=True)
@@ -92,7 +101,6 @@ def _context(results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: l
 
 def _not_measured(cells: dict[CellKey, Cell]) -> list[str]:
     """Seed platforms without a complete run here, each with why (from the registry)."""
-    from harness.model.registry import get, seed_platforms
     measured = {k[0] for k in cells}
     out = []
     for p in seed_platforms():

@@ -13,9 +13,10 @@ from typing import Callable
 from harness import platforms
 from harness.model.errors import BenchError
 from harness.model.paths import STATE_DIR
-from harness.store.results import new_run_id
 from harness.stack.factory import StackRequest, open_stack
 from harness.stack.processes import graceful_signal, stop_tree
+from harness.stack.service import ServiceSpec
+from harness.store.results import new_run_id
 
 
 @dataclass
@@ -79,5 +80,4 @@ def down(platform: str) -> None:
 
 
 def graceful_signal_for(role: str) -> int:
-    from harness.stack.service import ServiceSpec
     return graceful_signal(ServiceSpec(name="", command=[], role=role))

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import psutil
 
+from harness.model.errors import BenchError
 from harness.model.paths import STATE_DIR
+from harness.model.record import load_record
+from harness.stack import compose
+from harness.stack.processes import stop_tree
+from harness.stack.worker_link import remove
+from harness.store.results import atomic_write
 
 LEDGER_DIR_NAME = "runs"
 KILLED = "the harness was killed before it could clean up; found and cleaned by a later bench command"
@@ -103,7 +109,6 @@ def reap_orphans(root: Path | None = None) -> list[str]:
 
 
 def _clean(ledger: RunLedger) -> str:
-    from harness.stack.processes import stop_tree
     stopped = 0
     for entry in reversed(ledger.processes):
         if _alive(entry.pid, entry.started):
@@ -112,7 +117,6 @@ def _clean(ledger: RunLedger) -> str:
     shutil.rmtree(ledger.run_dir, ignore_errors=True)
     downed = _compose_down(ledger.compose_project) if ledger.compose_project else ""
     if ledger.link is not None:
-        from harness.stack.worker_link import remove
         remove(*ledger.link)
         downed += f", removed worker link {ledger.link[1]} and namespace {ledger.link[0]}"
     marked = _mark_interrupted(Path(ledger.result_dir)) if ledger.result_dir else False
@@ -123,7 +127,6 @@ def _clean(ledger: RunLedger) -> str:
 
 def _compose_down(project: str) -> str:
     """Containers of a killed compose run: `down -v` by project name (compose finds them by label)."""
-    from harness.stack import compose
     if compose.docker_unavailable() is not None:
         return f", could not remove compose project {project} (no Docker engine answers)"
     try:
@@ -135,9 +138,6 @@ def _compose_down(project: str) -> str:
 
 
 def _mark_interrupted(result_dir: Path) -> bool:
-    from harness.model.errors import BenchError
-    from harness.model.record import load_record
-    from harness.store.results import atomic_write
     try:
         record = load_record(result_dir / "run.json")
     except BenchError:

@@ -10,15 +10,20 @@ after the drain, so every step starts from a platform that has finished the one 
 from __future__ import annotations
 
 import time
+
 import pandas as pd
 
-from harness.analysis.runs import frame
-from harness.model.errors import BenchError
-from harness.platforms.base import Deployment
-from harness.model.engine import EngineWorkflow, WorkflowRequest
-from harness.model.record import LoadResult, LoadStep, Repetition
 from harness.analysis import load as analysis
+from harness.analysis.runs import frame
+from harness.load import ceiling
+from harness.load.generator import run_step
+from harness.load.schedule import Step
+from harness.model.engine import EngineWorkflow, WorkflowRequest
+from harness.model.errors import BenchError
+from harness.model.record import LoadResult, LoadStep, Repetition
+from harness.platforms.base import Deployment
 from harness.run.session import RunSession
+from harness.store.machine import machine
 
 DRAIN_POLL_S = 0.25
 
@@ -61,8 +66,6 @@ def run_sweep(session: RunSession, deployment: Deployment) -> LoadResult:
 def generator_ceiling(workers: int) -> tuple[float | None, str | None]:
     """The generator's own ceiling on this machine, per Locust worker process: the newest one
     measured here with as many workers (`make ceiling`, harness/load/ceiling.py), else measured now."""
-    from harness.store.machine import machine
-    from harness.load import ceiling
     here = machine()
     found = ceiling.latest(workers=workers)
     if found is None or (found.machine.cpu_model, found.machine.logical_cores) != (here.cpu_model, here.logical_cores):
@@ -104,8 +107,6 @@ class _StampPool:
 
 def _run_step(session: RunSession, deployment: Deployment, target, index: int, rate: float, warmup: bool,
               stamps: _StampPool, raw: dict[str, list[dict]]) -> LoadStep:
-    from harness.load.generator import run_step
-    from harness.load.schedule import Step
     wl, sw = session.wl, session.wl.sweep
     phase = f"warmup-step-{index + 1}" if warmup else f"step-{index + 1 - wl.warmup}"
     session.phase_start(phase)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.stack import backends
 from harness.model.errors import BenchError
 from harness.model.registry import PlatformInfo
-from harness.stack import compose, definition
+from harness.stack import backends, compose, definition
 from harness.stack.base import Stack
+from harness.stack.compose_stack import ComposeStack
+from harness.stack.external import ExternalStack, load_config
+from harness.stack.native import InProcessStack, NativeStack
 
 
 @dataclass
@@ -30,19 +32,15 @@ def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
     if backend != "native" and req.variant:
         raise BenchError(f"variants belong to native stacks; the {backend} backend takes none")
     if info.in_process:
-        from harness.stack.native import InProcessStack
         if req.variant not in (None, "in-process"):
             raise BenchError(f"{info.name} runs in-process and has no variants")
         return InProcessStack(req.run_dir, req.ledger)
     if backend == "native":
-        from harness.stack.native import NativeStack
         return NativeStack(definition.load(info.name), req.variant, req.run_dir, req.run_id, req.pinned_ports,
                            attached=req.attached, ledger=req.ledger)
     if backend == "compose":
-        from harness.stack.compose_stack import ComposeStack
         return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports,
                             ledger=req.ledger)
-    from harness.stack.external import ExternalStack, load_config
     config = load_config(req.external_config, endpoint_names(info), info.name)
     return ExternalStack(config, worker_python(info), info.name, req.run_dir, req.ledger)
 

@@ -16,10 +16,18 @@ from typing import Iterator
 
 import psutil
 
-from harness.stack import install
 from harness.model.errors import BenchError
-from harness.stack import definition, listeners
-from harness.stack.base import Artifacts, FaultControl, FaultUnsupported, LinkControl, ServiceInfo, Shape, Stack
+from harness.stack import definition, install, listeners
+from harness.stack.base import (
+    Artifacts,
+    FaultControl,
+    FaultUnsupported,
+    LinkControl,
+    ServiceInfo,
+    Shape,
+    Stack,
+)
+from harness.stack.postgres import install_dir
 from harness.stack.processes import READY_PROBE_EVERY_S, ProcessGroup, Running
 from harness.stack.service import ServiceSpec
 from harness.stack.worker_link import WorkerLink
@@ -142,7 +150,6 @@ class NativeStack(HostStack):
         got = install.platform(self.defn)
         footprint = got.footprint_bytes
         if self._uses_postgres():
-            from harness.stack.postgres import install_dir
             footprint += install.tree_size(install_dir())
         self._artifacts = Artifacts(env_bin=got.bin_dir, go_bin=got.go_bin, versions=dict(got.versions),
                                     cached=got.cached, first_install_s=got.first_install_s,

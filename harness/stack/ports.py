@@ -1,6 +1,7 @@
 """Loopback ports: every stack binds 127.0.0.1 only."""
 from __future__ import annotations
 
+import random
 import socket
 
 from harness.model.errors import BenchError
@@ -17,7 +18,6 @@ def free_port() -> int:
 def free_port_below(limit: int = 32768, floor: int = 20000) -> int:
     """A free port under `limit`, for services that store ports in 16-bit signed columns
     (Temporal's cluster membership table); the kernel's ephemeral range starts above it."""
-    import random
     for _ in range(200):
         port = random.randrange(floor, limit)
         if is_free(port):

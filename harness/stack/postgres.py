@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -100,7 +101,6 @@ def make_reachable(data: Path) -> None:
 
 
 def _system_user():
-    import pwd
     try:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:  # created as the wheel's own wrapper would create it

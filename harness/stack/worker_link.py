@@ -12,6 +12,7 @@ Restoring sets it up again. Needs root (CAP_NET_ADMIN), `ip` (iproute2) and `soc
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -102,7 +103,6 @@ class WorkerLink:
 
     def wrap(self, spec: ServiceSpec) -> ServiceSpec:
         """The worker started inside the namespace (its children stay there)."""
-        import dataclasses
         return dataclasses.replace(spec, command=["ip", "netns", "exec", self.netns, *spec.command])
 
     def cut(self) -> None:

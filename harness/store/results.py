@@ -17,9 +17,16 @@ from typing import Any, Iterator
 import pandas as pd
 from pydantic import ValidationError
 
+from harness.analysis.runs import frame
 from harness.model.errors import BenchError
 from harness.model.paths import RESULTS_DIR
-from harness.model.record import SCHEMA_VERSION, RunRecord, RunStatus, load_record, validation_line
+from harness.model.record import (
+    SCHEMA_VERSION,
+    RunRecord,
+    RunStatus,
+    load_record,
+    validation_line,
+)
 
 __all__ = ["SCHEMA_VERSION", "RunRecorder", "RunData", "Redactor", "load_run", "iter_runs", "new_run_id"]
 TABLES = ("tasks", "workflows", "resources")
@@ -74,7 +81,6 @@ class RunRecorder:
         atomic_write(self.dir / "run.json", json.dumps(doc, indent=2, allow_nan=False).encode())
 
     def write_table(self, name: str, rows: list) -> None:
-        from harness.analysis.runs import frame
         if name not in TABLES + LOAD_TABLES:
             raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES + LOAD_TABLES)}")
         buf = io.BytesIO()

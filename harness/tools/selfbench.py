@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from harness.model import spec
+from harness.run.driver import RunOptions, run
 from harness.run.sampler import ResourceSampler
 
 # one service: a process with two children (PostgreSQL and Python workers fork; Go servers do not)
@@ -28,7 +29,6 @@ SLEEPER = ("import subprocess,sys,time; [subprocess.Popen([sys.executable,'-c','
 
 
 def overhead(results: Path | None) -> dict:
-    from harness.run.driver import RunOptions, run
     wl = spec.Workload.model_validate({**spec.load("latency-probe").model_dump(), "runs": 500, "repetitions": 5})
     path = run(RunOptions("null", wl, results_root=results))
     doc = json.loads((path / "run.json").read_text())

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
+from functools import cache
 from pathlib import Path
 from typing import Optional
 
@@ -14,12 +16,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness import platforms as registry
 from harness.cli import doctor as doctor_mod
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted, invalid
 from harness.model.paths import RESULTS_DIR
 from harness.model.record import load_record
-from harness import platforms as registry
+from harness.stack import definition, install
+from harness.stack.backends import (
+    BACKENDS,
+    BackendUnavailable,
+    available,
+    docker_unavailable,
+    resolve,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.")
@@ -60,7 +70,7 @@ def _progress() -> Progress:
 
 def _run_one(platform: str, workload: spec.Workload, variant=None, backend="auto", ports=None, hz=5.0,
              keep=False, external_config: Path | None = None) -> Path:
-    from harness.run.driver import RunOptions, run
+    from harness.run.driver import RunOptions, run  # lazy: pandas, psutil, samplers (seconds)
     opts = RunOptions(platform, workload, variant=variant, backend=backend, pinned_ports=ports or {}, sample_hz=hz,
                       keep_run_dir=keep, external_config=external_config)
     with _progress() as p:
@@ -138,7 +148,7 @@ def faults(platforms: list[str] = typer.Option([], "--platform", help="default: 
            skip_done: bool = typer.Option(False, help="leave out cells that already have a complete run"),
            dry_run: bool = typer.Option(False, help="print the plan, run nothing")):
     """Every fault workload on every native platform (the stack variant that has the targeted service), then the fault table."""
-    from harness.campaign import faults as fc
+    from harness.campaign import faults as fc  # lazy: the driver and the report (seconds)
     for name in platforms:
         registry.get(name)
     chosen = platforms or [p for p in registry.orchestrators() if doctor_mod.runnable(p, "native")]
@@ -156,7 +166,7 @@ def faults(platforms: list[str] = typer.Option([], "--platform", help="default: 
 
 
 def _report(results: Path) -> None:
-    from harness.report.render import render
+    from harness.report.render import render  # lazy: matplotlib, jinja2 (seconds)
     md, html = render(results)
     out.print(f"report: {md}\n        {html}", soft_wrap=True)
 
@@ -168,8 +178,8 @@ def compare(old: Path = typer.Argument(..., help="results folder or run folder (
             fail_on_regression: Optional[float] = typer.Option(
                 None, metavar="PCT", help="exit 3 when a significant regression exceeds PCT %")):
     """Compare two result sets: per platform, workload and metric, old vs new, significance, machines, verdicts."""
-    from harness.report import compare as compare_mod
-    from harness.report import compare_render
+    from harness.report import compare as compare_mod  # lazy: pandas, scipy (seconds)
+    from harness.report import compare_render  # lazy: markdown, jinja2
     comparison = compare_mod.compare_paths(old, new)
     typer.echo(compare_render.render_markdown(comparison), nl=False)  # verbatim markdown, never restyled
     if html is not None:
@@ -185,7 +195,7 @@ def claims_cmd(results: Path = typer.Option(RESULTS_DIR, help="results folder to
                fmt: str = typer.Option("table", "--format", help="table | markdown | json"),
                claims_file: Optional[Path] = typer.Option(None, "--claims-file", help="default: claims/claims.yaml")):
     """Every claim of the seed document with its verdict against the results (exit 1 if one could not be evaluated)."""
-    from harness.claims import table
+    from harness.claims import table  # lazy: pandas, the claims (seconds)
     verdicts = table.results_for(results, claims_file)
     table.show(verdicts, fmt, out)
     failed = table.errors(verdicts)
@@ -202,10 +212,6 @@ def report(results: Path = typer.Option(RESULTS_DIR, help="results folder to rea
 @app.command("install")
 def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every registered platform with a stack")):
     """Obtain each platform's artifacts (Python environment, Go binaries) into the cache, timed."""
-    import time
-
-    from harness.stack import install
-    from harness.stack import definition
     names = platforms or [p for p in registry.orchestrators() if registry.get(p).has_native]
     for name in names:
         if not registry.get(name).has_native:
@@ -222,9 +228,6 @@ def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every
 
 def _docker_probe_once():
     """backends.docker_unavailable, asked at most once per command."""
-    from functools import cache
-
-    from harness.stack.backends import docker_unavailable
     return cache(docker_unavailable)
 
 
@@ -233,14 +236,12 @@ def _variants(info: registry.PlatformInfo) -> str:
         return "in-process"
     if not info.has_native:
         return "compose only"
-    from harness.stack import definition
     d = definition.load(info.name)
     return ", ".join(f"{v}{' (default)' if d.variants[v].default else ''}" for v in d.variants)
 
 
 def _runs_here(info: registry.PlatformInfo, engine) -> str:
     """The backend `--backend auto` picks here and whether its requirements are met, or why not."""
-    from harness.stack.backends import BackendUnavailable, resolve
     try:
         backend = resolve("auto", info, engine)
     except BackendUnavailable as err:
@@ -252,7 +253,6 @@ def _runs_here(info: registry.PlatformInfo, engine) -> str:
 @app.command("list")
 def list_cmd():
     """Platforms, workloads and backends."""
-    from harness.stack.backends import BACKENDS
     engine = _docker_probe_once()
     table = Table("platform", "kind", "stack variants", "runs here (--backend auto)", title="platforms")
     for name, info in registry.platforms().items():
@@ -276,7 +276,6 @@ def list_cmd():
 @app.command()
 def doctor():
     """Which platforms can run on this machine, by which backend; for the others, what is missing."""
-    from harness.stack.backends import available
     engine = _docker_probe_once()
     all_ok = True
     for name, info in registry.platforms().items():
@@ -310,7 +309,7 @@ def _print_endpoints(endpoints: dict[str, str], log_dir: Path) -> None:
 def up(platform: str, variant: Optional[str] = typer.Option(None),
        port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)")):
     """Start PLATFORM's stack in the background on 127.0.0.1 (stop it with `bench down`)."""
-    from harness.run import background
+    from harness.run import background  # lazy: the driver's stack (seconds)
     with _progress() as p:
         started = background.up(platform, variant, _ports(port), _RichProgress(p, platform))
     _print_endpoints(started.endpoints, Path(started.log_dir))
@@ -319,14 +318,14 @@ def up(platform: str, variant: Optional[str] = typer.Option(None),
 @app.command()
 def down(platform: str):
     """Stop a stack started with `bench up` and remove its run directory."""
-    from harness.run import background
+    from harness.run import background  # lazy: the driver's stack (seconds)
     background.down(platform)
     out.print(f"{platform}: stopped", soft_wrap=True, markup=False, highlight=False)
 
 
 def _reap_orphans() -> None:
     """What a harness killed outright left running (see harness/ledger.py), stopped with one line each."""
-    from harness.run.ledger import reap_orphans
+    from harness.run.ledger import reap_orphans  # lazy: pandas via the store (seconds)
     try:
         for line in reap_orphans():
             console.print(f"[yellow]cleaned up:[/yellow] {escape(line)}", soft_wrap=True)

@@ -14,7 +14,7 @@ def main() -> None:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, terminate)   # as Ctrl-C: clean up, keep what was measured, exit 130
     try:
-        from harness.cli.app import main as cli_main
+        from harness.cli.app import main as cli_main  # lazy: Ctrl-C while importing gets one line
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

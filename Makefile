@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
+.PHONY: install bench lint test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -17,7 +17,7 @@ install: .venv/.installed
 	touch $@
 
 # PLATFORM and WORKLOAD: one cell. PLATFORM alone: every default workload on it. Neither: every
-# runnable platform. BACKEND: auto | native (default) | compose | external; VARIANT: a native variant.
+# runnable platform. BACKEND: auto (default) | native | compose | external; VARIANT: a native variant.
 bench: install
 ifneq ($(WORKLOAD),)
 	$(if $(PLATFORM),,$(error WORKLOAD needs PLATFORM))
@@ -31,10 +31,16 @@ endif
 # One -r only: pytest keeps the last of several.
 PYTEST = .venv/bin/pytest -q -rsfE
 
-test: install
+# ruff (lint and format, pyproject.toml) and import-linter (the layers in pyproject.toml): seconds.
+lint: install
+	.venv/bin/ruff check harness tests
+	.venv/bin/ruff format --check harness tests
+	.venv/bin/lint-imports --no-cache
+
+test: lint
 	$(PYTEST)
 
-test-unit: install
+test-unit: lint
 	$(PYTEST) -m "not integration"
 
 test-integration: install

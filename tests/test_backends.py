@@ -77,6 +77,11 @@ def test_external_config_names_what_is_missing(tmp_path):
     cfg.write_text("endpoints: {frontend: '127.0.0.1:1'}\nmetricz: {}\n")
     with pytest.raises(BenchError, match=r"x.yaml: unknown key .metricz."):
         load_config(cfg, ["frontend"], "temporal", environ={})
+    cfg.write_text("")   # an empty file is no settings: the environment names the endpoints
+    assert load_config(cfg, ["frontend"], "temporal", environ={"BENCH_EXTERNAL_FRONTEND": "h:1"}).endpoints == \
+        {"frontend": "h:1"}
+    with pytest.raises(BenchError, match=r"^external config .*missing.yaml: cannot read: "):
+        load_config(tmp_path / "missing.yaml", ["frontend"], "temporal", environ={})
     got = load_config(None, ["frontend", "namespace"], "temporal",
                       environ={"BENCH_EXTERNAL_FRONTEND": "h:1", "BENCH_EXTERNAL_NAMESPACE": "ns",
                                "BENCH_EXTERNAL_METRICS_SERVER": "http://h/metrics"})

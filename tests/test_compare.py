@@ -132,7 +132,7 @@ def test_bad_input_is_one_line(tmp_path):
 
 
 def _as_version_1(run_dir):
-    """Rewrite a run.json in the shape of schema version 1 (before harness/record.py)."""
+    """Rewrite a run.json in the shape of schema version 1 (before harness/model/record.py)."""
     doc = json.loads((run_dir / "run.json").read_text())
     shape = doc.pop("deployment")
     doc.update(schema_version=1, deployment=shape["kind"], variant=shape["variant"],

@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
+from harness.model.errors import BenchError
 from harness.model.paths import REPO_ROOT, STACKS_DIR
 from harness.platforms import platforms
 from harness.stack import compose
@@ -65,6 +66,21 @@ def test_compose_file_follows_the_house_rules(platform):
     assert used <= declared, f"undeclared variables: {used - declared}"
     assert {compose.env_var("SECRET", s) for s in cdef.bench.secrets} <= used, "a declared secret is never used"
     assert cdef.bench.follows and (STACKS_DIR / platform / "README.md").is_file()
+
+
+def test_a_compose_file_needs_services_and_a_valid_x_bench_block(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_STACKS_DIR", str(tmp_path))
+    path = tmp_path / "p" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text("services: [a, b]\n")
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(path))}: a compose file needs a services mapping$"):
+        compose.load("p")
+    path.write_text("services: {a: {image: x:1}}\nx-bench: {follows: doc, roles: {a: 7}}\n")
+    with pytest.raises(BenchError, match=r"compose.yaml: x-bench.roles.a: Input should be a valid string$"):
+        compose.load("p")
+    path.write_text("services: {a: {image: x:1}}\nx-bench: {follows: doc, roles: {b: server}}\n")
+    with pytest.raises(BenchError, match=r"compose.yaml: x-bench names unknown services: b$"):
+        compose.load("p")
 
 
 def test_env_file_holds_fresh_secrets_and_is_private(tmp_path):

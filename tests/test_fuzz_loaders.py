@@ -140,3 +140,30 @@ def test_result_files(tmp_path, text):
         load_record(path)
     except BenchError as err:
         _one_line(err, "run.json")
+
+
+def _loaders(stacks, tmp_path):
+    """(file written, what the loader calls it, how the harness reads it) for every YAML loader."""
+    from harness.claims import model as claims
+    from harness.report import published
+    from harness.stack.external import load_config
+    return [(tmp_path / "w.yaml", "a workload", lambda p: spec.load(str(p))),
+            (tmp_path / "study.yaml", "a published study", published.load_study),
+            (stacks / "native.yaml", "a native stack file", lambda p: definition.load("fuzzed")),
+            (stacks / "compose.yaml", "a compose file", lambda p: compose.load("fuzzed")),
+            (stacks / "platform.yaml", "a platform.yaml", platforms.load_info),
+            (tmp_path / "external.yaml", "an external config", lambda p: load_config(p, [], "temporal", environ={})),
+            (tmp_path / "claims.yaml", "a claims file", claims.load)]
+
+
+@pytest.mark.parametrize("text,expected", [("a: [unclosed\nb: 1\n", r"{name}: line 2 malformed YAML: "),
+                                           ("- a list\n", r"{name}: {what} must be a YAML mapping$")])
+def test_every_loader_words_malformed_input_the_same(stacks, tmp_path, text, expected):
+    import re
+    for path, what, load in _loaders(stacks, tmp_path):
+        path.write_text(text)
+        with pytest.raises(BenchError) as err:
+            load(path)
+        pattern = expected.format(name=re.escape(path.name), what=re.escape(what))
+        assert re.search(pattern, str(err.value)), str(err.value)
+        _one_line(err.value, path.name)

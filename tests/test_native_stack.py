@@ -79,6 +79,24 @@ def test_check_alive_notices_a_dead_service(tmp_path):
             stack.check_alive()
 
 
+def test_a_oneshot_is_retried_until_it_succeeds_and_names_its_deadline_when_it_never_does(tmp_path):
+    counter = tmp_path / "attempts"
+    script = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]); n = len(p.read_text()) if p.exists() else 0; "
+              "p.write_text('x' * (n + 1)); print('attempt', n + 1); raise SystemExit(0 if n >= 2 else 1)")
+    spec = ServiceSpec(name="schema", command=[sys.executable, "-c", script, str(counter)], retry_s=10)
+    with ProcessGroup(tmp_path) as stack:
+        assert stack.run_oneshot(spec).strip() == "attempt 3" and counter.read_text() == "xxx"
+        counter.unlink()
+        started = time.monotonic()
+        with pytest.raises(BenchError, match=r"^schema failed with exit code 1 \(retried for 0\.2s\); "
+                                             r"last log line: 'attempt 2'$"):
+            stack.run_oneshot(ServiceSpec(name="schema", command=spec.command, retry_s=0.2))
+        assert time.monotonic() - started < 5 and counter.read_text() == "xx", "retried every 0.5 s until 0.2 s passed"
+        counter.unlink()
+        with pytest.raises(BenchError, match=r"^schema failed with exit code 1; last log line: 'attempt 1'$"):
+            stack.run_oneshot(ServiceSpec(name="schema", command=spec.command))   # retry_s 0: one attempt
+
+
 def test_missing_executable(tmp_path):
     with ProcessGroup(tmp_path) as stack:
         with pytest.raises(BenchError, match="executable not found: /nonexistent/server"):

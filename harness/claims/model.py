@@ -12,11 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.model.errors import BenchError, invalid
 from harness.model.paths import REPO_ROOT
+from harness.model.yamlfile import read_yaml_mapping
 from harness.claims.metrics import METRICS
 
 CLAIMS_FILE = REPO_ROOT / "claims" / "claims.yaml"
@@ -155,22 +155,17 @@ def load(path: Path | None = None) -> ClaimsFile:
 @lru_cache(maxsize=4)
 def _load_cached(path: Path, _mtime_ns: int, _size: int) -> ClaimsFile:
     """Keyed by modification time and size, so an edited file is read again."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read: {err.strerror or err}") from None
-    return parse(text, str(path))
+    return _validated(read_yaml_mapping(path, "a claims file"), str(path))
 
 
 def parse(text: str, source: str) -> ClaimsFile:
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml where built: 10x faster
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise BenchError(f"{source}:{where} malformed YAML: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(data, dict):
-        raise BenchError(f"{source}: a claims file must be a YAML mapping")
+    """The claims file's text (from `source`), read like every YAML file the harness reads (libyaml)."""
+    return _validated(read_yaml_mapping(None, "a claims file", text=text, source=source), source)
+
+
+def _validated(data: dict, source: str) -> ClaimsFile:
+    """The mapping as a ClaimsFile; a field error names the claim by its id (not yamlfile.validate_model,
+    which names a row by its index), a consistent file is checked for contradictions."""
     try:
         parsed = ClaimsFile.model_validate(data)
     except ValidationError as err:

@@ -324,7 +324,7 @@ def down(platform: str):
 
 
 def _reap_orphans() -> None:
-    """What a harness killed outright left running (see harness/ledger.py), stopped with one line each."""
+    """What a harness killed outright left running (see harness/run/ledger.py), stopped with one line each."""
     from harness.run.ledger import reap_orphans  # lazy: pandas via the store (seconds)
     try:
         for line in reap_orphans():

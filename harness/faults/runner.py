@@ -5,7 +5,7 @@ starts more of the harness's workers instead, and stops them when the repetition
 cuts the link the workers reach the servers by (stack.cut_link) and restores it.
 
 It only acts and notes the harness clock around each operation; what the platform did about it is
-read afterwards from the stamps and the engine's records (harness/fault_analysis.py).
+read afterwards from the stamps and the engine's records (harness/analysis/faults.py).
 """
 from __future__ import annotations
 

@@ -156,7 +156,7 @@ class Repetition(_Model):
     window_s: float | None = None
     throughput_tasks_per_s: float | None = None
     machine_state: MachineState | None = None
-    fault: FaultOutcome | None = None       # fault workloads: what the fault did (harness/fault_analysis.py)
+    fault: FaultOutcome | None = None       # fault workloads: what the fault did (harness/analysis/faults.py)
 
 
 class SamplerStats(_Model):

@@ -1,4 +1,4 @@
-"""Reading schema version 1 (run.json before harness/record.py): its fields mapped onto version 2.
+"""Reading schema version 1 (run.json before harness/model/record.py): its fields mapped onto version 2.
 
 Version 1 kept the deployment as a bare string ("production", "development") with the stack's
 description and variant beside it, and no list of services. Everything needed is in the old file

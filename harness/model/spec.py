@@ -10,11 +10,11 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
 from harness.model.paths import WORKLOADS_DIR
+from harness.model.yamlfile import load_yaml_model, read_yaml_mapping, validate_model
 
 
 class Strict(BaseModel):
@@ -197,22 +197,15 @@ def available() -> list[str]:
 
 
 def load(name_or_path: str) -> Workload:
+    """A workload by name (workloads/<name>.yaml) or path; an unknown name lists the known ones."""
     path = Path(name_or_path)
     if not path.suffix:
         path = WORKLOADS_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise BenchError(f"unknown workload {name_or_path!r}; known: {', '.join(available())}")
-    return parse(path.read_text(), source=str(path))
+    return load_yaml_model(path, Workload, "a workload")
 
 
 def parse(text: str, source: str) -> Workload:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise malformed_yaml(source, err) from None
-    if not isinstance(data, dict):
-        raise BenchError(f"{source}: a workload must be a YAML mapping")
-    try:
-        return Workload.model_validate(data)
-    except ValidationError as err:
-        raise invalid(source, err) from None
+    """A workload's text validated, worded like every other YAML file the harness reads."""
+    return validate_model(read_yaml_mapping(None, "a workload", text=text, source=source), Workload, source)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 import re
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable, TypeVar
+
+import tenacity
 
 from harness.workers import taskbody
 from harness.model.paths import REPO_ROOT
@@ -67,18 +68,15 @@ def poll_until(what: str, fetch: Callable[[], T], timeout_s: float, interval_s: 
     not happen, e.g. "flow run 42 not final"), or, with error=None, return the last value fetched
     (engine records that are still settling are better read late than not at all).
     `fetch` is always called at least once, and once more after the deadline has passed, so a
-    short timeout never fails without looking.
+    short timeout never fails without looking. An exception from `fetch` (or one a signal raises
+    while it waits: Ctrl-C, the watchdog's ServiceDied) ends the poll at once, never retried.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            if error is None:
-                return value
-            raise error(f"{what} after {timeout_s:g}s")
-        time.sleep(interval_s)
+    def give_up(state: tenacity.RetryCallState) -> T:
+        if error is None:
+            return state.outcome.result()
+        raise error(f"{what} after {timeout_s:g}s")
+    return tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s), wait=tenacity.wait_fixed(interval_s),
+                             retry=tenacity.retry_if_not_result(done), retry_error_callback=give_up)(fetch)
 
 
 def python_worker(deployment: Deployment, module: str, env: dict[str, str],
@@ -99,7 +97,7 @@ def python_worker(deployment: Deployment, module: str, env: dict[str, str],
 
 
 def task_body_script(entry: str, *, prelude: str = "", stamps_dir: str = STAMPS_MOUNT) -> str:
-    """The harness's task body (harness/taskbody.py, standard library only) as one script, for
+    """The harness's task body (harness/workers/taskbody.py, standard library only) as one script, for
     engines that run each task as Python source inside their own containers (Windmill, Kestra).
 
     `prelude` runs before the body is defined (Kestra's start stamp), `entry` after it; the entry

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.analysis import stats
 from harness.analysis.runs import critical_path_s
-from harness.model.errors import BenchError, invalid
+from harness.model.errors import BenchError
 from harness.model.paths import REPO_ROOT
+from harness.model.yamlfile import load_yaml_model
 from harness.report.compare import busy_text
 
 if TYPE_CHECKING:
@@ -132,18 +132,7 @@ class Study(_Strict):
 
 def load_study(path: Path = DEFAULT_STUDY) -> Study:
     """A published-figures file, validated strictly: one line naming the file and the field otherwise."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise BenchError(f"{path}: malformed YAML: {' '.join(str(err).split())[:200]}") from None
-    if not isinstance(doc, dict):
-        raise BenchError(f"{path}: a mapping is expected at the top level")
-    try:
-        return Study.model_validate(doc)
-    except ValidationError as err:
-        raise invalid(str(path), err) from None
+    return load_yaml_model(Path(path), Study, "a published study")
 
 
 # -- our figure -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ saturates, the generator falls behind, or a step fails.
 
 Per step: the generator's schedule runs (warmup, then the measured part); the harness then waits
 for the step's runs to start (the drain), off the measured window reads the stamps and a sample of
-the engine's records, and judges the step (harness/load/analysis.py). The next step starts only
+the engine's records, and judges the step (harness/analysis/load.py). The next step starts only
 after the drain, so every step starts from a platform that has finished the one before it.
 """
 from __future__ import annotations

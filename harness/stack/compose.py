@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
 from harness.model.registry import stacks_root
+from harness.model.yamlfile import read_yaml_mapping, validate_model
 from harness.stack.definition import RenderContext, Setting
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -81,19 +81,15 @@ def compose_path(platform: str) -> Path:
 
 
 def load(platform: str) -> ComposeDef:
+    """The platform's compose.yaml: its x-bench block validated, every service it names present."""
     path = compose_path(platform)
     if not path.is_file():
         raise BenchError(f"no compose stack for {platform!r} ({path} is missing)")
-    try:
-        doc = yaml.safe_load(path.read_text())
-        if not isinstance(doc, dict) or not isinstance(doc.get("services") or {}, dict):
-            raise BenchError(f"{path}: a compose file must be a YAML mapping with a services mapping")
-        bench = ComposeBench.model_validate(doc.get("x-bench") or {})
-    except yaml.YAMLError as err:
-        raise malformed_yaml(str(path), err) from None
-    except ValidationError as err:
-        raise invalid(str(path), err, prefix="x-bench.") from None
+    doc = read_yaml_mapping(path, "a compose file")
     services = doc.get("services") or {}
+    if not isinstance(services, dict):
+        raise BenchError(f"{path}: a compose file needs a services mapping")
+    bench = validate_model(doc.get("x-bench") or {}, ComposeBench, str(path), prefix="x-bench.")
     unknown = (set(bench.roles) | set(bench.oneshots) | {s.service for s in bench.setup}) - set(services)
     if unknown:
         raise BenchError(f"{path}: x-bench names unknown services: {', '.join(sorted(unknown))}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import psutil
+import tenacity
 
 from harness.stack import install
 from harness.model.errors import BenchError, ServiceDied
@@ -26,6 +27,10 @@ from harness.stack.processes import unknown_service
 CHECK_EVERY_S = 1.0        # the watchdog asks the engine about containers at most this often
 READY_POLL_S = 0.25        # how often container states are read while waiting for readiness
 SETUP_RETRY_EVERY_S = 1.0
+
+
+class _StillPending(Exception):
+    """A look at the containers left some services not ready yet: look again."""
 
 
 def _state(container) -> tuple[str, str | None, int]:
@@ -86,16 +91,25 @@ class ComposeStack(HostStack):
         yield from self.run_setup()
 
     def _await_ready(self, pending: set[str], timeout_s: float) -> Iterator[str]:
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            for name, container in self.containers().items():
-                if name in pending and self._is_ready(name, container):
-                    pending.discard(name)
-                    yield name
-            if pending and time.monotonic() > deadline:
-                raise BenchError(f"not ready within {timeout_s:.0f}s: {', '.join(sorted(pending))}")
-            if pending:
-                time.sleep(READY_POLL_S)
+        """Yields each service of `pending` as soon as it is ready (the caller times each one), reading the
+        containers every READY_POLL_S; past `timeout_s`, one error naming those still pending. A service
+        that exited or is unhealthy ends the wait at once: only _StillPending is retried."""
+        if not pending:
+            return
+
+        def give_up(state: tenacity.RetryCallState) -> None:
+            raise BenchError(f"not ready within {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s),
+                                         wait=tenacity.wait_fixed(READY_POLL_S),
+                                         retry=tenacity.retry_if_exception_type(_StillPending),
+                                         retry_error_callback=give_up):
+            with attempt:
+                for name, container in self.containers().items():
+                    if name in pending and self._is_ready(name, container):
+                        pending.discard(name)
+                        yield name
+                if pending:
+                    raise _StillPending()
 
     def _is_ready(self, name: str, container) -> bool:
         status, health, code = _state(container)
@@ -121,17 +135,21 @@ class ComposeStack(HostStack):
             yield step.name
 
     def _setup_output(self, step) -> str:
-        deadline = time.monotonic() + step.retry_s
+        """The step's stdout. A failed command (python_on_whales.DockerException) is run again every
+        SETUP_RETRY_EVERY_S until step.retry_s has passed (a server still starting), then it is the error."""
         command = [self.ctx.render(c) for c in step.command]
-        while True:
-            try:
-                if step.how == "exec":
-                    return self.whales.compose.execute(step.service, command, tty=False)
-                return self.whales.compose.run(step.service, command, remove=True, dependencies=False, tty=False)
-            except Exception as err:  # python_on_whales.DockerException: the command failed
-                if time.monotonic() >= deadline:
-                    raise BenchError(f"setup step {step.name} failed: {compose.first_line(err)}") from None
-                time.sleep(SETUP_RETRY_EVERY_S)
+
+        def once() -> str:
+            if step.how == "exec":
+                return self.whales.compose.execute(step.service, command, tty=False)
+            return self.whales.compose.run(step.service, command, remove=True, dependencies=False, tty=False)
+
+        def give_up(state: tenacity.RetryCallState) -> str:
+            retried = f" (retried for {step.retry_s:g}s)" if step.retry_s else ""
+            raise BenchError(f"setup step {step.name} failed{retried}: {compose.first_line(state.outcome.exception())}")
+        return tenacity.Retrying(stop=tenacity.stop_after_delay(step.retry_s),
+                                 wait=tenacity.wait_fixed(SETUP_RETRY_EVERY_S),
+                                 retry=tenacity.retry_if_exception_type(Exception), retry_error_callback=give_up)(once)
 
     def endpoints(self) -> dict[str, str]:
         return {k: self.ctx.render(v) for k, v in self.cdef.bench.endpoints.items()} if self.ctx else {}

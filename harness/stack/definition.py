@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
 from harness.model.registry import stacks_root
+from harness.model.yamlfile import load_yaml_model
 from harness.stack.ports import free_port, free_port_below
 from harness.stack.service import ReadyCheck, ServiceSpec
 
@@ -141,15 +141,11 @@ class StackDef(_Strict):
 
 
 def load(platform: str) -> StackDef:
+    """The platform's native.yaml, validated (worded like every YAML file), its python_lock resolved."""
     path = stacks_root() / platform / "native.yaml"   # BENCH_STACKS_DIR or the repository's
     if not path.is_file():
         raise BenchError(f"no native stack for {platform!r} ({path} is missing)")
-    try:
-        defn = StackDef.model_validate(yaml.safe_load(path.read_text()))
-    except yaml.YAMLError as err:
-        raise malformed_yaml(str(path), err) from None
-    except ValidationError as err:
-        raise invalid(str(path), err) from None
+    defn = load_yaml_model(path, StackDef, "a native stack file")
     if defn.install.python_lock:  # resolved against the stack's own folder
         lock = path.parent / defn.install.python_lock
         if not lock.is_file():

@@ -15,14 +15,14 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.model.errors import BenchError, invalid, malformed_yaml
+from harness.model.errors import BenchError
+from harness.model.yamlfile import load_yaml_model
 from harness.stack.install import python_env
 from harness.stack.base import Artifacts, FaultUnsupported, Shape
 from harness.stack.native import HostStack
@@ -30,6 +30,7 @@ from harness.stack.native import HostStack
 ENV_PREFIX = "BENCH_EXTERNAL_"
 SOURCE = "prometheus"
 SECRET_WORDS = ("token", "password", "secret", "key")   # endpoint names whose values are redacted
+SCRAPE_TIMEOUT_S = 2.0
 OPTIONAL_ENDPOINTS = {"metrics"}  # a native stack's own metrics URL; for external, see `metrics:`
 
 
@@ -41,18 +42,13 @@ class ExternalConfig(BaseModel):
 
 def load_config(path: Path | None, required: list[str], platform: str,
                 environ: dict[str, str] | None = None) -> ExternalConfig:
+    """The --external-config file (an empty one is no settings), then BENCH_EXTERNAL_* from the environment
+    on top; every endpoint the platform needs must be named by one or the other."""
     environ = dict(os.environ if environ is None else environ)
     data: dict = {"endpoints": {}, "metrics": {}}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-            data = ExternalConfig.model_validate(loaded).model_dump()
-        except OSError as err:
-            raise BenchError(f"external config {path}: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise malformed_yaml(f"external config {path}", err) from None
-        except ValidationError as err:
-            raise invalid(f"external config {path}", err) from None
+        data = load_yaml_model(Path(path), ExternalConfig, "an external config", source=f"external config {path}",
+                               empty_ok=True).model_dump()
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX + "METRICS_"):
             data["metrics"][key.removeprefix(ENV_PREFIX + "METRICS_").lower()] = value
@@ -99,9 +95,9 @@ class MetricsSampler:
 
     def scrape_once(self) -> None:
         for service, url in self.endpoints.items():
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    cpu_s, rss = parse_process_metrics(resp.read().decode())
+            try:   # raise_for_status: an error answer is no exposition (urlopen raised on it too)
+                answer = httpx.get(url, timeout=SCRAPE_TIMEOUT_S, follow_redirects=True).raise_for_status()
+                cpu_s, rss = parse_process_metrics(answer.text)
             except Exception as err:  # an unreachable endpoint loses samples, not the run
                 self.errors[service] = str(err)[:200]
                 continue

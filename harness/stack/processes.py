@@ -11,12 +11,12 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
+import tenacity
 
 from harness.model.errors import BenchError, ServiceDied
 from harness.stack.ports import accepts, ensure_free
@@ -28,6 +28,8 @@ READY_PROBE_EVERY_S = 0.05   # how often a starting service's readiness check is
 COMMAND_PROBE_EVERY_S = 0.5
 ONESHOT_RETRY_EVERY_S = 0.5
 STOP_GRACE_S = 15.0
+TREE_POLL_S = 0.01           # how often a signalled tree's states are read until the signal is in force
+HTTP_PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -82,8 +84,10 @@ class ProcessGroup:
         return running
 
     def wait_ready(self, running: Running) -> None:
-        while not self.ready_now([running]):
-            time.sleep(READY_PROBE_EVERY_S)
+        """Probe until ready. No stop here: ready_now raises at the check's own deadline (counted from the
+        launch, not from this call) or as soon as the process exited, naming the service either way."""
+        tenacity.Retrying(wait=tenacity.wait_fixed(READY_PROBE_EVERY_S),
+                          retry=tenacity.retry_if_not_result(bool))(self.ready_now, [running])
 
     def ready_now(self, starting: list[Running]) -> list[Running]:
         """One readiness probe of each starting service: those ready now. A service that exited, or
@@ -114,15 +118,18 @@ class ProcessGroup:
         """Run a one-shot step (migration, schema, token) to completion; return its stdout."""
         if not shutil.which(spec.command[0]):
             raise BenchError(f"{spec.name}: executable not found: {spec.command[0]}")
-        deadline = time.monotonic() + spec.retry_s
-        while True:
-            code, out = self._oneshot_attempt(spec)
-            if code == 0:
-                return out
-            if time.monotonic() >= deadline:
-                tail = last_line(self.log_dir / f"{spec.name}.log")
-                raise BenchError(f"{spec.name} failed with exit code {code}; last log line: {tail!r}")
-            time.sleep(ONESHOT_RETRY_EVERY_S)
+
+        def give_up(state: tenacity.RetryCallState) -> str:
+            code = state.outcome.result()[0]
+            tail = last_line(self.log_dir / f"{spec.name}.log")
+            retried = f" (retried for {spec.retry_s:g}s)" if spec.retry_s else ""
+            raise BenchError(f"{spec.name} failed with exit code {code}{retried}; last log line: {tail!r}")
+        # A failed exit is retried until retry_s has passed (a server still starting); an error, never.
+        code_and_out = tenacity.Retrying(stop=tenacity.stop_after_delay(spec.retry_s),
+                                         wait=tenacity.wait_fixed(ONESHOT_RETRY_EVERY_S),
+                                         retry=tenacity.retry_if_result(lambda got: got[0] != 0),
+                                         retry_error_callback=give_up)(self._oneshot_attempt, spec)
+        return code_and_out[1]
 
     def _oneshot_attempt(self, spec: ServiceSpec) -> tuple[int, str]:
         timeout = spec.ready.timeout_s if spec.ready else 300.0
@@ -271,18 +278,21 @@ def _signal_tree(pid: int, sig: int) -> None:
 
 def _await_tree(pid: int, stopped: bool, timeout_s: float = 5.0) -> None:
     """Signals are delivered asynchronously: return once every process of the tree is (not) stopped,
-    so a pause is in force when pause() returns."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            root = psutil.Process(pid)
-            states = [p.status() for p in (root, *root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            return
-        if all((s == psutil.STATUS_STOPPED) == stopped for s in states if s != psutil.STATUS_ZOMBIE):
-            return
-        time.sleep(0.01)
-    raise BenchError(f"process group {pid} did not {'stop' if stopped else 'continue'} within {timeout_s:.0f}s")
+    so a pause is in force when pause() returns. No look is taken past the deadline."""
+    def give_up(state: tenacity.RetryCallState) -> None:
+        raise BenchError(f"process group {pid} did not {'stop' if stopped else 'continue'} within {timeout_s:.0f}s")
+    tenacity.Retrying(stop=tenacity.stop_before_delay(timeout_s), wait=tenacity.wait_fixed(TREE_POLL_S),
+                      retry=tenacity.retry_if_not_result(bool), retry_error_callback=give_up)(_tree_is, pid, stopped)
+
+
+def _tree_is(pid: int, stopped: bool) -> bool:
+    """Every live process of the tree stopped (or, with stopped=False, none stopped); a tree gone counts."""
+    try:
+        root = psutil.Process(pid)
+        states = [p.status() for p in (root, *root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return True
+    return all((s == psutil.STATUS_STOPPED) == stopped for s in states if s != psutil.STATUS_ZOMBIE)
 
 
 def stop_tree(pid: int, sig: int = signal.SIGTERM, grace_s: float = STOP_GRACE_S) -> None:
@@ -311,10 +321,9 @@ def stop_tree(pid: int, sig: int = signal.SIGTERM, grace_s: float = STOP_GRACE_S
 
 def probe(check: ReadyCheck) -> bool:
     if check.http:
-        try:
-            with urllib.request.urlopen(check.http, timeout=2) as resp:
-                return 200 <= resp.status < 300
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        try:   # urlopen followed redirects: a 2xx after them is ready
+            return httpx.get(check.http, timeout=HTTP_PROBE_TIMEOUT_S, follow_redirects=True).is_success
+        except (httpx.HTTPError, OSError):
             return False
     if check.tcp:
         return accepts(check.tcp)

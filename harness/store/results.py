@@ -1,4 +1,4 @@
-"""One folder per run: run.json (the RunRecord of harness/record.py) and raw samples as parquet.
+"""One folder per run: run.json (the RunRecord of harness/model/record.py) and raw samples as parquet.
 
 Everything is written as it is measured (atomic replace), so an interrupted run leaves what
 it had, with its status saying so. Secrets are removed from every string before it is written.

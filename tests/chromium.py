@@ -2,6 +2,7 @@
 collect every console error, uncaught exception and failed or external request, read what the page
 rendered (tables, images) and take a screenshot. The browser runs with a fresh profile that is
 removed afterwards, and its whole process group is stopped."""
+
 from __future__ import annotations
 
 import base64
@@ -18,9 +19,18 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--window-size=1400,3000", "--remote-debugging-port=0",
-         "--remote-debugging-address=127.0.0.1"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,3000",
+    "--remote-debugging-port=0",
+    "--remote-debugging-address=127.0.0.1",
+]
 
 # What the page shows, read in the page itself once it has loaded.
 RENDERED = """JSON.stringify({
@@ -40,8 +50,8 @@ def executable() -> str | None:
 
 @dataclass
 class PageCheck:
-    errors: list[str] = field(default_factory=list)     # console errors, exceptions, failed loads
-    requests: list[str] = field(default_factory=list)   # every URL the page asked for beyond itself
+    errors: list[str] = field(default_factory=list)  # console errors, exceptions, failed loads
+    requests: list[str] = field(default_factory=list)  # every URL the page asked for beyond itself
     tables: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
@@ -61,8 +71,12 @@ class Chromium:
         binary = executable()
         assert binary, "chromium is not installed (apt-get install chromium)"
         self.log = open(self.profile.parent / f"{self.profile.name}.log", "wb")
-        self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         port = self._devtools_port()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             page = next(t for t in json.load(resp) if t["type"] == "page")
@@ -120,12 +134,17 @@ class Chromium:
             self.send(f"{domain}.enable")
         self.send("Page.navigate", url=page.resolve().as_uri())
         self.wait_for("Page.loadEventFired")
-        found = PageCheck(**json.loads(self.send("Runtime.evaluate", expression=RENDERED,
-                                                 returnByValue=True)["result"]["value"]))
+        found = PageCheck(
+            **json.loads(self.send("Runtime.evaluate", expression=RENDERED, returnByValue=True)["result"]["value"])
+        )
         found.errors, found.requests = self._problems(page.resolve().as_uri())
         full = height is None or found.height <= height
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full,
-                         clip={"x": 0, "y": 0, "width": 1400, "height": found.height if full else height, "scale": 1})
+        shot = self.send(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=full,
+            clip={"x": 0, "y": 0, "width": 1400, "height": found.height if full else height, "scale": 1},
+        )
         screenshot.write_bytes(base64.b64decode(shot["data"]))
         return found
 

@@ -1,5 +1,6 @@
 """A local HTTP server for the adapters whose engine cannot run on our machines (Windmill, Kestra):
 the adapter's real client library talks HTTP to it, and it answers in the engine's documented shapes."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Backend selection, and the external backend against a natively started stack."""
+
 import json
 import re
 import threading
@@ -7,11 +8,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pandas as pd
 import pytest
 
-from harness.stack import backends
 from harness.cli import doctor
 from harness.model.errors import BenchError
 from harness.platforms import get
 from harness.platforms.base import Requirement
+from harness.stack import backends
 from harness.stack.external import MetricsSampler, load_config, parse_process_metrics
 from tests.conftest import bench, require_runnable
 
@@ -28,8 +29,11 @@ def test_auto_picks_compose_only_where_an_engine_answers():
 
 
 def test_each_impossible_backend_is_one_clear_line():
-    with pytest.raises(BenchError, match="windmill runs only under compose, and no Docker engine answers.*"
-                                         "natively: its server is published only as a container image"):
+    with pytest.raises(
+        BenchError,
+        match="windmill runs only under compose, and no Docker engine answers.*"
+        "natively: its server is published only as a container image",
+    ):
         backends.resolve("auto", get("windmill"), engine_check=NO_ENGINE)
     with pytest.raises(BenchError, match="the compose backend needs a Docker engine"):
         backends.resolve("compose", get("prefect"), engine_check=NO_ENGINE)
@@ -52,6 +56,7 @@ def test_doctor_and_list_take_the_backend_from_resolve(monkeypatch):
     def spy(requested, info, engine_check=None):
         calls.append((requested, info.name))
         return real(requested, info, engine_check)
+
     monkeypatch.setattr(backends, "resolve", spy)
     monkeypatch.setattr(doctor, "resolve", spy)
     assert doctor.check("prefect", "auto", ENGINE) == [Requirement(backends.DOCKER_ENGINE, True)]
@@ -77,19 +82,28 @@ def test_external_config_names_what_is_missing(tmp_path):
     cfg.write_text("endpoints: {frontend: '127.0.0.1:1'}\nmetricz: {}\n")
     with pytest.raises(BenchError, match=r"x.yaml: unknown key .metricz."):
         load_config(cfg, ["frontend"], "temporal", environ={})
-    cfg.write_text("")   # an empty file is no settings: the environment names the endpoints
-    assert load_config(cfg, ["frontend"], "temporal", environ={"BENCH_EXTERNAL_FRONTEND": "h:1"}).endpoints == \
-        {"frontend": "h:1"}
+    cfg.write_text("")  # an empty file is no settings: the environment names the endpoints
+    assert load_config(cfg, ["frontend"], "temporal", environ={"BENCH_EXTERNAL_FRONTEND": "h:1"}).endpoints == {
+        "frontend": "h:1"
+    }
     with pytest.raises(BenchError, match=r"^external config .*missing.yaml: cannot read: "):
         load_config(tmp_path / "missing.yaml", ["frontend"], "temporal", environ={})
-    got = load_config(None, ["frontend", "namespace"], "temporal",
-                      environ={"BENCH_EXTERNAL_FRONTEND": "h:1", "BENCH_EXTERNAL_NAMESPACE": "ns",
-                               "BENCH_EXTERNAL_METRICS_SERVER": "http://h/metrics"})
+    got = load_config(
+        None,
+        ["frontend", "namespace"],
+        "temporal",
+        environ={
+            "BENCH_EXTERNAL_FRONTEND": "h:1",
+            "BENCH_EXTERNAL_NAMESPACE": "ns",
+            "BENCH_EXTERNAL_METRICS_SERVER": "http://h/metrics",
+        },
+    )
     assert got.endpoints == {"frontend": "h:1", "namespace": "ns"} and got.metrics == {"server": "http://h/metrics"}
 
 
 def test_metrics_sampler_reads_a_real_prometheus_exposition():
     from prometheus_client import generate_latest  # this process's own process collector
+
     cpu, rss = parse_process_metrics(generate_latest().decode())
     assert cpu > 0 and rss > 10 * 2**20
 
@@ -107,8 +121,9 @@ def test_metrics_sampler_reads_a_real_prometheus_exposition():
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        sampler = MetricsSampler({"server": f"http://127.0.0.1:{server.server_port}/metrics",
-                                  "gone": "http://127.0.0.1:9/metrics"})
+        sampler = MetricsSampler(
+            {"server": f"http://127.0.0.1:{server.server_port}/metrics", "gone": "http://127.0.0.1:9/metrics"}
+        )
         sampler.scrape_once()
         sum(i * i for i in range(300_000))  # some CPU between two scrapes
         sampler.scrape_once()
@@ -128,10 +143,25 @@ def test_external_backend_measures_a_stack_it_did_not_start(tmp_path):
     try:
         endpoints = dict(re.findall(r"^(\w+): (\S+)$", up.stdout, re.M))
         cfg = tmp_path / "external.yaml"
-        cfg.write_text(json.dumps({"endpoints": {"api_url": endpoints["api_url"]},
-                                   "metrics": {"server": endpoints["metrics"]}}))
-        done = bench("run", "prefect", "latency-probe", "--backend", "external", "--external-config", str(cfg),
-                     "--runs", "2", "--warmup", "0", "--repetitions", "1", results=tmp_path)
+        cfg.write_text(
+            json.dumps({"endpoints": {"api_url": endpoints["api_url"]}, "metrics": {"server": endpoints["metrics"]}})
+        )
+        done = bench(
+            "run",
+            "prefect",
+            "latency-probe",
+            "--backend",
+            "external",
+            "--external-config",
+            str(cfg),
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--repetitions",
+            "1",
+            results=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
     finally:
         assert bench("down", "prefect", results=tmp_path).returncode == 0

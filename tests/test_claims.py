@@ -1,4 +1,5 @@
 """Claim verdicts follow from the numbers, and say so when a platform was not measured."""
+
 from harness import claims
 from harness.model.record import LatencySummary, ResourceSummaryRow, Setup, Spread
 
@@ -9,22 +10,50 @@ def row(role, rss, pss=None):
     return ResourceSummaryRow(kind="idle", service=role, role=role, rss_mean_mb=rss, pss_mean_mb=pss, samples=300)
 
 
-def cell(platform, workload, *, p50=None, throughput=None, idle_rss=None, services=2, deployment="production",
-         pss=False, status="complete"):
-    resources = [] if idle_rss is None else [
-        row("server", idle_rss * 0.75, idle_rss * 0.75 if pss else None),
-        row("worker", idle_rss * 0.25, float("nan")),  # PSS not sampled: RSS counts instead
-        row("harness", 9999.0),  # the driver is never the platform's
-    ]
-    latency = {"submit_to_first_start": None if p50 is None else
-               LatencySummary(p50_ms=p50, p90_ms=p50 * 1.5, p99_ms=p50 * 2, min_ms=p50 / 2, max_ms=p50 * 3,
-                              count=100, negatives=0),
-               "engine_queue_to_start": None}
-    tp = None if throughput is None else Spread(median=throughput, min=throughput * 0.9, max=throughput * 1.1,
-                                                n=5, cv=0.01, unstable=False)
-    return make_record(platform, f"{platform}-{workload}", workload, kind=deployment, description="x", status=status,
-                       setup=Setup(long_running_services=services, start_to_ready_s=1.0),
-                       summary=empty_summary(latency_ms=latency, resources=resources, throughput_tasks_per_s=tp))
+def cell(
+    platform,
+    workload,
+    *,
+    p50=None,
+    throughput=None,
+    idle_rss=None,
+    services=2,
+    deployment="production",
+    pss=False,
+    status="complete",
+):
+    resources = (
+        []
+        if idle_rss is None
+        else [
+            row("server", idle_rss * 0.75, idle_rss * 0.75 if pss else None),
+            row("worker", idle_rss * 0.25, float("nan")),  # PSS not sampled: RSS counts instead
+            row("harness", 9999.0),  # the driver is never the platform's
+        ]
+    )
+    latency = {
+        "submit_to_first_start": None
+        if p50 is None
+        else LatencySummary(
+            p50_ms=p50, p90_ms=p50 * 1.5, p99_ms=p50 * 2, min_ms=p50 / 2, max_ms=p50 * 3, count=100, negatives=0
+        ),
+        "engine_queue_to_start": None,
+    }
+    tp = (
+        None
+        if throughput is None
+        else Spread(median=throughput, min=throughput * 0.9, max=throughput * 1.1, n=5, cv=0.01, unstable=False)
+    )
+    return make_record(
+        platform,
+        f"{platform}-{workload}",
+        workload,
+        kind=deployment,
+        description="x",
+        status=status,
+        setup=Setup(long_running_services=services, start_to_ready_s=1.0),
+        summary=empty_summary(latency_ms=latency, resources=resources, throughput_tasks_per_s=tp),
+    )
 
 
 def verdicts(cells):
@@ -42,29 +71,49 @@ def test_nothing_measured_is_never_zero():
 
 
 def test_hatchet_latency_and_throughput():
-    fast = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4),
-                     ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=2500)})
+    fast = verdicts(
+        {
+            ("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4),
+            ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=2500),
+        }
+    )
     assert fast["hatchet-sub-ms"].verdict == "supported"
     assert fast["hatchet-thousands-per-s"].verdict == "supported"
-    slow = verdicts({("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=12.0),
-                     ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=300)})
+    slow = verdicts(
+        {
+            ("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=12.0),
+            ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=300),
+        }
+    )
     assert slow["hatchet-sub-ms"].verdict == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"].evidence
     assert slow["hatchet-thousands-per-s"].verdict == "contradicted"
 
 
 def test_temporal_resources_compared_without_the_harness():
-    heavy = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800),
-                      ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    heavy = verdicts(
+        {
+            ("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800),
+            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
+        }
+    )
     assert heavy["temporal-higher-resources"].verdict == "supported"
-    light = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200),
-                      ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    light = verdicts(
+        {
+            ("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200),
+            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
+        }
+    )
     assert light["temporal-higher-resources"].verdict == "contradicted"
     assert "temporal 200 MB" in light["temporal-higher-resources"].evidence
 
 
 def test_a_dev_server_cannot_settle_a_deployment_claim():
-    v = verdicts({("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200, deployment="development"),
-                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    v = verdicts(
+        {
+            ("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200, deployment="development"),
+            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
+        }
+    )
     assert v["temporal-higher-resources"].verdict == "inconclusive"
     assert v["temporal-most-complex"].verdict == "inconclusive"
 
@@ -75,11 +124,19 @@ def test_one_platform_alone_is_inconclusive():
 
 
 def test_resource_ranking_follows_the_matrix():
-    ok = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
-                   for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))})
+    ok = verdicts(
+        {
+            (p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+            for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))
+        }
+    )
     assert ok["resource-ranking"].verdict == "supported"
-    bad = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
-                    for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))})
+    bad = verdicts(
+        {
+            (p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+            for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))
+        }
+    )
     assert bad["resource-ranking"].verdict == "contradicted"
 
 
@@ -105,16 +162,26 @@ def test_evidence_names_the_stack_the_run_recorded():
 
 def test_a_stand_in_is_not_the_seed_platform():
     # temporal-dev stands for temporal; it is measured under its own name and never counted as temporal
-    v = verdicts({("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100,
-                                                     deployment="development"),
-                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    v = verdicts(
+        {
+            ("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100, deployment="development"),
+            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
+        }
+    )
     assert v["temporal-higher-resources"].verdict == "not measured"
 
 
 def test_the_seven_claims_of_before_are_rows():
     ids = {c.id for c in claims.CLAIMS}
-    assert {"hatchet-sub-ms", "hatchet-thousands-per-s", "temporal-higher-resources", "temporal-most-complex",
-            "resource-ranking", "windmill-13x-airflow", "stateless-workers"} <= ids
+    assert {
+        "hatchet-sub-ms",
+        "hatchet-thousands-per-s",
+        "temporal-higher-resources",
+        "temporal-most-complex",
+        "resource-ranking",
+        "windmill-13x-airflow",
+        "stateless-workers",
+    } <= ids
 
 
 def test_never_decided_on_a_failed_or_unfinished_run():
@@ -126,15 +193,23 @@ def test_never_decided_on_a_failed_or_unfinished_run():
 
 
 def test_a_stand_in_dev_server_is_named_but_never_counted_for_a_deployment_claim():
-    v = verdicts({("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100, deployment="development"),
-                  ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300)})
+    v = verdicts(
+        {
+            ("temporal-dev", "idle-60s"): cell("temporal-dev", "idle-60s", idle_rss=100, deployment="development"),
+            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
+        }
+    )
     missing = v["temporal-higher-resources"].missing
     assert "temporal-dev was measured (development" in missing and "make bench PLATFORM=temporal " in missing
 
 
 def test_a_verdict_carries_its_runs_machine_and_conditions():
-    v = verdicts({(p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
-                  for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))})["resource-ranking"]
+    v = verdicts(
+        {
+            (p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+            for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))
+        }
+    )["resource-ranking"]
     assert v.runs == ["hatchet/hatchet-idle-60s", "prefect/prefect-idle-60s", "temporal/temporal-idle-60s"]
     assert v.machines == ["AMD EPYC, 2 cores, 24 GiB, Python 3.11.7"]
     assert v.conditions.startswith("on 2 cores: hatchet: native default stack (x), 1 worker")

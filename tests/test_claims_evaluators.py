@@ -1,5 +1,6 @@
 """Every evaluator kind on synthetic run records, the rules every verdict keeps (never on a failed run,
 never a deployment claim on a development server), and `bench claims` itself."""
+
 import json
 
 import pytest
@@ -58,11 +59,16 @@ claims:
   section: s
   quote: automatic task reassignment on worker failure
   needs: {fault: worker-kill, measures: [{workload: fault-kill}]}
-  predicate: {kind: fault, behaviours: [unaffected, reassigned], expect: [{metric: fault.tasks_lost, op: "==", value: 0}]}
-- {id: prom, platforms: [prefect], section: s, quote: Prometheus metrics export, predicate: {kind: capability, endpoint: metrics, setting: PREFECT_SERVER_METRICS_ENABLED}}
-- {id: temporal-prom, platforms: [temporal], section: s, quote: metrics, predicate: {kind: capability, endpoint: metrics}}
-- {id: temporal-prom-deployed, platforms: [temporal], section: s, quote: metrics, needs: {deployment: production}, predicate: {kind: capability, endpoint: metrics}}
-- {id: opinion, platforms: [temporal], section: s, quote: most mature, predicate: {kind: not_measurable, reason: judgement}}
+  predicate: {kind: fault, behaviours: [unaffected, reassigned],
+      expect: [{metric: fault.tasks_lost, op: "==", value: 0}]}
+- {id: prom, platforms: [prefect], section: s, quote: Prometheus metrics export,
+    predicate: {kind: capability, endpoint: metrics, setting: PREFECT_SERVER_METRICS_ENABLED}}
+- {id: temporal-prom, platforms: [temporal], section: s, quote: metrics,
+    predicate: {kind: capability, endpoint: metrics}}
+- {id: temporal-prom-deployed, platforms: [temporal], section: s, quote: metrics, needs: {deployment: production},
+    predicate: {kind: capability, endpoint: metrics}}
+- {id: opinion, platforms: [temporal], section: s, quote: most mature,
+    predicate: {kind: not_measurable, reason: judgement}}
 """
 
 
@@ -81,8 +87,9 @@ def lat(p50):
 
 def run(platform, workload, kind="production", status="complete", **fields):
     summary = fields.pop("summary", None) or empty_summary(**fields.pop("summary_fields", {}))
-    return make_record(platform, f"{platform}-{workload}", workload, kind=kind, status=status, summary=summary,
-                       **fields)
+    return make_record(
+        platform, f"{platform}-{workload}", workload, kind=kind, status=status, summary=summary, **fields
+    )
 
 
 def judge(parsed, *records, incomplete=()):
@@ -94,9 +101,16 @@ def fanout(platform, median, lo, hi, cv=0.02):
 
 
 def sweep(max_per_s, lower_bound=False):
-    load = LoadResult(load_workers=1, worker_processes=1, worker_slots=100, thresholds={"p99_ms": 5000},
-                      max_sustainable_per_s=max_per_s, max_sustainable_is_lower_bound=lower_bound,
-                      stop_reason="the generator's ceiling" if lower_bound else "saturated", cpu_ms_per_task=2.0)
+    load = LoadResult(
+        load_workers=1,
+        worker_processes=1,
+        worker_slots=100,
+        thresholds={"p99_ms": 5000},
+        max_sustainable_per_s=max_per_s,
+        max_sustainable_is_lower_bound=lower_bound,
+        stop_reason="the generator's ceiling" if lower_bound else "saturated",
+        cpu_ms_per_task=2.0,
+    )
     return run("hatchet", "rate-sweep-noop", load=load)
 
 
@@ -118,8 +132,12 @@ def test_threshold_cannot_decide_on_noise_or_on_a_lower_bound(parsed):
 
 
 def test_a_deployment_claim_on_a_development_server_is_inconclusive(parsed):
-    dev = run("hatchet", "latency-probe", kind="development",
-              summary_fields={"latency_ms": {"submit_to_first_start": lat(0.5)}})
+    dev = run(
+        "hatchet",
+        "latency-probe",
+        kind="development",
+        summary_fields={"latency_ms": {"submit_to_first_start": lat(0.5)}},
+    )
     v = judge(parsed, dev)["deployed-latency"]
     assert v.verdict == "inconclusive" and "not the deployment the claim describes" in v.evidence
     prod = dev.model_copy(update={"deployment": dev.deployment.model_copy(update={"kind": "production"})})
@@ -127,16 +145,23 @@ def test_a_deployment_claim_on_a_development_server_is_inconclusive(parsed):
 
 
 def test_a_failed_run_decides_nothing_and_is_named(parsed):
-    failed = run("hatchet", "latency-probe", status="failed", error="worker died",
-                 summary_fields={"latency_ms": {"submit_to_first_start": lat(0.5)}})
+    failed = run(
+        "hatchet",
+        "latency-probe",
+        status="failed",
+        error="worker died",
+        summary_fields={"latency_ms": {"submit_to_first_start": lat(0.5)}},
+    )
     v = judge(parsed, failed)["deployed-latency"]
     assert v.verdict == "not measured" and "hatchet-latency-probe failed: worker died" in v.missing
 
 
 # -- ranking ---------------------------------------------------------------------------------------
 def test_ranking_orders_levels_and_will_not_decide_overlapping_noise(parsed):
-    assert judge(parsed, fanout("prefect", 100, 90, 110), fanout("hatchet", 300, 280, 320))["faster"].verdict \
+    assert (
+        judge(parsed, fanout("prefect", 100, 90, 110), fanout("hatchet", 300, 280, 320))["faster"].verdict
         == "supported"
+    )
     v = judge(parsed, fanout("prefect", 400, 380, 420), fanout("hatchet", 300, 280, 320))["faster"]
     assert v.verdict == "contradicted" and "out of order: prefect not below hatchet" in v.evidence
     v = judge(parsed, fanout("prefect", 250, 100, 400, cv=0.4), fanout("hatchet", 300, 280, 320))["faster"]
@@ -160,14 +185,29 @@ def test_ratio_between_platforms(parsed):
 
 # -- fault scenario outcome ------------------------------------------------------------------------
 def kill_run(*outcomes):
-    reps = [Repetition(repetition=i, phase=f"rep-{i}", warmup=False, status="ok" if o.behaviour == "reassigned"
-                       else "failed", fault=o) for i, o in enumerate(outcomes, 1)]
+    reps = [
+        Repetition(
+            repetition=i,
+            phase=f"rep-{i}",
+            warmup=False,
+            status="ok" if o.behaviour == "reassigned" else "failed",
+            fault=o,
+        )
+        for i, o in enumerate(outcomes, 1)
+    ]
     return run("hatchet", "fault-kill", repetitions=reps)
 
 
 def outcome(behaviour, lost=0, ran=True):
-    return FaultOutcome(scenario="worker-kill", action="kill", trigger="mid_task=3 +0.2s", timeout_s=90,
-                        ran_as_designed=ran, tasks_lost=lost, behaviour=behaviour)
+    return FaultOutcome(
+        scenario="worker-kill",
+        action="kill",
+        trigger="mid_task=3 +0.2s",
+        timeout_s=90,
+        ran_as_designed=ran,
+        tasks_lost=lost,
+        behaviour=behaviour,
+    )
 
 
 def test_fault_claims_wait_for_fault_results_and_name_the_command(parsed):
@@ -187,14 +227,30 @@ def test_fault_outcome_decides(parsed):
 
 def test_a_fault_claim_may_name_several_scenarios_and_each_workload_is_judged_by_its_own(parsed):
     kill = next(c for c in parsed.claims if c.id == "kill")
-    both = kill.model_copy(update={"needs": kill.needs.model_copy(update={
-        "fault": ["worker-kill", "database-restart"],
-        "measures": [*kill.needs.measures, type(kill.needs.measures[0])(workload="fault-db")]})})
+    both = kill.model_copy(
+        update={
+            "needs": kill.needs.model_copy(
+                update={
+                    "fault": ["worker-kill", "database-restart"],
+                    "measures": [*kill.needs.measures, type(kill.needs.measures[0])(workload="fault-db")],
+                }
+            )
+        }
+    )
     parsed = parsed.model_copy(update={"claims": [both]})
-    db = FaultOutcome(scenario="database-restart", action="restart", trigger="after_tasks=5", timeout_s=90,
-                      ran_as_designed=True, behaviour="reassigned")
-    db_run = run("hatchet", "fault-db", repetitions=[Repetition(repetition=1, phase="rep-1", warmup=False,
-                                                                status="ok", fault=db)])
+    db = FaultOutcome(
+        scenario="database-restart",
+        action="restart",
+        trigger="after_tasks=5",
+        timeout_s=90,
+        ran_as_designed=True,
+        behaviour="reassigned",
+    )
+    db_run = run(
+        "hatchet",
+        "fault-db",
+        repetitions=[Repetition(repetition=1, phase="rep-1", warmup=False, status="ok", fault=db)],
+    )
     v = judge(parsed, kill_run(outcome("reassigned")), db_run)["kill"]
     assert v.verdict == "supported" and "fault scenario worker-kill and database-restart" in v.conditions
     v = judge(parsed, kill_run(outcome("reassigned")))["kill"]
@@ -204,8 +260,12 @@ def test_a_fault_claim_may_name_several_scenarios_and_each_workload_is_judged_by
 # -- capability probe ------------------------------------------------------------------------------
 def test_capability_from_the_endpoints_a_run_recorded(parsed):
     setting = Setting(value=True, default=False, why="serves /api/metrics")
-    with_metrics = run("prefect", "idle-60s", endpoints={"metrics": "http://127.0.0.1:4200/api/metrics"},
-                       settings={"PREFECT_SERVER_METRICS_ENABLED": setting})
+    with_metrics = run(
+        "prefect",
+        "idle-60s",
+        endpoints={"metrics": "http://127.0.0.1:4200/api/metrics"},
+        settings={"PREFECT_SERVER_METRICS_ENABLED": setting},
+    )
     v = judge(parsed, with_metrics)["prom"]
     assert v.verdict == "supported" and "enabled by PREFECT_SERVER_METRICS_ENABLED=True (default False)" in v.evidence
     v = judge(parsed, run("prefect", "idle-60s"))["prom"]
@@ -222,8 +282,11 @@ def test_a_stand_in_speaks_to_a_capability_but_not_to_a_deployment(parsed):
 # -- not measurable, errors, counts, the command ---------------------------------------------------
 def test_not_measurable_says_why(parsed):
     v = judge(parsed)["opinion"]
-    assert (v.verdict, v.measurable, v.evidence) == ("not measurable", False,
-                                                     "a judgement of quality that no figure can contradict")
+    assert (v.verdict, v.measurable, v.evidence) == (
+        "not measurable",
+        False,
+        "a judgement of quality that no figure can contradict",
+    )
     c = claims.counts(list(judge(parsed).values()))
     assert (c.document, c.measurable, c.with_verdict) == (10, 9, 0)
 
@@ -231,11 +294,13 @@ def test_not_measurable_says_why(parsed):
 def test_an_evaluator_bug_is_one_line_naming_the_claim(parsed, monkeypatch):
     def broken(*_):
         raise KeyError("p50")
+
     monkeypatch.setitem(evaluators.EVALUATORS, "ratio", broken)
     v = judge(parsed)
     assert v["ratio"].verdict == "error" and v["ratio"].evidence == "KeyError: 'p50'"
-    assert str(table.errors(list(v.values()))) == \
-        "claim ratio could not be evaluated: KeyError: 'p50' (and 1 more claims)"
+    assert (
+        str(table.errors(list(v.values()))) == "claim ratio could not be evaluated: KeyError: 'p50' (and 1 more claims)"
+    )
 
 
 @pytest.fixture()
@@ -272,17 +337,22 @@ def test_bench_claims_refuses_a_missing_results_folder(tmp_path, claims_file):
 
 
 def test_idle_memory_leaves_the_harness_out():
-    rows = [ResourceSummaryRow(kind="idle", service="server", role="server", rss_mean_mb=100.0, samples=3),
-            ResourceSummaryRow(kind="idle", service="harness", role="harness", rss_mean_mb=999.0, samples=3)]
+    rows = [
+        ResourceSummaryRow(kind="idle", service="server", role="server", rss_mean_mb=100.0, samples=3),
+        ResourceSummaryRow(kind="idle", service="harness", role="harness", rss_mean_mb=999.0, samples=3),
+    ]
     record = run("prefect", "idle-60s", summary_fields={"resources": rows})
     assert claims.Facts({("prefect", "idle-60s"): record}).idle_memory_mb("prefect") == 100.0
 
 
 def test_the_latest_unfinished_run_is_the_one_named(parsed):
     from types import SimpleNamespace
-    old = SimpleNamespace(platform="hatchet", workload="latency-probe", run_id="20260101T000000Z-a", status="failed",
-                          error="old cause")
-    new = SimpleNamespace(platform="hatchet", workload="latency-probe", run_id="20260102T000000Z-b",
-                          status="interrupted", error="")
+
+    old = SimpleNamespace(
+        platform="hatchet", workload="latency-probe", run_id="20260101T000000Z-a", status="failed", error="old cause"
+    )
+    new = SimpleNamespace(
+        platform="hatchet", workload="latency-probe", run_id="20260102T000000Z-b", status="interrupted", error=""
+    )
     v = judge(parsed, incomplete=[new, old])["deployed-latency"]
     assert "(the latest run 20260102T000000Z-b interrupted)" in v.missing and "old cause" not in v.missing

@@ -1,5 +1,6 @@
 """The claims file: validated like workloads (one line naming the file and the field), and complete:
 every claim of the seed document is a row, quoted exactly, and every not-measurable row says why."""
+
 import re
 
 import pytest
@@ -21,7 +22,8 @@ claims:
   quote: "fast"
   needs: {measures: [{metric: submit_to_first_start.p50_ms, workload: latency-probe}]}
   predicate: {kind: threshold, op: "<", value: 1}
-- {id: cloud, platforms: [hatchet], section: "4. Hatchet", quote: "cloud", predicate: {kind: not_measurable, reason: offering}}
+- {id: cloud, platforms: [hatchet], section: "4. Hatchet", quote: "cloud",
+    predicate: {kind: not_measurable, reason: offering}}
 """
 
 
@@ -52,8 +54,10 @@ def test_not_a_mapping():
 
 
 def test_unknown_key_is_named_with_the_claims_id():
-    assert refused(GOOD.replace("  quote: \"fast\"", "  quote: \"fast\"\n  qoute: x")) == \
-        "claims.yaml: unknown key 'claims.fast.qoute'"
+    assert (
+        refused(GOOD.replace('  quote: "fast"', '  quote: "fast"\n  qoute: x'))
+        == "claims.yaml: unknown key 'claims.fast.qoute'"
+    )
     assert refused(GOOD + "extra: 1\n") == "claims.yaml: unknown key 'extra'"
 
 
@@ -69,36 +73,45 @@ def test_unknown_evaluator_kind():
 
 def test_unknown_platform_workload_metric_and_duplicate_id():
     assert "claims.fast: unknown platform 'hatchett'" in refused(GOOD.replace("[hatchet]", "[hatchett]", 1))
-    assert "unknown workload 'latency-prob'" in refused(GOOD.replace("workload: latency-probe", "workload: latency-prob"))
+    assert "unknown workload 'latency-prob'" in refused(
+        GOOD.replace("workload: latency-probe", "workload: latency-prob")
+    )
     assert "unknown metric 'p50'" in refused(GOOD.replace("submit_to_first_start.p50_ms", "p50"))
-    assert "claims.cloud: id used twice" in refused(GOOD + GOOD[GOOD.index("- {id: cloud"):])
+    assert "claims.cloud: id used twice" in refused(GOOD + GOOD[GOOD.index("- {id: cloud") :])
 
 
 def test_a_baseline_or_ranked_platform_must_exist_or_be_planned():
-    ratio = GOOD.replace("kind: threshold, op: \"<\", value: 1", "kind: ratio, baseline: nosuch, at_least: 13")
+    ratio = GOOD.replace('kind: threshold, op: "<", value: 1', "kind: ratio, baseline: nosuch, at_least: 13")
     assert "unknown platform 'nosuch'" in refused(ratio)
     assert parse(ratio.replace("planned_workloads:", "planned_platforms: {nosuch: later}\nplanned_workloads:"))
-    ranking = GOOD.replace("kind: threshold, op: \"<\", value: 1", "kind: ranking, levels: {hatchet: 1, nosuch: 2}")
+    ranking = GOOD.replace('kind: threshold, op: "<", value: 1', "kind: ranking, levels: {hatchet: 1, nosuch: 2}")
     assert "unknown platform 'nosuch'" in refused(ranking)
 
 
 def test_each_kind_needs_what_it_evaluates():
-    assert "needs needs.measures" in refused(GOOD.replace(
-        "  needs: {measures: [{metric: submit_to_first_start.p50_ms, workload: latency-probe}]}\n", ""))
-    fault = GOOD.replace("kind: threshold, op: \"<\", value: 1", "kind: fault, expect: []")
+    assert "needs needs.measures" in refused(
+        GOOD.replace("  needs: {measures: [{metric: submit_to_first_start.p50_ms, workload: latency-probe}]}\n", "")
+    )
+    fault = GOOD.replace('kind: threshold, op: "<", value: 1', "kind: fault, expect: []")
     assert "needs needs.fault" in refused(fault)
-    assert "unknown bravely" in refused(fault.replace("{measures:", "{fault: x, measures:").replace(
-        "expect: []", "behaviours: [bravely]"))
-    assert "focus 'temporal' is not one of predicate.levels" in refused(GOOD.replace(
-        "kind: threshold, op: \"<\", value: 1", "kind: ranking, focus: temporal, levels: {hatchet: 1, prefect: 2}"))
+    assert "unknown bravely" in refused(
+        fault.replace("{measures:", "{fault: x, measures:").replace("expect: []", "behaviours: [bravely]")
+    )
+    assert "focus 'temporal' is not one of predicate.levels" in refused(
+        GOOD.replace(
+            'kind: threshold, op: "<", value: 1', "kind: ranking, focus: temporal, levels: {hatchet: 1, prefect: 2}"
+        )
+    )
 
 
 def test_a_not_measurable_row_needs_a_reason():
     assert "claims.cloud.predicate.not_measurable.reason: Field required" in refused(
-        GOOD.replace(", reason: offering", ""))
+        GOOD.replace(", reason: offering", "")
+    )
     assert "neither a key of reasons nor a sentence" in refused(GOOD.replace("reason: offering", "reason: ofering"))
-    assert "needs nothing measured" in refused(GOOD.replace(
-        "predicate: {kind: not_measurable", "needs: {fault: x}, predicate: {kind: not_measurable"))
+    assert "needs nothing measured" in refused(
+        GOOD.replace("predicate: {kind: not_measurable", "needs: {fault: x}, predicate: {kind: not_measurable")
+    )
 
 
 # -- the real file ---------------------------------------------------------------------------------
@@ -115,10 +128,13 @@ def test_every_claim_of_the_seed_document_is_a_row_quoted_exactly():
     parsed = model.load()
     quotes = {c.quote for c in parsed.claims}
     bullets = [line[2:].strip() for line in text.splitlines() if line.startswith("- ")]
-    assert [b for b in bullets if b not in quotes] == []            # none dropped
-    assert [q for q in quotes if q not in text] == []                # each word for word
-    matrix = [line.strip("| ").split(" | ")[0] for line in text.splitlines()
-              if line.startswith("| ") and not line.startswith("| Aspect")]
+    assert [b for b in bullets if b not in quotes] == []  # none dropped
+    assert [q for q in quotes if q not in text] == []  # each word for word
+    matrix = [
+        line.strip("| ").split(" | ")[0]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| Aspect")
+    ]
     assert all(any(q.startswith(f"{aspect} |") for q in quotes) for aspect in matrix)
     headings = set(re.findall(r"^#+ (.+)$", text, re.M))
     assert all(part in headings for c in parsed.claims for part in c.section.split(" / "))
@@ -127,6 +143,7 @@ def test_every_claim_of_the_seed_document_is_a_row_quoted_exactly():
 def test_every_fault_claim_names_the_scenario_of_each_workload_it_measures():
     """A workload whose scenario the claim does not name would never count (the fan-out kill did not)."""
     from harness.model import spec
+
     claims = model.load(REPO_ROOT / "claims" / "claims.yaml").claims
     for claim in (c for c in claims if c.kind == "fault"):
         for m in claim.needs.measures:

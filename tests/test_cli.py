@@ -1,4 +1,5 @@
 """Bad input through the real command line: one clear line, a non-zero exit, nothing left running."""
+
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 
 from harness.tools.chaos import terminal_signals
 
-from .conftest import BENCH, REPO, bench, leftovers, require_runnable
+from .conftest import BENCH, REPO, LedgerWatch, bench, leftovers, require_runnable
 
 
 def one_error_line(done: subprocess.CompletedProcess) -> str:
@@ -40,9 +41,13 @@ def test_malformed_workload_file(tmp_path):
     assert done.returncode == 1 and "malformed YAML" in one_error_line(done)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--runs", "0"], "latency-probe with --runs: runs: Input should be greater than or equal to 1"),
-    (["--duration-s", "5"], "duration_s is for idle workloads; a chain workload is as long as its runs")])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--runs", "0"], "latency-probe with --runs: runs: Input should be greater than or equal to 1"),
+        (["--duration-s", "5"], "duration_s is for idle workloads; a chain workload is as long as its runs"),
+    ],
+)
 def test_an_override_the_workload_cannot_take_is_one_line(tmp_path, args, message):
     done = bench("run", "null", "latency-probe", *args, results=tmp_path)
     assert done.returncode == 1 and message in one_error_line(done)
@@ -76,15 +81,19 @@ def test_doctor_names_what_each_platform_needs(tmp_path):
     assert done.returncode in (0, 1)
 
 
-
-@pytest.mark.parametrize("args, message", [
-    (["frobnicate"], "error: No such command 'frobnicate'. (see `bench --help`)"),
-    (["run", "prefect", "latency-probe", "--runs", "abc"],
-     "error: Invalid value for '--runs': Input should be a valid integer, unable to parse string as an integer "
-     "(see `bench run --help`)"),
-    (["run", "null"], "error: Missing argument 'workload'. (see `bench run --help`)"),
-    (["list", "--bogus"], "error: No such option: --bogus (see `bench list --help`)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["frobnicate"], "error: No such command 'frobnicate'. (see `bench --help`)"),
+        (
+            ["run", "prefect", "latency-probe", "--runs", "abc"],
+            "error: Invalid value for '--runs': Input should be a valid integer, unable to parse string as an integer "
+            "(see `bench run --help`)",
+        ),
+        (["run", "null"], "error: Missing argument 'workload'. (see `bench run --help`)"),
+        (["list", "--bogus"], "error: No such option: --bogus (see `bench list --help`)"),
+    ],
+)
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("COLUMNS", "40")  # click wraps long messages: still one line
     done = bench(*args, results=tmp_path)
@@ -102,12 +111,16 @@ def test_no_runtime_dir_warning_without_xdg_runtime_dir(tmp_path, monkeypatch):
 
 def test_endpoints_print_one_line_each_at_any_width():
     token = "eyJhbGciOiJFUzI1NiJ9." + "x" * 300  # a Hatchet API token is about this long
-    code = ("from pathlib import Path; from harness.cli.app import _print_endpoints; "
-            f"_print_endpoints({{'api': 'http://127.0.0.1:1/[x]', 'token': {token!r}}}, Path('/tmp/logs'))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "COLUMNS": "30"})
+    code = (
+        "from pathlib import Path; from harness.cli.app import _print_endpoints; "
+        f"_print_endpoints({{'api': 'http://127.0.0.1:1/[x]', 'token': {token!r}}}, Path('/tmp/logs'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env={**os.environ, "COLUMNS": "30"}
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["api: http://127.0.0.1:1/[x]", f"token: {token}", "logs: /tmp/logs"]
+
 
 @pytest.mark.integration
 def test_port_in_use(tmp_path):
@@ -132,8 +145,16 @@ LONG_ENOUGH = ("run", "temporal-dev", "latency-probe", "--runs", "60")
 def _start(tmp_path, *args):
     env = {"BENCH_RESULTS_DIR": str(tmp_path)}
     import os
-    return subprocess.Popen([*BENCH, *args], cwd=REPO, env={**os.environ, **env}, preexec_fn=terminal_signals,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    return subprocess.Popen(
+        [*BENCH, *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        preexec_fn=terminal_signals,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_phase(tmp_path, platform, prefix, timeout=120):
@@ -180,18 +201,19 @@ def test_interrupt_mid_run_keeps_results_and_stops_everything(tmp_path, sig):
 @pytest.mark.integration
 def test_worker_death_fails_the_run_cleanly(tmp_path):
     require_runnable("temporal-dev")
-    proc = _start(tmp_path, *LONG_ENOUGH)
-    run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
-    children = _descendants(proc.pid)
-    worker = next(p for p in children if "temporal_worker" in " ".join(p.cmdline()))
-    worker.kill()
-    _, err = proc.communicate(timeout=120)
+    with LedgerWatch(tmp_path) as ledger:  # what the run records it started, read while it runs
+        proc = _start(tmp_path, *LONG_ENOUGH)
+        run_json = _wait_for_phase(tmp_path, "temporal-dev", "rep-1")
+        children = _descendants(proc.pid)
+        worker = next(p for p in children if "temporal_worker" in " ".join(p.cmdline()))
+        worker.kill()
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "worker died with exit code -9" in err or "not complete within" in err, err
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert json.loads(run_json.read_text())["status"] == "failed"
-    assert not leftovers(str(run_json.parent.name))
+    assert ledger.processes and not leftovers([*ledger.processes, *children])
 
 
 @pytest.mark.integration

@@ -1,17 +1,17 @@
 """`bench compare` and the report's side-by-side tables, on result folders written by the real recorder."""
+
 import json
 
 import numpy as np
 import pytest
 
 from harness.analysis import runs as analysis
-from harness.report import compare
-from harness.report import compare_render
-from harness.model.errors import BenchError
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.errors import BenchError
 from harness.model.record import Machine, MachineState, Setup
-from harness.store.results import Redactor, RunRecorder
 from harness.model.spec import TaskSpec, Workload
+from harness.report import compare, compare_render
+from harness.store.results import Redactor, RunRecorder
 
 from .conftest import bench
 from .record_factory import MACHINE, make_record
@@ -19,20 +19,37 @@ from .record_factory import MACHINE, make_record
 T0 = 1_790_000_000_000_000_000
 
 
-def write_chain_run(root, platform="prefect", run_id="r1", *, gap_ms=5.0, seed=0, reps=5, tasks=20,
-                    workload="chain-40x-fib10", variant="default", backend="native", machine: Machine | None = None,
-                    paths_s: list[float] | None = None):
+def write_chain_run(
+    root,
+    platform="prefect",
+    run_id="r1",
+    *,
+    gap_ms=5.0,
+    seed=0,
+    reps=5,
+    tasks=20,
+    workload="chain-40x-fib10",
+    variant="default",
+    backend="native",
+    machine: Machine | None = None,
+    paths_s: list[float] | None = None,
+):
     """A complete run of a chain: transitions of about gap_ms (normal noise), engine records for every
     task; with paths_s, each repetition's engine critical path is stretched to that many seconds."""
     if paths_s:  # short gaps, bodies sized so that each path comes out at the length asked for
         reps, gap_ms = len(paths_s), min(gap_ms, 0.1)
-    wl = Workload(name=workload, shape="chain", tasks=tasks, task=TaskSpec(op="noop", n=0), runs=1, warmup=0,
-                  repetitions=reps)
+    wl = Workload(
+        name=workload, shape="chain", tasks=tasks, task=TaskSpec(op="noop", n=0), runs=1, warmup=0, repetitions=reps
+    )
     rng = np.random.default_rng(seed)
-    setup = Setup(start_to_ready_s=2.0 + rng.normal(0, 0.05), deploy_s=1.0 + rng.normal(0, 0.05),
-                  ready_to_first_task_s=0.5)
-    rec = RunRecorder(make_record(platform, run_id, workload, kind="production", variant=variant, backend=backend,
-                                  setup=setup), Redactor(), root=root)
+    setup = Setup(
+        start_to_ready_s=2.0 + rng.normal(0, 0.05), deploy_s=1.0 + rng.normal(0, 0.05), ready_to_first_task_s=0.5
+    )
+    rec = RunRecorder(
+        make_record(platform, run_id, workload, kind="production", variant=variant, backend=backend, setup=setup),
+        Redactor(),
+        root=root,
+    )
     if machine is not None:
         rec.record.machine = machine
     task_rows, wf_rows = [], []
@@ -45,12 +62,20 @@ def write_chain_run(root, platform="prefect", run_id="r1", *, gap_ms=5.0, seed=0
             gap = int(max(0.05, rng.normal(gap_ms, gap_ms / 10)) * 1e6)
             start = end + gap
             end = start + body
-            stamps.append({"workflow_id": req.workflow_id, "index": i, "pid": 1, "body_start_ns": start,
-                           "body_end_ns": end})
+            stamps.append(
+                {"workflow_id": req.workflow_id, "index": i, "pid": 1, "body_start_ns": start, "body_end_ns": end}
+            )
             engine_tasks.append(EngineTask(i, start - gap // 2, start - gap // 2, start - 1000, end))
         engine = {req.workflow_id: EngineWorkflow("completed", t, t + 500, end + 500_000, engine_tasks)}
-        done = analysis.assemble(rep, f"rep-{rep + 1}", False, wl,
-                                 [analysis.Submission(req, None, t, end + 1_000_000, "completed")], stamps, engine)
+        done = analysis.assemble(
+            rep,
+            f"rep-{rep + 1}",
+            False,
+            wl,
+            [analysis.Submission(req, None, t, end + 1_000_000, "completed")],
+            stamps,
+            engine,
+        )
         rec.record.repetitions.append(done.repetition)
         task_rows += done.task_rows
         wf_rows += done.workflow_rows
@@ -84,13 +109,13 @@ def test_a_clear_shift_is_significant_in_the_right_direction(tmp_path):
     assert transition.p_value < 1e-6 and transition.significant
     assert transition.change_pct == pytest.approx(100, abs=10) and transition.delta_text.startswith("+")
     assert transition.worse_pct > 0
-    throughput = _delta(comp, "throughput")   # slower transitions: fewer tasks per second, a regression too
+    throughput = _delta(comp, "throughput")  # slower transitions: fewer tasks per second, a regression too
     assert throughput.higher_is_better and throughput.change_pct < 0 and throughput.worse_pct > 0
     line = comp.gate(50)
     assert line.startswith("regression: prefect (native default) chain-40x-fib10 ") and "p=" in line
     assert comp.gate(500) is None
 
-    back = compare.compare_paths(tmp_path / "new", tmp_path / "old")   # the other way round: an improvement
+    back = compare.compare_paths(tmp_path / "new", tmp_path / "old")  # the other way round: an improvement
     assert _delta(back, "transition").change_pct < 0 and _delta(back, "transition").worse_pct < 0
     assert all(d.metric != "transition" for _, d in back.regressions())
 
@@ -107,14 +132,22 @@ def test_fail_on_regression_exits_3_with_one_line(tmp_path):
     write_chain_run(tmp_path / "old", gap_ms=5.0, seed=1)
     write_chain_run(tmp_path / "new", gap_ms=10.0, seed=2)
     html = tmp_path / "page" / "compare.html"
-    done = bench("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--fail-on-regression", "20",
-                 "--html", str(html), results=tmp_path)
+    done = bench(
+        "compare",
+        str(tmp_path / "old"),
+        str(tmp_path / "new"),
+        "--fail-on-regression",
+        "20",
+        "--html",
+        str(html),
+        results=tmp_path,
+    )
     assert done.returncode == 3, done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("html: ")]
     assert len(lines) == 1 and lines[0].startswith("regression: ") and "exceeds --fail-on-regression 20%" in lines[0]
     assert "| transition (ms) |" in done.stdout and "Traceback" not in done.stderr
     page = html.read_text()
-    assert "<table>" in page and "src=\"http" not in page and "href=\"http" not in page
+    assert "<table>" in page and 'src="http' not in page and 'href="http' not in page
 
 
 def test_bad_input_is_one_line(tmp_path):
@@ -135,8 +168,9 @@ def _as_version_1(run_dir):
     """Rewrite a run.json in the shape of schema version 1 (before harness/model/record.py)."""
     doc = json.loads((run_dir / "run.json").read_text())
     shape = doc.pop("deployment")
-    doc.update(schema_version=1, deployment=shape["kind"], variant=shape["variant"],
-               stack_description=shape["description"])
+    doc.update(
+        schema_version=1, deployment=shape["kind"], variant=shape["variant"], stack_description=shape["description"]
+    )
     for rep in doc["repetitions"]:
         rep.pop("machine_state", None)
     (run_dir / "run.json").write_text(json.dumps(doc))
@@ -153,26 +187,33 @@ def test_version_1_against_version_2(tmp_path):
 
 def test_machines_that_differ_are_listed(tmp_path):
     write_chain_run(tmp_path / "old")
-    other = MACHINE.model_copy(update={"logical_cores": 4, "physical_cores": 4, "cpu_model": "Intel Xeon",
-                                       "kernel": "6.8", "python": "3.12.3"})
+    other = MACHINE.model_copy(
+        update={"logical_cores": 4, "physical_cores": 4, "cpu_model": "Intel Xeon", "kernel": "6.8", "python": "3.12.3"}
+    )
     write_chain_run(tmp_path / "new", machine=other)
     comp = compare.compare_paths(tmp_path / "old", tmp_path / "new")
     assert "logical_cores: 2 -> 4" in comp.machines
     assert "cpu_model: AMD EPYC -> Intel Xeon" in comp.machines
-    assert {m.split(":")[0] for m in comp.machines} == {"cpu_model", "logical_cores", "physical_cores", "kernel",
-                                                         "python"}
+    assert {m.split(":")[0] for m in comp.machines} == {
+        "cpu_model",
+        "logical_cores",
+        "physical_cores",
+        "kernel",
+        "python",
+    }
     assert "they differ: cpu_model: AMD EPYC -> Intel Xeon" in compare_render.render_markdown(comp)
 
 
 def test_two_run_folders_and_two_stacks_side_by_side(tmp_path):
     a = write_chain_run(tmp_path / "a", run_id="ra", variant="sqlite")
     b = write_chain_run(tmp_path / "b", run_id="rb", backend="compose", variant="compose")
-    comp = compare.compare_paths(a, b)    # two runs: compared whatever their stacks
+    comp = compare.compare_paths(a, b)  # two runs: compared whatever their stacks
     assert [(c.stack_a, c.stack_b, c.run_a, c.run_b) for c in comp.cells] == [("native sqlite", "compose", "ra", "rb")]
     from harness.store.cells import collect
+
     cells_a, _ = collect(tmp_path / "a")
     cells_b, _ = collect(tmp_path / "b")
-    side = compare.side_by_side(cells_a, cells_b, "native", "compose")   # paired by platform and workload
+    side = compare.side_by_side(cells_a, cells_b, "native", "compose")  # paired by platform and workload
     assert side.only_a == [] and side.only_b == [] and len(side.cells) == 1
     assert side.platforms[0].stack_a == "native sqlite" and side.platforms[0].stack_b == "compose"
 
@@ -188,8 +229,12 @@ def test_cells_only_on_one_side_are_named(tmp_path):
 def test_verdicts_that_changed_and_claims_that_fail(tmp_path, monkeypatch):
     write_chain_run(tmp_path / "old")
     write_chain_run(tmp_path / "new", run_id="r2")
-    verdicts = iter([{"c1": ("supported", "x"), "c2": ("not measured", "")},
-                     {"c1": ("contradicted", "p50 2 ms"), "c2": ("not measured", "")}])
+    verdicts = iter(
+        [
+            {"c1": ("supported", "x"), "c2": ("not measured", "")},
+            {"c1": ("contradicted", "p50 2 ms"), "c2": ("not measured", "")},
+        ]
+    )
     monkeypatch.setattr(compare, "claim_verdicts", lambda cells: next(verdicts))
     comp = compare.compare_paths(tmp_path / "old", tmp_path / "new")
     assert comp.verdicts_compared == 2
@@ -197,6 +242,7 @@ def test_verdicts_that_changed_and_claims_that_fail(tmp_path, monkeypatch):
 
     def broken(cells):
         raise BenchError("claims/claims.yaml: field platforms: required")
+
     monkeypatch.setattr(compare, "claim_verdicts", broken)
     comp = compare.compare_paths(tmp_path / "old", tmp_path / "new")
     assert comp.verdict_error == "claims could not be evaluated: claims/claims.yaml: field platforms: required"
@@ -206,7 +252,7 @@ def test_verdicts_that_changed_and_claims_that_fail(tmp_path, monkeypatch):
 def test_mann_whitney_edge_cases():
     assert compare.mann_whitney_p(np.array([]), np.array([1.0])) is None
     assert compare.mann_whitney_p(np.array([3.0, 3.0]), np.array([3.0, 3.0, 3.0])) == 1.0
-    d = compare.latency_delta("transition", [1e6, -5.0, float("nan")], [2e6])   # negatives and NaN left out
+    d = compare.latency_delta("transition", [1e6, -5.0, float("nan")], [2e6])  # negatives and NaN left out
     assert (d.n_a, d.n_b, d.a, d.b) == (1, 1, 1.0, 2.0)
     missing = compare.per_run_delta("throughput", "throughput", "tasks/s", [], [1.0])
     assert missing.delta_text == "missing" and missing.ratio is None and not missing.significant
@@ -217,8 +263,9 @@ def test_repetitions_on_a_busy_machine_are_counted_per_side(tmp_path):
     run = write_chain_run(tmp_path / "new")
     doc = json.loads((run / "run.json").read_text())
     for i, rep in enumerate(doc["repetitions"]):
-        rep["machine_state"] = MachineState(duration_s=1.0, load_avg_1m_start=1.0, load_avg_1m_end=7.5,
-                                            steal_pct=0.0, busy=i < 2, busy_reason="load").model_dump()
+        rep["machine_state"] = MachineState(
+            duration_s=1.0, load_avg_1m_start=1.0, load_avg_1m_end=7.5, steal_pct=0.0, busy=i < 2, busy_reason="load"
+        ).model_dump()
     (run / "run.json").write_text(json.dumps(doc))
     cell = compare.compare_paths(tmp_path / "old", tmp_path / "new").cells[0]
     assert (cell.busy_a, cell.busy_b) == ("not probed", "2 of 5")

@@ -6,6 +6,7 @@ against the installed library's signature), so a keyword the real library lacks 
 Everything above them (readiness, one-shots, setup capture, stats parsing, `down -v` on every exit
 path, the driver's phases) is the real code.
 """
+
 import functools
 import inspect
 import time
@@ -35,14 +36,19 @@ def conforms(real, container_call=False):
         def checked(self, *args, **kw):
             signature.bind(self, *(("container-id",) if container_call else ()), *args, **kw)
             return fake(self, *args, **kw)
+
         return checked
+
     return wrap
 
 
 class FakeContainer:
     def __init__(self, project, service, timeline, number=1, logs=b"starting\nlast words\n", stats=()):
-        self.labels = {compose.PROJECT_LABEL: project, compose.SERVICE_LABEL: service,
-                       "com.docker.compose.container-number": str(number)}
+        self.labels = {
+            compose.PROJECT_LABEL: project,
+            compose.SERVICE_LABEL: service,
+            "com.docker.compose.container-number": str(number),
+        }
         self.name = f"{project}-{service}-{number}"
         self._timeline, self._logs, self._stats = list(timeline), logs, list(stats)
         self.calls: list[tuple] = []
@@ -151,8 +157,9 @@ def _stack(tmp_path, platform, timelines, **plan):
     engine = FakeEngine()
     whales = FakeWhales(engine, {"timelines": timelines, **plan})
     (tmp_path / "stamps").mkdir(exist_ok=True)
-    stack = compose_stack.ComposeStack(compose.load(platform), tmp_path, "run1", tmp_path / "stamps",
-                                       whales=whales, engine=engine)
+    stack = compose_stack.ComposeStack(
+        compose.load(platform), tmp_path, "run1", tmp_path / "stamps", whales=whales, engine=engine
+    )
     stack.ctx = RenderContext("run1", tmp_path, tmp_path)
     return stack, whales
 
@@ -161,8 +168,12 @@ def _stack(tmp_path, platform, timelines, **plan):
 def no_worker_env(monkeypatch):
     """The host-side workers' environment is a real uv install; these tests are about containers."""
     from harness.stack.install import Installed
-    monkeypatch.setattr(compose_stack.install, "python_env",
-                        lambda platform, packages: Installed(Path("/nonexistent"), True, {}, 0, None))
+
+    monkeypatch.setattr(
+        compose_stack.install,
+        "python_env",
+        lambda platform, packages: Installed(Path("/nonexistent"), True, {}, 0, None),
+    )
 
 
 def _downs(whales):
@@ -171,8 +182,13 @@ def _downs(whales):
 
 # -- lifecycle --------------------------------------------------------------------------------
 def test_up_waits_for_every_healthcheck_and_one_shot(tmp_path, no_worker_env):
-    timelines = {"postgresql": HEALTHY, "temporal-schema": DONE, "temporal": [*HEALTHY[:1] * 3, HEALTHY[1]],
-                 "temporal-namespace": DONE, "temporal-ui": HEALTHY}
+    timelines = {
+        "postgresql": HEALTHY,
+        "temporal-schema": DONE,
+        "temporal": [*HEALTHY[:1] * 3, HEALTHY[1]],
+        "temporal-namespace": DONE,
+        "temporal-ui": HEALTHY,
+    }
     stack, whales = _stack(tmp_path, "temporal", timelines)
     assert list(stack.prepare()) == ["install", "pull"]
     sizes = stack.artifacts.images
@@ -188,9 +204,14 @@ def test_up_waits_for_every_healthcheck_and_one_shot(tmp_path, no_worker_env):
 
 
 def test_unhealthy_service_names_itself_and_its_last_log_line(tmp_path):
-    timelines = {"postgres": HEALTHY, "rabbitmq": HEALTHY, "hatchet-migration": DONE, "hatchet-setup-config": DONE,
-                 "hatchet-engine": [("running", "starting", 0), ("running", "unhealthy", 0)],
-                 "hatchet-dashboard": HEALTHY}
+    timelines = {
+        "postgres": HEALTHY,
+        "rabbitmq": HEALTHY,
+        "hatchet-migration": DONE,
+        "hatchet-setup-config": DONE,
+        "hatchet-engine": [("running", "starting", 0), ("running", "unhealthy", 0)],
+        "hatchet-dashboard": HEALTHY,
+    }
     stack, whales = _stack(tmp_path, "hatchet", timelines)
     with pytest.raises(BenchError, match=r"hatchet-engine is unhealthy; last log line: 'last words'"):
         list(stack.bring_up())
@@ -200,22 +221,39 @@ def test_unhealthy_service_names_itself_and_its_last_log_line(tmp_path):
 
 
 def test_failed_one_shot_and_exited_service_fail_start_up(tmp_path):
-    timelines = {"postgres": HEALTHY, "rabbitmq": HEALTHY, "hatchet-migration": [("exited", None, 3)],
-                 "hatchet-setup-config": DONE, "hatchet-engine": HEALTHY, "hatchet-dashboard": HEALTHY}
+    timelines = {
+        "postgres": HEALTHY,
+        "rabbitmq": HEALTHY,
+        "hatchet-migration": [("exited", None, 3)],
+        "hatchet-setup-config": DONE,
+        "hatchet-engine": HEALTHY,
+        "hatchet-dashboard": HEALTHY,
+    }
     stack, _ = _stack(tmp_path, "hatchet", timelines)
     with pytest.raises(BenchError, match="hatchet-migration exited with code 3"):
         list(stack.bring_up())
-    timelines = {"postgres": [("exited", None, 1)], "redis": HEALTHY, "prefect-server": HEALTHY,
-                 "prefect-services": HEALTHY}
+    timelines = {
+        "postgres": [("exited", None, 1)],
+        "redis": HEALTHY,
+        "prefect-server": HEALTHY,
+        "prefect-services": HEALTHY,
+    }
     stack, _ = _stack(tmp_path, "prefect", timelines)
     with pytest.raises(BenchError, match="postgres exited with code 1 during start-up"):
         list(stack.bring_up())
 
 
 def test_a_stack_that_never_becomes_ready_times_out(tmp_path):
-    stack, whales = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY,
-                                                 "prefect-server": [("running", "starting", 0)],
-                                                 "prefect-services": [("created", None, 0)]})
+    stack, whales = _stack(
+        tmp_path,
+        "prefect",
+        {
+            "postgres": HEALTHY,
+            "redis": HEALTHY,
+            "prefect-server": [("running", "starting", 0)],
+            "prefect-services": [("created", None, 0)],
+        },
+    )
     stack.cdef.bench.ready_timeout_s = 0.6
     t = time.monotonic()
     with pytest.raises(BenchError, match=r"not ready within 1s: prefect-server, prefect-services"):
@@ -244,8 +282,11 @@ def test_down_runs_even_when_stopping_host_workers_fails(tmp_path):
 
 
 def test_watchdog_notices_a_container_that_stopped(tmp_path):
-    stack, _ = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY,
-                                            "prefect-services": HEALTHY})
+    stack, _ = _stack(
+        tmp_path,
+        "prefect",
+        {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY, "prefect-services": HEALTHY},
+    )
     list(stack.bring_up())
     stack._checked_at = 0
     stack.engine.running[2]._timeline = [("exited", None, 137)]
@@ -254,8 +295,11 @@ def test_watchdog_notices_a_container_that_stopped(tmp_path):
 
 
 def test_fault_operations_on_containers_and_host_workers(tmp_path):
-    stack, _ = _stack(tmp_path, "prefect", {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY,
-                                            "prefect-services": HEALTHY})
+    stack, _ = _stack(
+        tmp_path,
+        "prefect",
+        {"postgres": HEALTHY, "redis": HEALTHY, "prefect-server": HEALTHY, "prefect-services": HEALTHY},
+    )
     list(stack.bring_up())
     server = stack.containers()["prefect-server"]
     stack.kill("prefect-server")
@@ -284,9 +328,12 @@ def test_fault_operations_on_containers_and_host_workers(tmp_path):
 # -- stats -----------------------------------------------------------------------------------
 def _stats(total, pre_total, system, pre_system, usage=300 * 2**20, inactive=100 * 2**20, cores=2, v1=False):
     detail = {"total_inactive_file" if v1 else "inactive_file": inactive}
-    return {"cpu_stats": {"cpu_usage": {"total_usage": total}, "system_cpu_usage": system, "online_cpus": cores},
-            "precpu_stats": {"cpu_usage": {"total_usage": pre_total}, "system_cpu_usage": pre_system},
-            "memory_stats": {"usage": usage, "stats": detail}, "pids_stats": {"current": 7}}
+    return {
+        "cpu_stats": {"cpu_usage": {"total_usage": total}, "system_cpu_usage": system, "online_cpus": cores},
+        "precpu_stats": {"cpu_usage": {"total_usage": pre_total}, "system_cpu_usage": pre_system},
+        "memory_stats": {"usage": usage, "stats": detail},
+        "pids_stats": {"current": 7},
+    }
 
 
 def test_cpu_and_memory_follow_the_docker_cli_formulas():
@@ -302,8 +349,10 @@ def test_cpu_and_memory_follow_the_docker_cli_formulas():
 
 def test_container_sampler_rows_share_the_native_schema(tmp_path):
     readings = [_stats(1.5e9 + i * 1e8, 1.0e9 + i * 1e8, 6e9 + i, 4e9 + i) for i in range(3)]
-    containers = {"windmill_server": FakeContainer("p", "windmill_server", [HEALTHY[1]], stats=readings),
-                  "windmill_worker-2": FakeContainer("p", "windmill_worker", [HEALTHY[1]], number=2, stats=readings)}
+    containers = {
+        "windmill_server": FakeContainer("p", "windmill_server", [HEALTHY[1]], stats=readings),
+        "windmill_worker-2": FakeContainer("p", "windmill_worker", [HEALTHY[1]], number=2, stats=readings),
+    }
     sampler = ContainerSampler(lambda: containers, {"windmill_server": "server", "windmill_worker": "worker"})
     sampler.set_phase("idle")
     sampler.start(every_s=0.05)
@@ -332,5 +381,14 @@ def test_the_real_client_runs_compose_on_the_stack_file_with_the_run_env_and_pro
     cdef = compose.load("kestra")
     client = compose.make_whales(cdef, tmp_path / "compose.env", "bench-run1")
     args = [str(a) for a in client.client_config.docker_compose_cmd[1:]]
-    assert args == ["compose", "--file", str(cdef.path), "--env-file", str(tmp_path / "compose.env"),
-                    "--project-name", "bench-run1", "--project-directory", str(cdef.path.parent)]
+    assert args == [
+        "compose",
+        "--file",
+        str(cdef.path),
+        "--env-file",
+        str(tmp_path / "compose.env"),
+        "--project-name",
+        "bench-run1",
+        "--project-directory",
+        str(cdef.path.parent),
+    ]

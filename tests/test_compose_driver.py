@@ -1,6 +1,7 @@
 """The driver over the compose backend, with the engine faked at the library boundary (see
 test_compose_backend): phases timed, `down -v` on every exit path, a failed `down` reported and left
 in the ledger."""
+
 import json
 from pathlib import Path
 
@@ -14,9 +15,16 @@ from tests.test_compose_backend import HEALTHY, FakeEngine, FakeWhales
 @pytest.fixture
 def fake_engine(monkeypatch, tmp_path):
     import harness.run.ledger
-    monkeypatch.setattr(harness.run.ledger, "STATE_DIR", tmp_path / "state")   # not the checkout's .bench
-    plan = {"timelines": {"db": HEALTHY, "windmill_server": HEALTHY, "windmill_worker": HEALTHY,
-                          "windmill_worker_native": HEALTHY}}
+
+    monkeypatch.setattr(harness.run.ledger, "STATE_DIR", tmp_path / "state")  # not the checkout's .bench
+    plan = {
+        "timelines": {
+            "db": HEALTHY,
+            "windmill_server": HEALTHY,
+            "windmill_worker": HEALTHY,
+            "windmill_worker_native": HEALTHY,
+        }
+    }
     engine = FakeEngine()
     whales = FakeWhales(engine, plan)
     monkeypatch.setattr(compose, "docker_unavailable", lambda timeout_s=3.0: None)
@@ -28,6 +36,7 @@ def fake_engine(monkeypatch, tmp_path):
 def _windmill_run(tmp_path):
     from harness.run.driver import RunOptions, run
     from tests.conftest import small
+
     return run(RunOptions("windmill", small("latency-probe", runs=1), backend="compose", results_root=tmp_path))
 
 
@@ -67,10 +76,11 @@ def test_a_failed_down_is_reported_not_swallowed(tmp_path, fake_engine, monkeypa
     def down_fails(**kw):
         whales.calls.append(("down", kw))
         raise RuntimeError("Cannot connect to the Docker daemon")
+
     monkeypatch.setattr(whales.compose, "down", down_fails)
     with pytest.raises(BenchError, match="windmill: ConnectError"):
         _windmill_run(tmp_path)
     doc = json.loads((next((tmp_path / "windmill").iterdir()) / "run.json").read_text())
     assert doc["stop_error"] == "compose down -v: Cannot connect to the Docker daemon"
-    [kept] = (tmp_path / "state" / "runs").glob("*.json")   # left for the next bench command
+    [kept] = (tmp_path / "state" / "runs").glob("*.json")  # left for the next bench command
     assert json.loads(kept.read_text())["compose_project"].startswith("bench-")

@@ -1,5 +1,6 @@
 """The compose files: valid Compose Specification, pinned images, loopback ports, healthchecks,
 per-run secrets. Checked statically: no Docker engine exists on our machines or in CI."""
+
 import json
 import re
 from importlib import resources
@@ -33,7 +34,10 @@ def _doc(platform: str) -> dict:
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_compose_file_is_valid_compose_specification(platform):
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator("compose-spec.json").iter_errors(_doc(platform))]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in _validator("compose-spec.json").iter_errors(_doc(platform))
+    ]
     assert not errors, errors
 
 
@@ -57,12 +61,15 @@ def test_compose_file_follows_the_house_rules(platform):
         if name not in oneshots:
             assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         env = svc.get("environment") or {}
-        for key, value in (env.items() if isinstance(env, dict) else []):
+        for key, value in env.items() if isinstance(env, dict) else []:
             if re.search(r"PASSWORD|SECRET|_PWD|_PASS$", key) and isinstance(value, str):
                 assert "${BENCH_SECRET_" in value, f"{name}: {key} is not generated per run"
     used = {m.group(1) for m in VAR.finditer(text)}
-    declared = {compose.env_var("PORT", p) for p in cdef.bench.ports} | \
-               {compose.env_var("SECRET", s) for s in cdef.bench.secrets} | {"BENCH_RUN_ID", "BENCH_STAMPS_DIR"}
+    declared = (
+        {compose.env_var("PORT", p) for p in cdef.bench.ports}
+        | {compose.env_var("SECRET", s) for s in cdef.bench.secrets}
+        | {"BENCH_RUN_ID", "BENCH_STAMPS_DIR"}
+    )
     assert used <= declared, f"undeclared variables: {used - declared}"
     assert {compose.env_var("SECRET", s) for s in cdef.bench.secrets} <= used, "a declared secret is never used"
     assert cdef.bench.follows and (STACKS_DIR / platform / "README.md").is_file()
@@ -85,6 +92,7 @@ def test_a_compose_file_needs_services_and_a_valid_x_bench_block(tmp_path, monke
 
 def test_env_file_holds_fresh_secrets_and_is_private(tmp_path):
     from harness.stack.definition import RenderContext
+
     cdef = compose.load("hatchet")
     envs = []
     for i in range(2):
@@ -113,9 +121,12 @@ def test_tasks_run_in_containers_only_where_the_stamp_folder_is_mounted(platform
     """An adapter without host-side workers runs task bodies inside the stack's containers, which
     then need the run's stamp folder at STAMPS_MOUNT, or every task would count as missing."""
     from harness.platforms import adapter_class
-    from harness.platforms.base import Adapter, STAMPS_MOUNT
-    mounts = {name: [v for v in svc.get("volumes", []) if isinstance(v, str) and v.startswith("${BENCH_STAMPS_DIR")]
-              for name, svc in compose.load(platform).services.items()}
+    from harness.platforms.base import STAMPS_MOUNT, Adapter
+
+    mounts = {
+        name: [v for v in svc.get("volumes", []) if isinstance(v, str) and v.startswith("${BENCH_STAMPS_DIR")]
+        for name, svc in compose.load(platform).services.items()
+    }
     mounted = {name for name, vols in mounts.items() if vols}
     assert all(v.endswith(":" + STAMPS_MOUNT) for vols in mounts.values() for v in vols)
     if adapter_class(platform).workers is Adapter.workers:  # no host-side workers

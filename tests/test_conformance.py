@@ -2,13 +2,14 @@
 
 Real servers, started natively. A platform this machine cannot run is skipped with the reason.
 """
+
 import json
 
 import pandas as pd
 import pytest
 
-from harness.run.driver import RunOptions, run
 from harness.platforms import platforms
+from harness.run.driver import RunOptions, run
 
 from .conftest import require_runnable, small
 
@@ -24,8 +25,10 @@ SHAPES = {
 
 def _registered():
     """Every registered platform; those with a server to start are integration tests."""
-    return [pytest.param(name, marks=[] if info.in_process else [pytest.mark.integration])
-            for name, info in platforms().items()]
+    return [
+        pytest.param(name, marks=[] if info.in_process else [pytest.mark.integration])
+        for name, info in platforms().items()
+    ]
 
 
 @pytest.mark.parametrize("platform", _registered())
@@ -50,14 +53,18 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     assert (tasks["body_start_ns"] <= tasks["body_end_ns"]).all()
     # the engine's own records exist for the tasks; a few may be missing, lack a start or be out of
     # order (an engine that records asynchronously), which the run counts as anomalies
-    counted = {k: sum(r["engine_anomalies"][k] for r in doc["repetitions"])
-               for k in ("missing_record", "missing_start", "out_of_order")}
+    counted = {
+        k: sum(r["engine_anomalies"][k] for r in doc["repetitions"])
+        for k in ("missing_record", "missing_start", "out_of_order")
+    }
     engine_cols = ["engine_queued_ns", "engine_started_ns", "engine_finished_ns"]
     recorded = tasks[tasks[engine_cols].notna().any(axis=1)]
     assert counted["missing_record"] == len(tasks) - len(recorded), "missing records are counted as they are"
     ordered = recorded.dropna(subset=engine_cols)
-    bad = ((ordered["engine_queued_ns"] > ordered["engine_started_ns"]) |
-           (ordered["engine_started_ns"] > ordered["engine_finished_ns"])).sum()
+    bad = (
+        (ordered["engine_queued_ns"] > ordered["engine_started_ns"])
+        | (ordered["engine_started_ns"] > ordered["engine_finished_ns"])
+    ).sum()
     assert counted["out_of_order"] == bad
     assert counted["missing_start"] == recorded["engine_started_ns"].isna().sum()
     unusable = sum(counted.values())
@@ -77,7 +84,7 @@ def test_platform_runs_a_standard_workload(tmp_path, platform, workload):
     # setup and resources were measured
     setup = doc["setup"]
     assert setup["ready_to_first_task_s"] > 0
-    if platform != "null":
+    if not platforms()[platform].in_process:  # a platform with servers (not null, nor one added in-process)
         assert setup["start_to_ready_s"] > 0 and setup["long_running_services"] >= 2
         assert setup["footprint_bytes"] > 0 and setup["install_s"] >= 0
         res = pd.read_parquet(path / "resources.parquet")

@@ -1,11 +1,12 @@
 """The driver end to end on the in-process null platform, including runs that must fail validation."""
+
 import json
 
 import pandas as pd
 import pytest
 
-from harness.run.driver import RunOptions, run
 from harness.platforms.null import NullAdapter
+from harness.run.driver import RunOptions, run
 from harness.workers.taskbody import run_task
 
 from .conftest import small, stacks_with
@@ -16,11 +17,14 @@ def _run(tmp_path, workload, platform="null"):
     return path, json.loads((path / "run.json").read_text())
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("latency-probe", {"runs": 5, "repetitions": 2}),
-    ("chain-40x-fib10", {"repetitions": 2}),
-    ("fanout-100-noop", {"repetitions": 2}),
-])
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("latency-probe", {"runs": 5, "repetitions": 2}),
+        ("chain-40x-fib10", {"repetitions": 2}),
+        ("fanout-100-noop", {"repetitions": 2}),
+    ],
+)
 def test_null_runs_complete_with_ordered_stamps(tmp_path, name, overrides):
     wl = small(name, **overrides)
     path, doc = _run(tmp_path, wl)
@@ -47,22 +51,26 @@ def test_idle_workload_samples_resources(tmp_path):
 
 class DuplicatingAdapter(NullAdapter):
     """Runs task 0 of every workflow twice, as an engine with an unwanted retry would."""
+
     name = "dup"
 
     def _task(self, req, index, queued_ns=None):
         if index == 0:
             import time
+
             run_task(req.workflow_id, 0, req.op, req.n, time.time_ns(), self._sink)
         return super()._task(req, index, queued_ns)
 
 
 class LosingAdapter(NullAdapter):
     """Reports success but never runs the last task."""
+
     name = "lose"
 
     def _task(self, req, index, queued_ns=None):
         if index == req.tasks - 1:
             from harness.model.engine import EngineTask
+
             return EngineTask(index)
         return super()._task(req, index, queued_ns)
 

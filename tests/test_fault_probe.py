@@ -1,17 +1,17 @@
 """The run submitted during a fault: what its answer was (real HTTP servers on loopback) and what the
 verdict makes of its answer, its final status and its stamps."""
+
 import socket
-import time
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from harness.analysis.faults import describe_probe, probe_verdict
 from harness.faults.probe import probe_id, probe_sender
-from harness.model.fault_record import SubmissionProbe
-from harness.model.fault_record import FaultLog
 from harness.load.schedule import HttpTarget, RetryPolicy
+from harness.model.fault_record import FaultLog, SubmissionProbe
 
 from .test_faults import host  # noqa: F401 (a fixture)
 from .test_harness_faults import _Silent
@@ -35,6 +35,7 @@ def server():
 
         def log_message(self, *args):
             pass
+
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     state["url"] = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -72,7 +73,7 @@ def test_answers_the_platforms_client_retries_are_retried_and_an_error_answer_is
 def test_a_closed_port_is_refused_and_a_silent_server_is_no_answer():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]   # closed again on leaving: nothing listens there
+        port = s.getsockname()[1]  # closed again on leaving: nothing listens there
     refused = _sent(_target(f"http://127.0.0.1:{port}"))
     assert refused.answered_ns is not None and "ConnectError" in refused.error
     assert probe_verdict(refused, []).verdict == "refused"
@@ -85,19 +86,27 @@ def test_a_closed_port_is_refused_and_a_silent_server_is_no_answer():
     assert probe_verdict(quiet, []).verdict == "no-answer"
 
 
-@pytest.mark.parametrize("status,stamped,verdict", [
-    ("completed", True, "queued"), ("completed", False, "lost"), ("timeout", False, "lost"),
-    ("not found", False, "lost"), ("failed", False, "failed"), ("crashed", True, "failed"),
-    ("unknown (ConnectError: x)", False, None)])
+@pytest.mark.parametrize(
+    "status,stamped,verdict",
+    [
+        ("completed", True, "queued"),
+        ("completed", False, "lost"),
+        ("timeout", False, "lost"),
+        ("not found", False, "lost"),
+        ("failed", False, "failed"),
+        ("crashed", True, "failed"),
+        ("unknown (ConnectError: x)", False, None),
+    ],
+)
 def test_an_accepted_probes_verdict_comes_from_its_final_status_and_its_stamps(status, stamped, verdict):
-    probe = SubmissionProbe(workflow_id=WF, sent_ns=10**9, answered_ns=2 * 10**9, http_status=201,
-                            final_status=status)
+    probe = SubmissionProbe(workflow_id=WF, sent_ns=10**9, answered_ns=2 * 10**9, http_status=201, final_status=status)
     stamps = [{"workflow_id": WF, "index": 0, "body_end_ns": 5 * 10**9}] if stamped else []
     stamps.append({"workflow_id": "bench-r1-rep-1-0", "index": 0, "body_end_ns": 9 * 10**9})
     done = probe_verdict(probe, stamps)
     assert done.verdict == verdict and done.ended_ns == (5 * 10**9 if stamped else None)
-    line = describe_probe(done, FaultLog(service="db", role="database", undo_after_s=15, fired_ns=0,
-                                         undone_ns=15 * 10**9))
+    line = describe_probe(
+        done, FaultLog(service="db", role="database", undo_after_s=15, fired_ns=0, undone_ns=15 * 10**9)
+    )
     assert line.startswith("a run submitted 1.0s after the fault (while the fault was in force)")
     assert ("its task ended 4.0s after it was sent" in line) == stamped
 
@@ -108,19 +117,36 @@ def test_the_probe_is_named_beside_the_repetitions_runs():
 
 def test_the_runner_sends_one_probe_a_second_after_firing_and_none_for_a_scale_out(host):
     from harness.faults.runner import FaultRunner
+
     from .test_faults import fault
+
     stack, stamps = host
     sent = []
-    runner = FaultRunner(fault(action="pause", target={"role": "server"}, trigger={"at_s": 0.05}, undo_after_s=[60]),
-                         stack, stamps, "rep-1", "bench-x-rep-1-0", turn=0, send_probe=sent.append)
+    runner = FaultRunner(
+        fault(action="pause", target={"role": "server"}, trigger={"at_s": 0.05}, undo_after_s=[60]),
+        stack,
+        stamps,
+        "rep-1",
+        "bench-x-rep-1-0",
+        turn=0,
+        send_probe=sent.append,
+    )
     runner.start()
     time.sleep(1.5)
     log = runner.stop()
     assert [p.workflow_id for p in sent] == ["bench-x-rep-1-probe-0"] and log.probe is sent[0]
     assert (log.probe.sent_ns - log.fired_ns) / 1e9 == pytest.approx(1.0, abs=0.3)
     assert log.probe.sent_ns < log.undone_ns, "sent while the server was frozen"
-    scale = FaultRunner(fault(action="scale-out", add_workers=1, trigger={"at_s": 0}, undo_after_s=[]), stack, stamps,
-                        "rep-1", "bench-x-rep-1-0", turn=0, more_workers=lambda n, tag: [], send_probe=sent.append)
+    scale = FaultRunner(
+        fault(action="scale-out", add_workers=1, trigger={"at_s": 0}, undo_after_s=[]),
+        stack,
+        stamps,
+        "rep-1",
+        "bench-x-rep-1-0",
+        turn=0,
+        more_workers=lambda n, tag: [],
+        send_probe=sent.append,
+    )
     scale.start()
     time.sleep(1.3)
     assert scale.stop().probe is None and len(sent) == 1

@@ -1,4 +1,5 @@
 """Fault blocks, triggers, targets, outcomes, the runner, the session, and real platforms under faults."""
+
 import hashlib
 import json
 import sys
@@ -7,27 +8,31 @@ import time
 import psutil
 import pytest
 
-from harness.model import spec
-from harness.analysis.runs import Submission
-from harness.run.driver import RunOptions, run
-from harness.model.errors import BenchError
 from harness.analysis.faults import FaultInputs, outcome, repetition_done, warmup_transition_max_ns
-from harness.model.fault_record import FaultLog
+from harness.analysis.runs import Submission
 from harness.faults.runner import FaultRunner, pick_target, trigger_ns
-from harness.model.fault_record import CollateralDeath, FaultOperation
+from harness.model import spec
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
-from harness.platforms.null import NullAdapter
+from harness.model.errors import BenchError
+from harness.model.fault_record import CollateralDeath, FaultLog, FaultOperation
 from harness.model.record import Repetition
+from harness.platforms.null import NullAdapter
+from harness.run.driver import RunOptions, run
 from harness.stack.base import ServiceInfo
 from harness.stack.native import InProcessStack
 from harness.stack.service import ServiceSpec
 
-from .conftest import require_runnable, stacks_with
+from .conftest import stacks_with
 
 S = 1_000_000_000
 CHAIN = {"name": "f", "shape": "chain", "tasks": 6, "task": {"op": "fib", "n": 20}, "timeout_s": 60}
-KILL = {"scenario": "worker-kill", "action": "kill", "target": {"role": "worker"},
-        "trigger": {"mid_task": 3, "delay_s": 0.2}, "undo_after_s": [0, 5]}
+KILL = {
+    "scenario": "worker-kill",
+    "action": "kill",
+    "target": {"role": "worker"},
+    "trigger": {"mid_task": 3, "delay_s": 0.2},
+    "undo_after_s": [0, 5],
+}
 
 
 def workload(fault=KILL, **over) -> spec.Workload:
@@ -35,19 +40,26 @@ def workload(fault=KILL, **over) -> spec.Workload:
 
 
 # -- the workload's fault block ----------------------------------------------------------------------
-@pytest.mark.parametrize("fault,over,message", [
-    ({**KILL, "trigger": {"mid_task": 3, "at_s": 1}}, {}, "exactly one of after_tasks, at_s or mid_task"),
-    ({**KILL, "target": {"role": "worker", "service": "w"}}, {}, "exactly one of role or service"),
-    ({**KILL, "action": "pause", "undo_after_s": []}, {}, "a pause needs undo_after_s"),
-    ({**KILL, "action": "restart"}, {}, "a restart is not undone after a delay"),
-    ({**KILL, "action": "scale-out"}, {}, "a scale-out is not undone after a delay"),
-    ({**KILL, "action": "scale-out", "undo_after_s": [], "target": {"role": "server"}}, {}, "its target is {role: worker}"),
-    ({**KILL, "action": "scale-out", "undo_after_s": [], "add_workers": 9}, {}, "add_workers"),
-    ({**KILL, "trigger": {"mid_task": 6}}, {}, "mid_task needs a chain of more than 6 tasks"),
-    ({**KILL, "trigger": {"mid_task": 2}}, {"shape": "fanout"}, "mid_task needs a chain"),
-    ({**KILL, "trigger": {"after_tasks": 6}}, {}, "after_tasks must be below the 6 tasks"),
-    ({**KILL, "signal": "SIGHUP"}, {}, "signal"),
-])
+@pytest.mark.parametrize(
+    "fault,over,message",
+    [
+        ({**KILL, "trigger": {"mid_task": 3, "at_s": 1}}, {}, "exactly one of after_tasks, at_s or mid_task"),
+        ({**KILL, "target": {"role": "worker", "service": "w"}}, {}, "exactly one of role or service"),
+        ({**KILL, "action": "pause", "undo_after_s": []}, {}, "a pause needs undo_after_s"),
+        ({**KILL, "action": "restart"}, {}, "a restart is not undone after a delay"),
+        ({**KILL, "action": "scale-out"}, {}, "a scale-out is not undone after a delay"),
+        (
+            {**KILL, "action": "scale-out", "undo_after_s": [], "target": {"role": "server"}},
+            {},
+            "its target is {role: worker}",
+        ),
+        ({**KILL, "action": "scale-out", "undo_after_s": [], "add_workers": 9}, {}, "add_workers"),
+        ({**KILL, "trigger": {"mid_task": 6}}, {}, "mid_task needs a chain of more than 6 tasks"),
+        ({**KILL, "trigger": {"mid_task": 2}}, {"shape": "fanout"}, "mid_task needs a chain"),
+        ({**KILL, "trigger": {"after_tasks": 6}}, {}, "after_tasks must be below the 6 tasks"),
+        ({**KILL, "signal": "SIGHUP"}, {}, "signal"),
+    ],
+)
 def test_bad_fault_blocks_are_refused_naming_the_field(fault, over, message):
     text = json.dumps({**CHAIN, **over, "fault": fault})
     with pytest.raises(BenchError, match=message):
@@ -57,6 +69,7 @@ def test_bad_fault_blocks_are_refused_naming_the_field(fault, over, message):
 def test_every_committed_result_still_names_its_workload_by_the_same_hash():
     """Fields added to the workload spec since (submit, a fault's add_workers) leave old hashes alone."""
     from harness.model.paths import REPO_ROOT
+
     runs = sorted((REPO_ROOT / "results").glob("*/*/run.json"))
     assert runs
     for path in runs:
@@ -79,8 +92,13 @@ def test_fault_workloads_load_and_a_workload_without_fault_keeps_its_hash():
 
 # -- trigger and target ------------------------------------------------------------------------------
 def stamp(wf, index, start_s, end_s, pid=1):
-    return {"workflow_id": wf, "index": index, "body_start_ns": int(start_s * S), "body_end_ns": int(end_s * S),
-            "pid": pid}
+    return {
+        "workflow_id": wf,
+        "index": index,
+        "body_start_ns": int(start_s * S),
+        "body_end_ns": int(end_s * S),
+        "pid": pid,
+    }
 
 
 def test_trigger_counts_from_the_stamps_own_times():
@@ -95,15 +113,23 @@ def test_trigger_counts_from_the_stamps_own_times():
 
 
 def test_target_by_role_in_turn_by_name_and_unknown():
-    services = [ServiceInfo("postgres", "database"), ServiceInfo("history", "server"),
-                ServiceInfo("frontend", "server"), ServiceInfo("matching", "server"), ServiceInfo("worker", "worker"),
-                ServiceInfo("schema", "oneshot")]
+    services = [
+        ServiceInfo("postgres", "database"),
+        ServiceInfo("history", "server"),
+        ServiceInfo("frontend", "server"),
+        ServiceInfo("matching", "server"),
+        ServiceInfo("worker", "worker"),
+        ServiceInfo("schema", "oneshot"),
+    ]
     role = spec.FaultTarget(role="server", in_turn=True)
     assert [pick_target(role, services, k).name for k in range(4)] == ["frontend", "history", "matching", "frontend"]
     assert pick_target(spec.FaultTarget(role="server"), services, 2).name == "frontend"
     assert pick_target(spec.FaultTarget(service="postgres"), services, 0).role == "database"
-    with pytest.raises(BenchError, match=r"no service with role 'queue' in this stack; "
-                                         r"services: postgres \(database\)"):
+    with pytest.raises(
+        BenchError,
+        match=r"no service with role 'queue' in this stack; "
+        r"services: postgres \(database\)",
+    ):
         pick_target(spec.FaultTarget(role="queue"), services, 0)
     with pytest.raises(BenchError, match="no service 'schema'"):
         pick_target(spec.FaultTarget(service="schema"), services, 0)
@@ -113,21 +139,49 @@ def test_target_by_role_in_turn_by_name_and_unknown():
 WF = "bench-x-rep-1-0"
 
 
-def inputs(stamps, status="completed", fired=3.2, undone=3.3, attempts=None, wl=None, log=None, done=10.0,
-           engine_starts=True):
+def inputs(
+    stamps, status="completed", fired=3.2, undone=3.3, attempts=None, wl=None, log=None, done=10.0, engine_starts=True
+):
     wl = wl or workload()
     req = WorkflowRequest(WF, wl.shape, wl.tasks, "fib", 20)
     sub = Submission(req, None, 0, int(done * S), status)
     last = {st["index"]: st for st in stamps}
-    engine = {WF: EngineWorkflow(status, tasks=[EngineTask(i, started_ns=s["body_start_ns"] if engine_starts else None,
-                                                          attempts=(attempts or {}).get(i, 1))
-                                               for i, s in last.items()])}
-    log = log or FaultLog(service="worker", role="worker", undo_after_s=0.0, started_ns=0,
-                          fired_ns=int(fired * S), undone_ns=int(undone * S) if undone is not None else None,
-                          operations=[FaultOperation(operation="kill(SIGKILL)", service="worker",
-                                                     start_ns=int(fired * S), end_ns=int(fired * S) + 1000)])
-    return FaultInputs(wl.fault, log, wl, [sub], stamps, engine, warmup_transition_max_ns=int(0.05 * S),
-                       worker_start_s=1.0, platform="temporal", settings={})
+    engine = {
+        WF: EngineWorkflow(
+            status,
+            tasks=[
+                EngineTask(
+                    i, started_ns=s["body_start_ns"] if engine_starts else None, attempts=(attempts or {}).get(i, 1)
+                )
+                for i, s in last.items()
+            ],
+        )
+    }
+    log = log or FaultLog(
+        service="worker",
+        role="worker",
+        undo_after_s=0.0,
+        started_ns=0,
+        fired_ns=int(fired * S),
+        undone_ns=int(undone * S) if undone is not None else None,
+        operations=[
+            FaultOperation(
+                operation="kill(SIGKILL)", service="worker", start_ns=int(fired * S), end_ns=int(fired * S) + 1000
+            )
+        ],
+    )
+    return FaultInputs(
+        wl.fault,
+        log,
+        wl,
+        [sub],
+        stamps,
+        engine,
+        warmup_transition_max_ns=int(0.05 * S),
+        worker_start_s=1.0,
+        platform="temporal",
+        settings={},
+    )
 
 
 def chain_stamps(rerun_start, upto=6):
@@ -205,15 +259,25 @@ def test_a_fault_that_never_fired_is_not_run_and_fails_the_repetition():
 
 def test_a_platform_that_lost_tasks_under_a_fault_leaves_the_repetition_done_but_failed():
     out = outcome(inputs(chain_stamps(0, upto=3), status="timeout", done=90))
-    rep = Repetition(repetition=1, phase="rep-1", warmup=False, status="failed", reasons=["3 of 6 tasks missing"],
-                     fault=out)
+    rep = Repetition(
+        repetition=1, phase="rep-1", warmup=False, status="failed", reasons=["3 of 6 tasks missing"], fault=out
+    )
     assert repetition_done(rep) and rep.status == "failed"
     assert Repetition.model_validate_json(rep.model_dump_json()).fault == out
 
 
 def test_warmup_transitions():
-    rows = [{"warmup": True, "shape": "chain", "workflow_id": "w", "index": i, "body_start_ns": i * 10 + (i and 3),
-             "body_end_ns": i * 10 + 1} for i in range(3)]
+    rows = [
+        {
+            "warmup": True,
+            "shape": "chain",
+            "workflow_id": "w",
+            "index": i,
+            "body_start_ns": i * 10 + (i and 3),
+            "body_end_ns": i * 10 + 1,
+        }
+        for i in range(3)
+    ]
     rows.append({**rows[0], "warmup": False, "body_start_ns": 10**9})
     assert (warmup_transition_max_ns(rows), warmup_transition_max_ns([])) == (12, None)
 
@@ -244,7 +308,7 @@ def fault(**over) -> spec.FaultSpec:
 
 def test_runner_kills_mid_task_then_starts_a_replacement(host):
     stack, stamps = host
-    write_stamps(stamps, [stamp("bench-x-rep-1-0", 2, 0, 1)], pid=1)   # an earlier repetition's leftovers
+    write_stamps(stamps, [stamp("bench-x-rep-1-0", 2, 0, 1)], pid=1)  # an earlier repetition's leftovers
     first = stack.processes()["worker"].pid
     runner = FaultRunner(fault(undo_after_s=[0.3]), stack, stamps, "rep-2", "bench-x-rep-2-0", turn=0)
     runner.start()
@@ -268,15 +332,14 @@ def test_runner_kills_mid_task_then_starts_a_replacement(host):
 
 def test_runner_pauses_and_resumes_in_turn_and_undoes_early_when_the_repetition_ends(host):
     stack, stamps = host
-    spec_ = fault(action="pause", target={"role": "server", "in_turn": True}, trigger={"at_s": 0.05},
-                  undo_after_s=[60])
+    spec_ = fault(action="pause", target={"role": "server", "in_turn": True}, trigger={"at_s": 0.05}, undo_after_s=[60])
     runner = FaultRunner(spec_, stack, stamps, "rep-1", "bench-x-rep-1-0", turn=3)
     runner.start()
     deadline = time.monotonic() + 5
     while runner.log.fired_ns is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert stack.processes()["server"].status() == psutil.STATUS_STOPPED
-    log = runner.stop()   # long before the 60 s: resumed now, and said so
+    log = runner.stop()  # long before the 60 s: resumed now, and said so
     assert [op.operation for op in log.operations] == ["pause", "resume"] and log.undone_early
     assert stack.processes()["server"].status() != psutil.STATUS_STOPPED
 
@@ -299,6 +362,7 @@ def test_runner_stopped_before_its_trigger_does_nothing_and_a_failed_operation_i
 # -- the session end to end (null platform, with a real worker process to kill) ------------------------
 class NullWithWorker(NullAdapter):
     """The null platform plus a worker process of its own (the tasks still run in-process)."""
+
     name = "nullworker"
 
     def workers(self, deployment):
@@ -307,6 +371,7 @@ class NullWithWorker(NullAdapter):
 
 class LosingWithWorker(NullWithWorker):
     """...and the last task of each run never runs, as a platform losing work under a fault would."""
+
     name = "losingworker"
 
     def _task(self, req, index, queued_ns=None):
@@ -315,14 +380,20 @@ class LosingWithWorker(NullWithWorker):
         return super()._task(req, index, queued_ns)
 
 
-@pytest.mark.parametrize("cls,behaviour,rep_status", [(NullWithWorker, "unaffected", "ok"),
-                                                      (LosingWithWorker, "lost", "failed")])
+@pytest.mark.parametrize(
+    "cls,behaviour,rep_status", [(NullWithWorker, "unaffected", "ok"), (LosingWithWorker, "lost", "failed")]
+)
 def test_session_records_the_fault_and_a_platform_losing_tasks_is_still_a_complete_run(
-        tmp_path, monkeypatch, cls, behaviour, rep_status):
+    tmp_path, monkeypatch, cls, behaviour, rep_status
+):
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={cls.name: f"{__name__}:{cls.__name__}"})
     # ~40 ms a task: the fault, due after the 2nd, fires a second before the end (fib(22) left 0.1 s: flaky)
-    wl = workload(fault={**KILL, "trigger": {"after_tasks": 2}, "undo_after_s": [0.1]}, tasks=30,
-                  task={"op": "fib", "n": 27}, repetitions=2)
+    wl = workload(
+        fault={**KILL, "trigger": {"after_tasks": 2}, "undo_after_s": [0.1]},
+        tasks=30,
+        task={"op": "fib", "n": 27},
+        repetitions=2,
+    )
     path = run(RunOptions(cls.name, wl, results_root=tmp_path))
     doc = json.loads((path / "run.json").read_text())
     assert doc["status"] == "complete", doc.get("error")
@@ -338,8 +409,11 @@ def test_session_records_the_fault_and_a_platform_losing_tasks_is_still_a_comple
 
 def test_a_fault_on_a_service_the_stack_lacks_is_one_line(tmp_path):
     wl = workload(fault={**KILL, "target": {"role": "database"}})
-    with pytest.raises(BenchError, match=r"fault target: no service with role 'database' in this stack; "
-                                         r"services: none \(partial results in"):
+    with pytest.raises(
+        BenchError,
+        match=r"fault target: no service with role 'database' in this stack; "
+        r"services: none \(partial results in",
+    ):
         run(RunOptions("null", wl, results_root=tmp_path))
 
 
@@ -351,12 +425,15 @@ def test_fault_table_renders_rows_settings_and_experiments_that_did_not_run():
     from harness.report.render import TEMPLATES
 
     from .record_factory import make_record
+
     waited = outcome(inputs(chain_stamps(0, upto=3), status="timeout", done=90))
     waited.collateral = [CollateralDeath(service="dag-processor", exit_code=1, seen_ns=12 * S)]
     never = outcome(inputs(chain_stamps(3.1), log=FaultLog(service="worker", role="worker", undo_after_s=0.0)))
-    reps = [Repetition(repetition=0, phase="warmup-1", warmup=True, status="ok"),
-            Repetition(repetition=1, phase="rep-1", warmup=False, status="failed", fault=waited),
-            Repetition(repetition=2, phase="rep-2", warmup=False, status="failed", fault=never)]
+    reps = [
+        Repetition(repetition=0, phase="warmup-1", warmup=True, status="ok"),
+        Repetition(repetition=1, phase="rep-1", warmup=False, status="failed", fault=waited),
+        Repetition(repetition=2, phase="rep-2", warmup=False, status="failed", fault=never),
+    ]
     record = make_record("prefect", workload="fault-worker-kill-chain", kind="production", repetitions=reps)
     key = ("prefect", "native sqlite", "fault-worker-kill-chain")
     ctx = fault_report_context({key: SimpleNamespace(record=record)})
@@ -373,4 +450,3 @@ def test_a_rerun_seen_after_the_limit_while_the_records_settled_is_a_late_retry_
     out = outcome(inputs(chain_stamps(64.0), status="timeout", attempts={3: 2}, done=60))
     assert out.behaviour == "retried-after-timeout" and out.tasks_lost == 0
     assert "1 run(s) not final within the limit of 60s" in out.behaviour_detail
-

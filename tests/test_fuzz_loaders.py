@@ -3,6 +3,7 @@
 Each loader gets at least 250 generated files: the real file with keys deleted, values of the
 wrong type, unknown keys, garbage nested anywhere, the text cut short, or no YAML at all.
 """
+
 import json
 import shutil
 
@@ -20,11 +21,14 @@ from harness.stack import compose, definition
 
 EXAMPLES = 250
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=12))
-garbage = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                       max_leaves=6)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True), st.text(max_size=12)
+)
+garbage = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 def _paths(doc, prefix=()):
@@ -43,7 +47,7 @@ def mutated(draw, valid: dict):
     kind = draw(st.sampled_from(["mutate", "mutate", "mutate", "truncate", "text"]))
     text = yaml.safe_dump(valid, sort_keys=False)
     if kind == "truncate":
-        return text[:draw(st.integers(0, max(0, len(text) - 1)))]
+        return text[: draw(st.integers(0, max(0, len(text) - 1)))]
     if kind == "text":
         return draw(st.text(max_size=200))
     doc = json.loads(json.dumps(valid))
@@ -124,6 +128,7 @@ def test_platform_files(stacks, text):
 
 def _a_run_json() -> dict:
     from tests.record_factory import make_record
+
     return make_record().model_dump(mode="json")
 
 
@@ -147,19 +152,28 @@ def _loaders(stacks, tmp_path):
     from harness.claims import model as claims
     from harness.report import published
     from harness.stack.external import load_config
-    return [(tmp_path / "w.yaml", "a workload", lambda p: spec.load(str(p))),
-            (tmp_path / "study.yaml", "a published study", published.load_study),
-            (stacks / "native.yaml", "a native stack file", lambda p: definition.load("fuzzed")),
-            (stacks / "compose.yaml", "a compose file", lambda p: compose.load("fuzzed")),
-            (stacks / "platform.yaml", "a platform.yaml", platforms.load_info),
-            (tmp_path / "external.yaml", "an external config", lambda p: load_config(p, [], "temporal", environ={})),
-            (tmp_path / "claims.yaml", "a claims file", claims.load)]
+
+    return [
+        (tmp_path / "w.yaml", "a workload", lambda p: spec.load(str(p))),
+        (tmp_path / "study.yaml", "a published study", published.load_study),
+        (stacks / "native.yaml", "a native stack file", lambda p: definition.load("fuzzed")),
+        (stacks / "compose.yaml", "a compose file", lambda p: compose.load("fuzzed")),
+        (stacks / "platform.yaml", "a platform.yaml", platforms.load_info),
+        (tmp_path / "external.yaml", "an external config", lambda p: load_config(p, [], "temporal", environ={})),
+        (tmp_path / "claims.yaml", "a claims file", claims.load),
+    ]
 
 
-@pytest.mark.parametrize("text,expected", [("a: [unclosed\nb: 1\n", r"{name}: line 2 malformed YAML: "),
-                                           ("- a list\n", r"{name}: {what} must be a YAML mapping$")])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("a: [unclosed\nb: 1\n", r"{name}: line 2 malformed YAML: "),
+        ("- a list\n", r"{name}: {what} must be a YAML mapping$"),
+    ],
+)
 def test_every_loader_words_malformed_input_the_same(stacks, tmp_path, text, expected):
     import re
+
     for path, what, load in _loaders(stacks, tmp_path):
         path.write_text(text)
         with pytest.raises(BenchError) as err:

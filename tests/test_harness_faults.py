@@ -1,4 +1,5 @@
 """The harness under faults: a platform that hangs, a harness killed outright, secrets never written."""
+
 import json
 import os
 import signal
@@ -10,15 +11,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
-from harness.run.driver import RunOptions, run
 from harness.model.errors import BenchError
-from harness.run.ledger import RunLedger, reap_orphans
-from harness.platforms.null import NullAdapter
 from harness.model.record import load_record
+from harness.platforms.null import NullAdapter
+from harness.run.driver import RunOptions, run
+from harness.run.ledger import RunLedger, reap_orphans
 
-from .conftest import bench, leftovers, require_runnable, small, stacks_with
+from .conftest import LedgerWatch, Started, bench, leftovers, require_runnable, small, stacks_with
 
 
 class _Silent:
@@ -51,6 +53,7 @@ SILENT: dict = {}
 
 class HangingAdapter(NullAdapter):
     """Submits over HTTP, with no timeout of its own, to a server that never answers."""
+
     name = "hang"
 
     def submit(self, request):
@@ -64,8 +67,13 @@ def test_a_platform_that_never_answers_ends_at_the_timeout_naming_the_step(tmp_p
     started = time.monotonic()
     try:
         with pytest.raises(BenchError, match=r"^hang: submit\(\) did not return within 2s \(partial results in "):
-            run(RunOptions("hang", small("latency-probe", runs=1, repetitions=1, timeout_s=2),
-                           results_root=tmp_path / "results"))
+            run(
+                RunOptions(
+                    "hang",
+                    small("latency-probe", runs=1, repetitions=1, timeout_s=2),
+                    results_root=tmp_path / "results",
+                )
+            )
     finally:
         server.close()
     assert time.monotonic() - started < 15
@@ -76,6 +84,7 @@ def test_a_platform_that_never_answers_ends_at_the_timeout_naming_the_step(tmp_p
 class SwallowingAdapter(NullAdapter):
     """An SDK call that catches BaseException and goes on: the user's Ctrl-C lands there, once, and
     is lost; then the call blocks for blocks_s more."""
+
     name = "swallow"
     swallowed = 0
     blocks_s = 0.0
@@ -83,7 +92,7 @@ class SwallowingAdapter(NullAdapter):
     def wait(self, handle, timeout_s):
         try:
             if not SwallowingAdapter.swallowed:
-                os.kill(os.getpid(), signal.SIGINT)   # the user's Ctrl-C, landing inside this call
+                os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, landing inside this call
             return super().wait(handle, timeout_s)
         except BaseException:
             SwallowingAdapter.swallowed += 1
@@ -95,19 +104,25 @@ class SwallowingAdapter(NullAdapter):
 def test_an_interrupt_swallowed_inside_an_sdk_call_still_ends_the_run(tmp_path, monkeypatch, blocks_s):
     """Returning, the call meets the next safe point; blocking, the watchdog delivers the interrupt again."""
     from harness.model.errors import RunInterrupted
+
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={"swallow": "tests.test_harness_faults:SwallowingAdapter"})
     monkeypatch.setattr(SwallowingAdapter, "swallowed", 0)
     monkeypatch.setattr(SwallowingAdapter, "blocks_s", blocks_s)
     started = time.monotonic()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal, however pytest started
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, however pytest started
     try:
         with pytest.raises(RunInterrupted):
-            run(RunOptions("swallow", small("latency-probe", runs=50, warmup=0, repetitions=1),
-                           results_root=tmp_path / "results"))
+            run(
+                RunOptions(
+                    "swallow",
+                    small("latency-probe", runs=50, warmup=0, repetitions=1),
+                    results_root=tmp_path / "results",
+                )
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
     assert SwallowingAdapter.swallowed == 1
-    assert time.monotonic() - started < 15   # not 30 s of blocking, nor the 49 runs after it
+    assert time.monotonic() - started < 15  # not 30 s of blocking, nor the 49 runs after it
     record = load_record(next((tmp_path / "results" / "swallow").iterdir()) / "run.json")
     assert record.status == "interrupted" and not record.repetitions
 
@@ -119,11 +134,13 @@ def test_a_ledger_left_by_a_killed_harness_is_cleaned_by_the_next_command(tmp_pa
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     ledger = RunLedger.open("r1", run_dir, root=tmp_path)
-    ledger.harness_pid, ledger.harness_started = dead.pid, 0.0   # a harness that is gone
+    ledger.harness_pid, ledger.harness_started = dead.pid, 0.0  # a harness that is gone
     ledger.launched("server", sleeper.pid)
     try:
         lines = reap_orphans(root=tmp_path)
-        assert len(lines) == 1 and "was left by a harness that was killed" in lines[0] and "stopped 1 process" in lines[0]
+        assert (
+            len(lines) == 1 and "was left by a harness that was killed" in lines[0] and "stopped 1 process" in lines[0]
+        )
         assert sleeper.wait(10) is not None and not run_dir.exists()
         assert reap_orphans(root=tmp_path) == [], "cleaned once"
     finally:
@@ -137,16 +154,56 @@ def test_a_live_runs_ledger_is_left_alone(tmp_path):
     assert (tmp_path / "runs" / "r2.json").exists()
 
 
+def test_the_leftover_check_follows_the_pids_a_run_recorded_not_command_lines(tmp_path, run_processes):
+    """Another program's PostgreSQL (here a sleeper whose command line names a pgdata folder, as the
+    old name check looked for) is not the test's: only what the run recorded counts, by pid and start
+    time, whether taken as the ledger is written (run_processes) or from its file (LedgerWatch)."""
+    from harness.tools.chaos import processes_mentioning
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(30)", "-D", str(tmp_path / "pgdata")]
+    other, ours = subprocess.Popen(sleep), subprocess.Popen(sleep)
+    try:
+        assert {other.pid, ours.pid} <= {p.pid for p in processes_mentioning("pgdata")}  # the old check's catch
+        ledger = RunLedger.open("r3", tmp_path / "x", root=tmp_path)
+        ledger.set_result_dir(tmp_path / "results" / "r3")
+        with LedgerWatch(tmp_path / "results", state_dir=tmp_path) as watch:
+            ledger.launched("postgres", ours.pid)
+        assert [p.pid for p in leftovers(run_processes)] == [ours.pid]
+        assert [p.pid for p in leftovers(watch.processes)] == [ours.pid]
+        assert [p.pid for p in leftovers(json.loads(ledger.path.read_text())["processes"])] == [ours.pid]
+        ledger.close()  # a clean end removes the file: what was taken while it ran stays
+        assert [p.pid for p in leftovers(run_processes)] == [ours.pid]
+        # the same pid started at another time is a recycled pid: someone else's
+        assert leftovers([Started("postgres", other.pid, psutil.Process(other.pid).create_time() - 60)]) == []
+        ours.kill()
+        deadline = time.monotonic() + 10
+        while psutil.Process(ours.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)  # dead, not yet reaped (not waited for): a zombie
+        assert psutil.Process(ours.pid).status() == psutil.STATUS_ZOMBIE and leftovers(run_processes) == []
+        ours.wait()
+        assert leftovers(run_processes) == [] and leftovers(watch.processes) == []
+        assert other.poll() is None  # the other program's process still runs, and was never flagged
+    finally:
+        for proc in (other, ours):
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.integration
 def test_sigkill_of_the_harness_leaves_nothing_once_the_next_command_ran(tmp_path):
     require_runnable("temporal-dev")
     env = {**os.environ, "BENCH_RESULTS_DIR": str(tmp_path), "BENCH_STATE_DIR": str(tmp_path / ".state")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "temporal-dev", "latency-probe", "--runs", "500"],
-                            env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "temporal-dev", "latency-probe", "--runs", "500"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     ledger_dir = tmp_path / ".state" / "runs"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:   # until the worker is up: the ledger lists server and worker
+    while time.monotonic() < deadline:  # until the worker is up: the ledger lists server and worker
         docs = [json.loads(p.read_text()) for p in ledger_dir.glob("*.json")] if ledger_dir.is_dir() else []
         if docs and len(docs[0]["processes"]) >= 2 and docs[0]["result_dir"]:
             break
@@ -155,12 +212,14 @@ def test_sigkill_of_the_harness_leaves_nothing_once_the_next_command_ran(tmp_pat
         proc.kill()
         pytest.fail("the run never got its worker up")
     run_dir = docs[0]["run_dir"]
-    os.killpg(proc.pid, signal.SIGKILL)   # the harness and its process group: no cleanup code runs
+    children = psutil.Process(proc.pid).children(recursive=True)  # what the harness started, by pid
+    os.killpg(proc.pid, signal.SIGKILL)  # the harness and its process group: no cleanup code runs
     proc.wait()
+    recorded = [e for p in ledger_dir.glob("*.json") for e in json.loads(p.read_text())["processes"]]
     done = bench("list", results=tmp_path)
     assert done.returncode == 0
     assert "cleaned up: run " in done.stderr and "was left by a harness that was killed" in done.stderr
-    assert not leftovers(run_dir) and not Path(run_dir).exists()
+    assert len(recorded) >= 2 and not leftovers([*recorded, *children]) and not Path(run_dir).exists()
     record = load_record(Path(docs[0]["result_dir"]) / "run.json")
     assert record.status == "interrupted" and "killed" in record.error
     assert not list(ledger_dir.glob("*.json"))
@@ -174,12 +233,14 @@ def test_no_generated_secret_reaches_results_logs_report_or_terminal(tmp_path, m
     import harness.run.driver as driver
     from harness.report.render import render
     from harness.store.results import Redactor
+
     seen: list[str] = []
 
     class Collecting(Redactor):
         def add(self, secrets):
             seen.extend(s for s in secrets if s)
             super().add(secrets)
+
     monkeypatch.setattr(driver, "Redactor", Collecting)
     path = run(RunOptions("hatchet", small("latency-probe", runs=2, repetitions=1), results_root=tmp_path))
     # the one listener beyond loopback, declared (no setting for hatchet-api's address); any other ends the run
@@ -200,6 +261,7 @@ def test_interrupted_runs_leave_nothing_behind():
     """A short `make chaos`: one run per kind of interruption (the full 50 are `make chaos`)."""
     require_runnable("temporal-dev")
     from harness.tools.chaos import FAULTS, campaign
+
     outcomes = campaign(len(FAULTS), "temporal-dev", seed=7)
     assert [o.fault for o in outcomes] == list(FAULTS)
     for o in outcomes:
@@ -212,13 +274,14 @@ def test_a_harness_started_with_sigint_ignored_keeps_ignoring_it_and_sigterm_sti
     """`bench run ... &` in a script starts it with SIGINT ignored, as background jobs are; the run
     must not start reacting to it halfway (before and during the run alike), and SIGTERM still works."""
     from harness.run.guards import interrupts
+
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with interrupts():
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)   # the handler raises within this sleep
+                time.sleep(5)  # the handler raises within this sleep
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -227,12 +290,14 @@ def test_a_harness_started_with_sigint_ignored_keeps_ignoring_it_and_sigterm_sti
 class RefusingReads(NullAdapter):
     """A null platform with a worker process whose server answers the first two status reads of each
     measured run with an error, as Prefect's answers 500 while its database is paused."""
+
     name = "refusing"
     refused: dict = {}
     error: type = RuntimeError
 
     def workers(self, deployment):
         from .test_faults import sleeper
+
         return [sleeper()]
 
     def wait(self, handle, timeout_s):
@@ -244,8 +309,10 @@ class RefusingReads(NullAdapter):
 
 
 def test_status_reads_refused_during_a_fault_are_asked_again_and_counted_and_otherwise_end_the_run(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from .test_faults import KILL, workload
+
     stacks_with(tmp_path / "stacks", monkeypatch, in_process={"refusing": f"{__name__}:RefusingReads"})
     wl = workload(fault={**KILL, "trigger": {"after_tasks": 1}, "undo_after_s": [0.1]}, tasks=4, repetitions=1)
     doc = json.loads((run(RunOptions("refusing", wl, results_root=tmp_path)) / "run.json").read_text())

@@ -1,4 +1,5 @@
 """When Hatchet's run details are complete enough to read (engine records written asynchronously)."""
+
 from datetime import datetime, timezone
 from types import SimpleNamespace as NS
 

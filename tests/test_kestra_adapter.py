@@ -4,6 +4,7 @@ checked against Kestra's documented rules, the script is run as the Python plugi
 records are parsed by Kestra's own SDK models (kestrapy), and the SDK's HTTP calls go to a local
 HTTP server answering in the shapes of Kestra's REST API. The adapter has not yet been run against
 a real Kestra (see stacks/kestra/README.md)."""
+
 import base64
 import json
 import re
@@ -16,9 +17,9 @@ from kestrapy.models.execution import Execution
 from kestrapy.models.flow import Flow
 
 from harness.model import spec
+from harness.model.engine import WorkflowRequest
 from harness.model.errors import BenchError
 from harness.platforms import kestra, mechanics
-from harness.model.engine import WorkflowRequest
 from harness.platforms.base import deployable
 
 from .fake_http import ApiHandler, serving
@@ -101,9 +102,15 @@ def _state(*steps, current=None, end=None):
 
 
 def _task_run(task_id, value=None, attempts=1):
-    run = {"id": f"tr-{task_id}-{value}", "executionId": "ex1", "namespace": "bench", "flowId": "bench-run1",
-           "taskId": task_id, "state": _state(("CREATED", 100), ("SUBMITTED", 200), ("RUNNING", 2600), ("SUCCESS", 5600)),
-           "attempts": [{"state": _state(("RUNNING", 2600), ("SUCCESS", 5600))}] * attempts}
+    run = {
+        "id": f"tr-{task_id}-{value}",
+        "executionId": "ex1",
+        "namespace": "bench",
+        "flowId": "bench-run1",
+        "taskId": task_id,
+        "state": _state(("CREATED", 100), ("SUBMITTED", 200), ("RUNNING", 2600), ("SUCCESS", 5600)),
+        "attempts": [{"state": _state(("RUNNING", 2600), ("SUCCESS", 5600))}] * attempts,
+    }
     if value is not None:
         run["value"] = value
     return run
@@ -111,13 +118,22 @@ def _task_run(task_id, value=None, attempts=1):
 
 def _execution(state, task_runs=()):
     """An execution as Kestra's API returns it, parsed by kestrapy's model as the adapter gets it."""
-    return {"id": "ex1", "namespace": "bench", "flowId": "bench-run1", "flowRevision": 1, "deleted": False, "state": state,
-            "taskRunList": list(task_runs)}
+    return {
+        "id": "ex1",
+        "namespace": "bench",
+        "flowId": "bench-run1",
+        "flowRevision": 1,
+        "deleted": False,
+        "state": state,
+        "taskRunList": list(task_runs),
+    }
 
 
 def test_execution_becomes_engine_records_per_task():
-    doc = _execution(_state(("CREATED", 0), ("RUNNING", 50), ("SUCCESS", 9000), end=9000),
-                     [_task_run("fan"), _task_run("t", "1"), _task_run("t", "0", attempts=2)])
+    doc = _execution(
+        _state(("CREATED", 0), ("RUNNING", 50), ("SUCCESS", 9000), end=9000),
+        [_task_run("fan"), _task_run("t", "1"), _task_run("t", "0", attempts=2)],
+    )
     wf = kestra.workflow_record(Execution.from_dict(doc))
     assert wf.status == "completed"
     assert [t.index for t in wf.tasks] == [0, 1], "the ForEach's own task run is not a task"
@@ -129,8 +145,9 @@ def test_execution_becomes_engine_records_per_task():
 
 
 def test_execution_status_follows_kestras_terminal_states():
-    failed = kestra.workflow_record(Execution.from_dict(_execution(
-        _state(("CREATED", 0), ("RUNNING", 1), ("FAILED", 2)), [_task_run("t3")])))
+    failed = kestra.workflow_record(
+        Execution.from_dict(_execution(_state(("CREATED", 0), ("RUNNING", 1), ("FAILED", 2)), [_task_run("t3")]))
+    )
     assert failed.status == "failed" and [t.index for t in failed.tasks] == [3]
     running = kestra.workflow_record(Execution.from_dict(_execution(_state(("CREATED", 0), ("RUNNING", 1)))))
     assert running.status == "running" and running.tasks == []
@@ -144,8 +161,13 @@ class FakeKestra(ApiHandler):
             return 401, {"message": "Unauthorized"}
         if self.command == "POST" and self.path == "/api/v1/main/flows":
             flow = yaml.safe_load(body)
-            return 200, {"id": flow["id"], "namespace": flow["namespace"], "revision": 1,
-                         "tasks": flow["tasks"], "source": body.decode()}
+            return 200, {
+                "id": flow["id"],
+                "namespace": flow["namespace"],
+                "revision": 1,
+                "tasks": flow["tasks"],
+                "source": body.decode(),
+            }
         if self.command == "POST" and self.path.startswith("/api/v1/main/executions/bench/"):
             return 200, {**_execution(_state(("CREATED", 0))), "url": "http://x/ui"}
         if self.command == "GET" and self.path == "/api/v1/main/executions/ex1":
@@ -165,8 +187,10 @@ def fake_kestra():
 
 def _adapter(server, password="Secret1Aa1"):
     adapter = kestra.KestraAdapter()
-    adapter._kestra = kestra.api_client({"api": f"http://127.0.0.1:{server.server_port}/",
-                                         "username": "bench@example.com", "password": password}, timeout_s=5)
+    adapter._kestra = kestra.api_client(
+        {"api": f"http://127.0.0.1:{server.server_port}/", "username": "bench@example.com", "password": password},
+        timeout_s=5,
+    )
     adapter._flow = "bench-run1"
     return adapter
 

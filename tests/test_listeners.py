@@ -1,4 +1,5 @@
 """What a stack listens on beyond loopback: found from real processes, declared or the end of the run."""
+
 import json
 import subprocess
 import sys
@@ -6,17 +7,19 @@ import sys
 import psutil
 import pytest
 
-from harness.run.driver import RunOptions, run
 from harness.model.errors import BenchError
 from harness.platforms.null import NullAdapter
+from harness.run.driver import RunOptions, run
 from harness.stack import listeners
 from harness.stack.native import InProcessStack
 from harness.stack.service import ReadyCheck, ServiceSpec
 
 from .conftest import small, stacks_with
 
-LISTEN = ("import socket, sys, time; s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); "
-          "print(s.getsockname()[1], flush=True); sys.argv[2:] and open(sys.argv[2], 'w').close(); time.sleep(600)")
+LISTEN = (
+    "import socket, sys, time; s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); "
+    "print(s.getsockname()[1], flush=True); sys.argv[2:] and open(sys.argv[2], 'w').close(); time.sleep(600)"
+)
 
 
 def _listening(address: str) -> tuple[subprocess.Popen, int]:
@@ -40,22 +43,39 @@ def test_only_listeners_beyond_loopback_are_found_and_named_by_service(two_serve
     assert port in listeners.wildcard_ports()
 
 
-@pytest.mark.parametrize("ip,loopback", [("127.0.0.1", True), ("127.0.1.1", True), ("::1", True),
-                                         ("::ffff:127.0.0.1", True), ("0.0.0.0", False), ("::", False),
-                                         ("10.231.0.1", False), ("fe80::1%eth0", False)])
+@pytest.mark.parametrize(
+    "ip,loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.231.0.1", False),
+        ("fe80::1%eth0", False),
+    ],
+)
 def test_loopback_addresses(ip, loopback):
     assert listeners._loopback(ip) is loopback
 
 
 class WideWorker(NullAdapter):
     """The null platform with a worker process that listens on every interface."""
+
     name = "wide"
     role = "worker"
 
     def workers(self, deployment):
         ready = str(deployment.run_dir / "wide.ready")
-        return [ServiceSpec(name="worker", role=self.role, command=[sys.executable, "-c", LISTEN, "0.0.0.0", ready],
-                            ready=ReadyCheck(file=ready, timeout_s=10))]
+        return [
+            ServiceSpec(
+                name="worker",
+                role=self.role,
+                command=[sys.executable, "-c", LISTEN, "0.0.0.0", ready],
+                ready=ReadyCheck(file=ready, timeout_s=10),
+            )
+        ]
 
 
 def test_an_undeclared_listener_ends_the_run_and_a_declared_one_is_recorded(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """What the load workers do besides pacing (issue 8): keep idle CPUs awake while they send, say how
 they ran, and retry as the platform's own client would (a busy answer, a closed connection).
 Integration tests run real Locust workers against small local HTTP servers."""
+
 import threading
 
 import pytest
@@ -12,8 +13,9 @@ from harness.load.schedule import RetryPolicy
 from tests.conftest import leftovers
 
 
-@pytest.mark.skipif(not can_hold() or current_request_us() is None,
-                    reason="needs write access to the PM QoS device (root here)")
+@pytest.mark.skipif(
+    not can_hold() or current_request_us() is None, reason="needs write access to the PM QoS device (root here)"
+)
 def test_idle_poll_holds_a_zero_latency_request_only_while_held():
     before = current_request_us()
     with IdlePoll() as idle:
@@ -31,11 +33,13 @@ def test_idle_poll_says_why_when_it_cannot_or_may_not(monkeypatch, tmp_path):
 
 
 def test_the_generator_setup_names_each_distinct_setting_once():
-    reports = {0: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"}, 1: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"},
-               2: {"scheduling": "normal (PermissionError)", "cpu_idle": ""}}
+    reports = {
+        0: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"},
+        1: {"scheduling": "SCHED_FIFO 10", "cpu_idle": "poll"},
+        2: {"scheduling": "normal (PermissionError)", "cpu_idle": ""},
+    }
     assert describe_setup(reports) == "SCHED_FIFO 10; poll | normal (PermissionError)"
     assert describe_setup({}) is None
-
 
 
 class _BusyOnce(threading.Thread):
@@ -45,6 +49,7 @@ class _BusyOnce(threading.Thread):
 
     def __init__(self):
         import http.server
+
         seen: dict[str, int] = {}
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -62,30 +67,37 @@ class _BusyOnce(threading.Thread):
 
             def log_message(self, *_):
                 pass
+
         self.seen = seen
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         super().__init__(target=self.server.serve_forever, daemon=True)
 
 
 @pytest.mark.integration
-def test_a_busy_answer_is_retried_as_the_platforms_client_would_and_counted(tmp_path):
+def test_a_busy_answer_is_retried_as_the_platforms_client_would_and_counted(tmp_path, load_processes):
     busy = _BusyOnce()
     busy.start()
     try:
         retry = RetryPolicy(statuses=frozenset({503}), max_retries=2, backoff_s=0.05, source="test")
-        target = HttpTarget(base_url=f"http://127.0.0.1:{busy.server.server_port}", path="/r/{workflow_id}", retry=retry)
+        target = HttpTarget(
+            base_url=f"http://127.0.0.1:{busy.server.server_port}", path="/r/{workflow_id}", retry=retry
+        )
         r = run_step(target, Step(rate_per_s=20, duration_s=1, drain_s=5), "busy", tmp_path / "step")
-        plain = run_step(HttpTarget(base_url=target.base_url, path="/s/{workflow_id}"),
-                         Step(rate_per_s=20, duration_s=1), "plain", tmp_path / "plain")
+        plain = run_step(
+            HttpTarget(base_url=target.base_url, path="/s/{workflow_id}"),
+            Step(rate_per_s=20, duration_s=1),
+            "plain",
+            tmp_path / "plain",
+        )
     finally:
         busy.server.shutdown()
     df = r.records
     assert r.errors == 0 and (df["http_status"] == 202).all() and (df["retries"] == 1).all()
     retried = [n for path, n in busy.seen.items() if path.startswith("/r/")]
-    assert retried == [2] * 20                                       # each sent twice, never a third time
-    assert r.latency_from_send_ms.min_ms >= 0.05 * 0.8 * 1000        # the wait (less its jitter) shows
-    assert plain.errors == 20 and (plain.records["retries"] == 0).all()   # without a policy a 503 is final
-    assert not leftovers(str(tmp_path / "step"))
+    assert retried == [2] * 20  # each sent twice, never a third time
+    assert r.latency_from_send_ms.min_ms >= 0.05 * 0.8 * 1000  # the wait (less its jitter) shows
+    assert plain.errors == 20 and (plain.records["retries"] == 0).all()  # without a policy a 503 is final
+    assert load_processes and not leftovers(load_processes)
 
 
 @pytest.mark.integration
@@ -95,12 +107,17 @@ def test_a_closed_connection_is_retried_only_where_the_platforms_client_retries_
     try:
         results = {}
         for transport in (True, False):
-            retry = RetryPolicy(statuses=frozenset({503}), max_retries=2, backoff_s=0.05, source="test",
-                                transport_errors=transport)
-            target = HttpTarget(base_url=f"http://127.0.0.1:{busy.server.server_port}",
-                                path=f"/c/{transport}/{{workflow_id}}", retry=retry)
-            results[transport] = run_step(target, Step(rate_per_s=20, duration_s=1, drain_s=5), f"c{transport:d}",
-                                          tmp_path / f"step-{transport}")
+            retry = RetryPolicy(
+                statuses=frozenset({503}), max_retries=2, backoff_s=0.05, source="test", transport_errors=transport
+            )
+            target = HttpTarget(
+                base_url=f"http://127.0.0.1:{busy.server.server_port}",
+                path=f"/c/{transport}/{{workflow_id}}",
+                retry=retry,
+            )
+            results[transport] = run_step(
+                target, Step(rate_per_s=20, duration_s=1, drain_s=5), f"c{transport:d}", tmp_path / f"step-{transport}"
+            )
     finally:
         busy.server.shutdown()
     df = results[True].records

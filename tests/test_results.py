@@ -12,8 +12,9 @@ from .record_factory import make_record
 def test_round_trip_keeps_exact_nanoseconds(tmp_path):
     rec = RunRecorder(make_record("null", "r1"), Redactor(), root=tmp_path)
     t = 1_790_000_000_123_456_789  # epoch ns: more digits than a float64 holds exactly
-    rec.write_table("tasks", [{"workflow_id": "a", "index": 0, "submit_ns": t, "body_start_ns": t + 1,
-                               "engine_started_ns": None}])
+    rec.write_table(
+        "tasks", [{"workflow_id": "a", "index": 0, "submit_ns": t, "body_start_ns": t + 1, "engine_started_ns": None}]
+    )
     rec.finish("complete")
     data = load_run(tmp_path / "null" / "r1")
     assert isinstance(data.record, RunRecord)
@@ -51,8 +52,9 @@ def test_a_wrong_value_is_refused_when_set_not_when_read(tmp_path):
 def test_secrets_never_reach_results_or_logs(tmp_path):
     secret = "s3cr3t-token-value"
     redact = Redactor([secret])
-    rec = RunRecorder(make_record("null", "r3", endpoints={"db": f"postgresql://bench:{secret}@127.0.0.1/x"}),
-                      redact, root=tmp_path)
+    rec = RunRecorder(
+        make_record("null", "r3", endpoints={"db": f"postgresql://bench:{secret}@127.0.0.1/x"}), redact, root=tmp_path
+    )
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "server.log").write_text(f"connecting with password {secret}\n")

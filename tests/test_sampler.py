@@ -54,7 +54,9 @@ def test_busy_and_idle_services_are_told_apart():
         time.sleep(2.0)
         sampler.stop()
     rows = [r for r in sampler.rows if r["cpu_pct"] is not None]
-    mean = lambda svc: sum(r["cpu_pct"] for r in rows if r["service"] == svc) / max(1, sum(r["service"] == svc for r in rows))
+    mean = lambda svc: (
+        sum(r["cpu_pct"] for r in rows if r["service"] == svc) / max(1, sum(r["service"] == svc for r in rows))
+    )
     assert mean("busy") > 40, "a spinning process should use most of a core"
     assert mean("idle") < 10
     assert mean("harness") < mean("busy"), "the harness tree must not include the services it started"
@@ -99,7 +101,10 @@ def test_a_service_added_during_a_tree_walk_is_not_missed():
 
 
 def test_children_of_a_service_are_charged_to_it_and_pss_is_read(monkeypatch):
-    forks = "import subprocess,sys,time; [subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']) for _ in range(2)]; time.sleep(30)"
+    forks = (
+        "import subprocess,sys,time; "
+        "[subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']) for _ in range(2)]; time.sleep(30)"
+    )
     with services() as stack:
         stack.start("db", forks, role="database")
         deadline = time.monotonic() + 10

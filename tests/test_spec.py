@@ -41,10 +41,12 @@ def test_malformed_yaml_is_one_line(tmp_path):
 
 
 def test_invalid_values_rejected(tmp_path):
-    for text, needle in [("name: w\nshape: chain\ntasks: 0\n", "tasks >= 1"),
-                         ("name: w\nshape: idle\n", "duration_s > 0"),
-                         ("name: w\nshape: spiral\ntasks: 1\n", "shape"),
-                         ("- a list\n", "mapping")]:
+    for text, needle in [
+        ("name: w\nshape: chain\ntasks: 0\n", "tasks >= 1"),
+        ("name: w\nshape: idle\n", "duration_s > 0"),
+        ("name: w\nshape: spiral\ntasks: 1\n", "shape"),
+        ("- a list\n", "mapping"),
+    ]:
         path = tmp_path / "w.yaml"
         path.write_text(text)
         with pytest.raises(BenchError, match=needle):

@@ -1,5 +1,6 @@
 """Fault operations on real processes: kill, start again, restart, pause and resume a service, and
 the stack recovering. The fault experiments are built on exactly these calls."""
+
 import signal
 import subprocess
 import sys
@@ -22,8 +23,12 @@ from .conftest import require_runnable
 
 
 def http_server(port: int, name="web") -> ServiceSpec:
-    return ServiceSpec(name=name, command=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                       ports={"http": port}, ready=ReadyCheck(http=f"http://127.0.0.1:{port}/", timeout_s=20))
+    return ServiceSpec(
+        name=name,
+        command=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        ports={"http": port},
+        ready=ReadyCheck(http=f"http://127.0.0.1:{port}/", timeout_s=20),
+    )
 
 
 def answers(port: int, timeout: float = 1.0) -> bool:
@@ -94,8 +99,11 @@ def test_external_backend_refuses_faults_on_the_deployment_but_not_on_its_worker
     stack = ExternalStack(ExternalConfig(endpoints={"api_url": "http://127.0.0.1:1/api"}), [], "prefect", tmp_path)
     with stack:
         stack.start_worker(http_server(free_port(), name="worker"))
-        with pytest.raises(FaultUnsupported, match=r"the external backend cannot kill 'server': the deployment is not "
-                                                    r"run by the harness \(only its own workers can be: worker\)"):
+        with pytest.raises(
+            FaultUnsupported,
+            match=r"the external backend cannot kill 'server': the deployment is not "
+            r"run by the harness \(only its own workers can be: worker\)",
+        ):
             stack.kill("server")
         stack.kill("worker", signal.SIGKILL)
         stack.start("worker")
@@ -104,8 +112,12 @@ def test_external_backend_refuses_faults_on_the_deployment_but_not_on_its_worker
 def _temporal(args: list[str], stack) -> subprocess.CompletedProcess:
     cli = str(stack.artifacts.env_bin / "temporal")
     frontend = stack.endpoints()["frontend"]
-    return subprocess.run([cli, *args, "--address", frontend, "--namespace", stack.endpoints()["namespace"]],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [cli, *args, "--address", frontend, "--namespace", stack.endpoints()["namespace"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _recovers(stack, timeout_s: float = 90) -> bool:
@@ -131,10 +143,10 @@ def test_temporal_stack_recovers_from_killed_postgres_and_history_and_a_paused_m
             pass
         assert _recovers(stack)
         pg = stack.processes()["postgres"].pid
-        stack.kill("postgres")             # SIGKILL: crash recovery on the next start
+        stack.kill("postgres")  # SIGKILL: crash recovery on the next start
         assert not psutil.pid_exists(pg) or psutil.Process(pg).status() == psutil.STATUS_ZOMBIE
         stack.check_alive()
-        stack.start("postgres")            # waits for pg_isready; initdb is not run again
+        stack.start("postgres")  # waits for pg_isready; initdb is not run again
         assert _recovers(stack), "temporal answers again once PostgreSQL is back"
         stack.restart("history")
         assert _recovers(stack), "and after its history service restarted"

@@ -1,22 +1,36 @@
 """Rate sweeps: the step analysis on synthetic steps (a healthy step, a saturating one, one limited by
 the generator, lost and duplicated tasks, CPU per task), the sweep's summary and report, the sweep
 workloads' validation, and short real sweeps (integration). Submission paths: test_sweep_targets.py."""
+
 import pandas as pd
 import pytest
 
+from harness.analysis import load as analysis
 from harness.model import spec
 from harness.model.errors import BenchError
-from harness.analysis import load as analysis
-from harness.platforms.base import deployable
 from harness.model.record import LoadResult
+from harness.platforms.base import deployable
 
 T0 = 1_800_000_000 * 10**9
 MS = 1_000_000
 TH = spec.SaturationThresholds(p99_ms=1000)
 
 
-def synthetic(rate, duration_s=10.0, warmup_s=2.0, *, service_ms=0.0, capacity=None, lag_ms=0.05,
-              errors=(), lose=(), duplicate=(), unsent=(), tasks=1, send_rate=None):
+def synthetic(
+    rate,
+    duration_s=10.0,
+    warmup_s=2.0,
+    *,
+    service_ms=0.0,
+    capacity=None,
+    lag_ms=0.05,
+    errors=(),
+    lose=(),
+    duplicate=(),
+    unsent=(),
+    tasks=1,
+    send_rate=None,
+):
     """A step's generator records and stamps. The platform starts a run `service_ms` after its send,
     one at a time at most `capacity` per second (None: unlimited). send_rate: a generator that can
     only send this many per second (falling further behind its schedule), else `lag_ms` late each."""
@@ -27,13 +41,34 @@ def synthetic(rate, duration_s=10.0, warmup_s=2.0, *, service_ms=0.0, capacity=N
         send = (T0 + round(i * 1e9 / send_rate) if send_rate else intended) + int(lag_ms * MS)
         wf = f"p-{i}"
         failed = i in errors
-        if i in unsent:   # as the generator records it: no send, no ack, an error text
-            rows.append({"seq": i, "worker": 0, "workflow_id": wf, "warmup": False, "intended_ns": intended,
-                         "send_ns": None, "ack_ns": None, "http_status": 0, "error": "not sent: the step ended first"})
+        if i in unsent:  # as the generator records it: no send, no ack, an error text
+            rows.append(
+                {
+                    "seq": i,
+                    "worker": 0,
+                    "workflow_id": wf,
+                    "warmup": False,
+                    "intended_ns": intended,
+                    "send_ns": None,
+                    "ack_ns": None,
+                    "http_status": 0,
+                    "error": "not sent: the step ended first",
+                }
+            )
             continue
-        rows.append({"seq": i, "worker": 0, "workflow_id": wf, "warmup": intended < T0 + warmup_s * 1e9,
-                     "intended_ns": intended, "send_ns": send, "ack_ns": send + MS,
-                     "http_status": 500 if failed else 200, "error": "HTTP 500" if failed else None})
+        rows.append(
+            {
+                "seq": i,
+                "worker": 0,
+                "workflow_id": wf,
+                "warmup": intended < T0 + warmup_s * 1e9,
+                "intended_ns": intended,
+                "send_ns": send,
+                "ack_ns": send + MS,
+                "http_status": 500 if failed else 200,
+                "error": "HTTP 500" if failed else None,
+            }
+        )
         if failed or i in lose:
             continue
         start = send + int(service_ms * MS)
@@ -41,8 +76,9 @@ def synthetic(rate, duration_s=10.0, warmup_s=2.0, *, service_ms=0.0, capacity=N
             start = max(start, free_at)
             free_at = start + int(1e9 / capacity)
         for k in range(tasks):
-            stamps.append({"workflow_id": wf, "index": k, "body_start_ns": start + k, "body_end_ns": start + k + MS,
-                           "pid": 1})
+            stamps.append(
+                {"workflow_id": wf, "index": k, "body_start_ns": start + k, "body_end_ns": start + k + MS, "pid": 1}
+            )
         if i in duplicate:
             stamps.append(dict(stamps[-1]))
     return pd.DataFrame(rows).astype({"send_ns": "Int64", "ack_ns": "Int64"}), stamps
@@ -50,10 +86,20 @@ def synthetic(rate, duration_s=10.0, warmup_s=2.0, *, service_ms=0.0, capacity=N
 
 def step_input(sub, stamps, rate, duration_s=12.0, warmup_s=2.0, resources=None, tasks=1):
     last = max([s["body_start_ns"] for s in stamps] + [T0])
-    return analysis.StepInput(step=0, phase="step-1", warmup=False, rate_per_s=rate, duration_s=duration_s,
-                              warmup_s=warmup_s, start_ns=T0, submissions=sub, stamps=stamps,
-                              tasks_per_run=tasks, drain_end_ns=last + MS,
-                              resources=resources if resources is not None else pd.DataFrame())
+    return analysis.StepInput(
+        step=0,
+        phase="step-1",
+        warmup=False,
+        rate_per_s=rate,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        start_ns=T0,
+        submissions=sub,
+        stamps=stamps,
+        tasks_per_run=tasks,
+        drain_end_ns=last + MS,
+        resources=resources if resources is not None else pd.DataFrame(),
+    )
 
 
 def test_a_healthy_step_keeps_up():
@@ -63,7 +109,7 @@ def test_a_healthy_step_keeps_up():
     assert step.achieved_per_s == pytest.approx(100, rel=0.02)
     lat = step.latency_ms["intended_to_start"]
     assert 5 <= lat.p50_ms <= 5.2 and lat.p99_ms <= 5.2
-    assert lat.count == 1000   # the measured part only (10 s at 100/s), warmup excluded
+    assert lat.count == 1000  # the measured part only (10 s at 100/s), warmup excluded
     assert step.missing == step.duplicates == step.errors == 0
     assert step.generator_lag_p99_ms < 1 and not step.generator_limited
     assert abs(step.backlog_slope_per_s) < 1
@@ -122,7 +168,7 @@ def test_a_generator_that_falls_behind_is_blamed_for_what_its_lag_explains():
     step = analysis.analyze_step(si, TH)
     assert step.verdict == "generator-limited", step.reasons
     assert step.latency_ms["intended_to_start"].p99_ms > TH.p99_ms and step.achieved_per_s < 95
-    assert any("achieved" in r for r in step.reasons[1:])   # listed, not blamed
+    assert any("achieved" in r for r in step.reasons[1:])  # listed, not blamed
 
 
 def test_a_window_one_run_short_at_a_low_rate_is_its_edge_not_saturation():
@@ -160,12 +206,12 @@ def test_unsent_submissions_are_the_generators_not_lost_tasks():
 def test_lag_from_back_pressure_is_the_platforms():
     """All the generator's connections waiting on slow acknowledgements: the platform pushed back."""
     sub, stamps = synthetic(100, service_ms=5, lag_ms=4)
-    sub["ack_ns"] = sub["send_ns"] + 2_000 * MS     # 2 s to acknowledge: 200 in flight at 100/s
+    sub["ack_ns"] = sub["send_ns"] + 2_000 * MS  # 2 s to acknowledge: 200 in flight at 100/s
     si = step_input(sub, stamps, 100)
     si.in_flight_limit = 150
     step = analysis.analyze_step(si, TH)
     assert step.back_pressure and not step.generator_limited and step.verdict == "saturated"
-    si.in_flight_limit = 1000   # the lag is the generator's again, and the platform kept up with it counted
+    si.in_flight_limit = 1000  # the lag is the generator's again, and the platform kept up with it counted
     step = analysis.analyze_step(si, TH)
     assert step.generator_limited and step.verdict == "ok"
 
@@ -173,15 +219,17 @@ def test_lag_from_back_pressure_is_the_platforms():
 def test_cpu_per_task_counts_platform_services_only_over_the_steady_part():
     sub, stamps = synthetic(100, service_ms=5)
     rows = []
-    for k in range(0, 61):    # 5 Hz over 12 s
+    for k in range(0, 61):  # 5 Hz over 12 s
         t = T0 + k * 200 * MS
-        for service, role, pct in (("server", "server", 50.0), ("worker", "worker", 30.0),
-                                   ("harness", "harness", 100.0)):
-            rows.append({"t_ns": t, "service": service, "role": role, "cpu_pct": pct,
-                         "rss_bytes": (100 + k) * 2**20})
+        for service, role, pct in (
+            ("server", "server", 50.0),
+            ("worker", "worker", 30.0),
+            ("harness", "harness", 100.0),
+        ):
+            rows.append({"t_ns": t, "service": service, "role": role, "cpu_pct": pct, "rss_bytes": (100 + k) * 2**20})
     step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
     assert step.platform_cpu_s == pytest.approx(0.8 * 10, rel=0.01)
-    assert step.cpu_ms_per_task == pytest.approx(8.0, rel=0.03)    # 0.8 cores / 100 tasks per s
+    assert step.cpu_ms_per_task == pytest.approx(8.0, rel=0.03)  # 0.8 cores / 100 tasks per s
     assert step.memory_growth_mb == pytest.approx(2 * 60) and step.memory_growth_of == "rss"
     harness = next(s for s in step.services if s.service == "harness")
     assert not harness.platform and harness.cpu_mean_pct == pytest.approx(100)
@@ -191,11 +239,20 @@ def test_memory_growth_is_pss_where_every_platform_service_has_it():
     """A database whose 10 processes all touch the same new shared pages: RSS counts them ten times,
     PSS (the pages split between the processes sharing them) once."""
     sub, stamps = synthetic(100, service_ms=5)
-    rows = [{"t_ns": T0 + k * 200 * MS, "service": "postgres", "role": "database", "cpu_pct": 10.0,
-             "rss_bytes": (500 + 10 * 10 * k) * 2**20, "pss_bytes": (500 + 10 * k) * 2**20} for k in range(61)]
+    rows = [
+        {
+            "t_ns": T0 + k * 200 * MS,
+            "service": "postgres",
+            "role": "database",
+            "cpu_pct": 10.0,
+            "rss_bytes": (500 + 10 * 10 * k) * 2**20,
+            "pss_bytes": (500 + 10 * k) * 2**20,
+        }
+        for k in range(61)
+    ]
     step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
     assert (step.memory_growth_mb, step.memory_growth_of) == (pytest.approx(600), "pss")
-    rows[0]["pss_bytes"] = 0          # unreadable at the first sample: the first readable one counts
+    rows[0]["pss_bytes"] = 0  # unreadable at the first sample: the first readable one counts
     step = analysis.analyze_step(step_input(sub, stamps, 100, resources=pd.DataFrame(rows)), TH)
     assert step.memory_growth_of == "pss" and step.services[0].pss_start_mb == 510
 
@@ -207,8 +264,10 @@ def test_summary_takes_the_highest_step_below_the_first_that_failed():
         si = step_input(sub, stamps, rate)
         si.step, si.phase = i, f"step-{i + 1}"
         steps.append(analysis.analyze_step(si, TH))
-    result = LoadResult(load_workers=1, worker_processes=1, worker_slots=100, thresholds=TH.model_dump(), steps=steps[:2])
-    analysis.summarize(result)   # as the sweep does after each step
+    result = LoadResult(
+        load_workers=1, worker_processes=1, worker_slots=100, thresholds=TH.model_dump(), steps=steps[:2]
+    )
+    analysis.summarize(result)  # as the sweep does after each step
     assert result.max_sustainable_is_lower_bound and result.stop_reason.startswith("every rate sustained")
     result.steps.append(steps[2])
     analysis.summarize(result)
@@ -222,16 +281,19 @@ def test_sweep_workloads_validate_and_leave_the_standard_ones_alone():
         assert w.shape == "sweep" and w.repetitions == 1 and w.sweep.thresholds.generator_lag_p99_ms == 1.0
         d = deployable(w)
         assert (d.shape, d.tasks, d.sweep, d.workers) == ("chain", 1, None, w.workers)
-    assert spec.load("latency-probe").digest() == "f1b3443a621a3b03"   # the hash recorded before sweeps existed
+    assert spec.load("latency-probe").digest() == "f1b3443a621a3b03"  # the hash recorded before sweeps existed
 
 
-@pytest.mark.parametrize("sweep, needle", [
-    ("{rates: [10, 5], step_s: 5, thresholds: {p99_ms: 100}}", "rates must increase"),
-    ("{rates: [5], step_s: 5, warmup_s: 5, thresholds: {p99_ms: 100}}", "warmup_s must be shorter"),
-    ("{rates: [5], step_s: 5, thresholds: {p99_ms: 100, p98_ms: 3}}", "unknown key 'sweep.thresholds.p98_ms'"),
-    ("{rates: [5], step_s: 5}", "sweep.thresholds"),
-    ("{rates: [0], step_s: 5, thresholds: {p99_ms: 100}}", "rates must be > 0"),
-])
+@pytest.mark.parametrize(
+    "sweep, needle",
+    [
+        ("{rates: [10, 5], step_s: 5, thresholds: {p99_ms: 100}}", "rates must increase"),
+        ("{rates: [5], step_s: 5, warmup_s: 5, thresholds: {p99_ms: 100}}", "warmup_s must be shorter"),
+        ("{rates: [5], step_s: 5, thresholds: {p99_ms: 100, p98_ms: 3}}", "unknown key 'sweep.thresholds.p98_ms'"),
+        ("{rates: [5], step_s: 5}", "sweep.thresholds"),
+        ("{rates: [0], step_s: 5, thresholds: {p99_ms: 100}}", "rates must be > 0"),
+    ],
+)
 def test_bad_sweeps_are_refused_in_one_line(tmp_path, sweep, needle):
     path = tmp_path / "w.yaml"
     path.write_text(f"name: w\nshape: sweep\ntasks: 1\nsweep: {sweep}\n")
@@ -252,31 +314,48 @@ def test_a_sweep_block_belongs_to_a_sweep(tmp_path):
 
 def test_report_context_and_partial_state_the_sweep(tmp_path):
     """The report's view: the table row, what a claimed rate would need, the steps, the chart."""
-    import jinja2
     from types import SimpleNamespace
+
+    import jinja2
+
     from harness.report.load import load_charts, load_report_context
     from tests.record_factory import make_record
+
     steps = []
     for i, (rate, cap) in enumerate(((10, None), (50, None), (100, 50))):
         sub, stamps = synthetic(rate, service_ms=5, capacity=cap)
         si = step_input(sub, stamps, rate)
         si.step, si.phase = i, f"step-{i + 1}"
-        steps.append(analysis.analyze_step(si, TH).model_copy(update={
-            "cpu_ms_per_task": 2.5, "generator_setup": "SCHED_FIFO 10; idle CPUs poll (PM QoS 0 us held while sending)"}))
-    load = LoadResult(load_workers=2, worker_processes=1, worker_slots=100, thresholds=TH.model_dump(), steps=steps,
-                      generator_ceiling_per_s=9000.0)
+        steps.append(
+            analysis.analyze_step(si, TH).model_copy(
+                update={
+                    "cpu_ms_per_task": 2.5,
+                    "generator_setup": "SCHED_FIFO 10; idle CPUs poll (PM QoS 0 us held while sending)",
+                }
+            )
+        )
+    load = LoadResult(
+        load_workers=2,
+        worker_processes=1,
+        worker_slots=100,
+        thresholds=TH.model_dump(),
+        steps=steps,
+        generator_ceiling_per_s=9000.0,
+    )
     analysis.summarize(load)
     record = make_record("temporal", workload="rate-sweep-noop", kind="production", load=load)
     cells = {("temporal", "native postgres", "rate-sweep-noop"): SimpleNamespace(record=record)}
     ctx = load_report_context(cells)
     assert ctx["load_rows"][0]["mst"] == "50/s"
     assert "1,000 tasks/s at 2.50 CPU-ms per task needs at least 2.5 cores" in ctx["load_rows"][0]["needs"][0]
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"), trim_blocks=True, lstrip_blocks=True
+    )
     env.filters["f"] = lambda v, fmt=".1f": "–" if v is None else format(v, fmt)
     env.filters["cell"] = lambda v: " ".join(str(v or "").split()).replace("|", "\\|")
     text = env.get_template("load.md.j2").render(**ctx)
     assert "| temporal | native postgres | rate-sweep-noop | **50/s** | 2.50 |" in text
-    assert ctx["load_rows"][0]["memory_growth_of"] == "RSS"     # the synthetic steps have no samples
+    assert ctx["load_rows"][0]["memory_growth_of"] == "RSS"  # the synthetic steps have no samples
     assert "saturated at 100/s" in text and text.count("| step-") == 3
     assert "ran with SCHED_FIFO 10; idle CPUs poll" in text and "also wake without a halted vCPU" in text
     assert [c["file"] for c in load_charts(cells, tmp_path)] == ["load-rate-sweep-noop.png"]
@@ -284,23 +363,54 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
 
 
 # -- integration: real Locust processes, real platforms -------------------------------------------
-def short_sweep(rates, *, op="noop", n=0, step_s=5.0, warmup_s=1.0, load_workers=1, drain_s=90.0,
-                p99_ms=60_000.0, slots=100, generator_lag_p99_ms=100.0) -> spec.Workload:
+def short_sweep(
+    rates,
+    *,
+    op="noop",
+    n=0,
+    step_s=5.0,
+    warmup_s=1.0,
+    load_workers=1,
+    drain_s=90.0,
+    p99_ms=60_000.0,
+    slots=100,
+    generator_lag_p99_ms=100.0,
+) -> spec.Workload:
     """A sweep small enough for a test. The thresholds are loose on purpose: on a shared 2-core
     machine these tests check the mechanics (every task once, every figure filled), not figures."""
-    return spec.Workload.model_validate({
-        "name": "sweep-test", "shape": "sweep", "tasks": 1, "task": {"op": op, "n": n}, "warmup": 0, "timeout_s": 60,
-        "workers": {"processes": 1, "slots": slots},
-        "sweep": {"rates": rates, "step_s": step_s, "warmup_s": warmup_s, "drain_s": drain_s,
-                  "load_workers": load_workers, "engine_sample": 5, "measure_ceiling": False,
-                  "thresholds": {"p99_ms": p99_ms, "keep_up": 0.8, "backlog_growth": 0.25,
-                                 "generator_lag_p99_ms": generator_lag_p99_ms}}})
+    return spec.Workload.model_validate(
+        {
+            "name": "sweep-test",
+            "shape": "sweep",
+            "tasks": 1,
+            "task": {"op": op, "n": n},
+            "warmup": 0,
+            "timeout_s": 60,
+            "workers": {"processes": 1, "slots": slots},
+            "sweep": {
+                "rates": rates,
+                "step_s": step_s,
+                "warmup_s": warmup_s,
+                "drain_s": drain_s,
+                "load_workers": load_workers,
+                "engine_sample": 5,
+                "measure_ceiling": False,
+                "thresholds": {
+                    "p99_ms": p99_ms,
+                    "keep_up": 0.8,
+                    "backlog_growth": 0.25,
+                    "generator_lag_p99_ms": generator_lag_p99_ms,
+                },
+            },
+        }
+    )
 
 
 def run_sweep_on(platform: str, wl: spec.Workload, tmp_path, variant: str | None = None):
-    from harness.run.driver import RunOptions, run
     from harness.model.record import load_record
+    from harness.run.driver import RunOptions, run
     from tests.conftest import require_runnable
+
     if platform != "null":
         require_runnable(platform)
     path = run(RunOptions(platform, wl, results_root=tmp_path, variant=variant))
@@ -310,30 +420,39 @@ def run_sweep_on(platform: str, wl: spec.Workload, tmp_path, variant: str | None
 # platform: (rates, step_s, load_workers, variant). Prefect starts a Python process per flow run, seconds
 # of CPU each on the 2-core machine, and Airflow a task process per task: their rates are lower. Airflow
 # runs on PostgreSQL, as its sweeps do: on SQLite its DAG processor can die of "database is locked" under load.
-SHORT = {"null": ([3, 6], 5.0, 2, None), "prefect": ([0.5, 1], 8.0, 1, None), "temporal-dev": ([3, 6], 5.0, 1, None),
-         "temporal": ([3, 6], 5.0, 1, None), "hatchet": ([3, 6], 5.0, 1, None), "airflow": ([0.5, 1], 8.0, 1, "postgres")}
+SHORT = {
+    "null": ([3, 6], 5.0, 2, None),
+    "prefect": ([0.5, 1], 8.0, 1, None),
+    "temporal-dev": ([3, 6], 5.0, 1, None),
+    "temporal": ([3, 6], 5.0, 1, None),
+    "hatchet": ([3, 6], 5.0, 1, None),
+    "airflow": ([0.5, 1], 8.0, 1, "postgres"),
+}
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("platform", list(SHORT))
 def test_a_short_sweep_runs_every_task_exactly_once(platform, tmp_path):
     from harness.load.schedule import window_count
+
     rates, step_s, load_workers, variant = SHORT[platform]
-    path, record = run_sweep_on(platform, short_sweep(rates, step_s=step_s, load_workers=load_workers), tmp_path, variant)
+    path, record = run_sweep_on(
+        platform, short_sweep(rates, step_s=step_s, load_workers=load_workers), tmp_path, variant
+    )
     assert record.status == "complete", record.error
     steps = record.load.steps
     assert steps and record.load.load_workers == load_workers
     for s in steps:
-        assert s.verdict in ("ok", "saturated"), (s.phase, s.reasons)   # never failed, never the generator's
+        assert s.verdict in ("ok", "saturated"), (s.phase, s.reasons)  # never failed, never the generator's
         assert s.submissions == window_count(s.rate_per_s, step_s) and s.errors == 0
-        assert s.generator_workers == load_workers and s.generator_setup   # how the workers ran, recorded
+        assert s.generator_workers == load_workers and s.generator_setup  # how the workers ran, recorded
         assert s.tasks_completed == s.tasks_expected == s.submissions and s.missing == s.duplicates == 0
         measured = s.submissions - window_count(s.rate_per_s, 1.0)
         assert s.latency_ms["intended_to_start"].count == measured
         assert s.engine_sampled == min(5, measured), s.engine_error
         assert s.latency_ms["engine_queue_to_start"] is not None
         assert s.backlog and s.services
-        if platform != "null":   # null runs inside the harness: no platform service to charge
+        if platform != "null":  # null runs inside the harness: no platform service to charge
             assert s.platform_cpu_s > 0 and (s.cpu_ms_per_task or 0) > 0 if s.tasks_in_steady else s.platform_cpu_s > 0
     if all(s.verdict == "ok" for s in steps):
         assert len(steps) == 2 and record.load.max_sustainable_per_s == rates[-1]
@@ -352,4 +471,4 @@ def test_a_rate_far_above_one_workers_capacity_is_detected_as_saturation(tmp_pat
     assert step.verdict == "saturated", step.reasons
     assert any("backlog grew" in r for r in step.reasons) and any("achieved" in r for r in step.reasons)
     assert record.load.saturated_at_per_s == 200 and record.load.max_sustainable_per_s is None
-    assert record.status == "complete"   # a saturated step is a finding, not a failed run
+    assert record.status == "complete"  # a saturated step is a finding, not a failed run

@@ -1,5 +1,6 @@
 """Rate sweeps' submission paths: each platform's HTTP call as its adapter describes it, worker
 replicas, and the null platform's HTTP endpoint for real (no Locust needed)."""
+
 import json
 import urllib.request
 
@@ -14,8 +15,13 @@ from harness.stack.service import ReadyCheck, ServiceSpec
 
 
 def test_worker_replicas_have_their_own_names_and_ready_files():
-    base = ServiceSpec(name="worker", command=["x"], env={"BENCH_READY_FILE": "/r/w.ready"}, role="worker",
-                       ready=ReadyCheck(file="/r/w.ready"))
+    base = ServiceSpec(
+        name="worker",
+        command=["x"],
+        env={"BENCH_READY_FILE": "/r/w.ready"},
+        role="worker",
+        ready=ReadyCheck(file="/r/w.ready"),
+    )
     got = replicas(base, 3)
     assert [s.name for s in got] == ["worker", "worker-2", "worker-3"]
     assert [s.ready.file for s in got] == ["/r/w.ready", "/r/w.ready-2", "/r/w.ready-3"]
@@ -30,8 +36,10 @@ def test_a_platform_without_http_submission_says_so(tmp_path):
 def others_have_no_retry_policy(dep) -> bool:
     """Only Prefect's client retries busy answers; the others' targets have no policy."""
     from types import SimpleNamespace
+
     from harness.platforms.hatchet import HatchetAdapter
     from harness.platforms.temporal import TemporalDevAdapter
+
     temporal, hatchet = TemporalDevAdapter(), HatchetAdapter()
     temporal._queue = "q"
     hatchet._name, hatchet._hatchet = "n", SimpleNamespace(config=SimpleNamespace(tenant_id="t" * 36))
@@ -41,21 +49,34 @@ def others_have_no_retry_policy(dep) -> bool:
 def test_http_targets_of_the_real_platforms_are_their_documented_calls(tmp_path):
     """Built from a deployment's endpoints alone; what they do is the integration tests' business."""
     from types import SimpleNamespace
+
     from harness.platforms.hatchet import HatchetAdapter
     from harness.platforms.prefect import PrefectAdapter
     from harness.platforms.temporal import TemporalDevAdapter
+
     wl = deployable(spec.load("rate-sweep-fib20"))
-    ep = {"api_url": "http://127.0.0.1:4200/api", "frontend": "127.0.0.1:7233", "namespace": "bench-r1",
-          "http": "http://127.0.0.1:7243", "api": "http://127.0.0.1:8080", "token": "s3cret", "grpc": "127.0.0.1:7077"}
+    ep = {
+        "api_url": "http://127.0.0.1:4200/api",
+        "frontend": "127.0.0.1:7233",
+        "namespace": "bench-r1",
+        "http": "http://127.0.0.1:7243",
+        "api": "http://127.0.0.1:8080",
+        "token": "s3cret",
+        "grpc": "127.0.0.1:7077",
+    }
     dep = Deployment("r1", wl, tmp_path, tmp_path, tmp_path, ep)
     run = {"workflow_id": "{workflow_id}", "shape": "chain", "tasks": 1, "op": "fib", "n": 20}
     prefect = PrefectAdapter()
     prefect._deployment_id = "d-1"
     t = prefect.http_target(dep)
-    assert (t.base_url, t.path, t.body) == ("http://127.0.0.1:4200", "/api/deployments/d-1/create_flow_run",
-                                            {"name": "{workflow_id}", "idempotency_key": "{workflow_id}",
-                                             "parameters": run})
-    assert t.retry.statuses == {429, 502, 503} and t.retry.max_retries == 5 and t.retry.transport_errors   # as Prefect's own client
+    assert (t.base_url, t.path, t.body) == (
+        "http://127.0.0.1:4200",
+        "/api/deployments/d-1/create_flow_run",
+        {"name": "{workflow_id}", "idempotency_key": "{workflow_id}", "parameters": run},
+    )
+    assert (
+        t.retry.statuses == {429, 502, 503} and t.retry.max_retries == 5 and t.retry.transport_errors
+    )  # as Prefect's own client
     assert others_have_no_retry_policy(dep)
     temporal = TemporalDevAdapter()
     temporal._queue = "bench-r1"
@@ -74,6 +95,7 @@ def test_http_targets_of_the_real_platforms_are_their_documented_calls(tmp_path)
 
 def test_null_http_endpoint_enqueues_real_runs(tmp_path):
     from harness.load.schedule import RequestTemplate
+
     (tmp_path / "stamps").mkdir()
     wl = deployable(spec.load("rate-sweep-noop"))
     dep = Deployment("r1", wl, tmp_path, tmp_path / "stamps", tmp_path, {})
@@ -84,8 +106,12 @@ def test_null_http_endpoint_enqueues_real_runs(tmp_path):
         target = adapter.http_target(dep)
         template = RequestTemplate(target, "bench-r1-step-1")
         for i in range(3):
-            req = urllib.request.Request(target.base_url + template.path(i), data=template.body(i),
-                                         headers=template.headers, method=target.method)
+            req = urllib.request.Request(
+                target.base_url + template.path(i),
+                data=template.body(i),
+                headers=template.headers,
+                method=target.method,
+            )
             with urllib.request.urlopen(req, timeout=5) as resp:
                 assert resp.status == 202
         bad = urllib.request.Request(target.base_url + "/runs/x", data=b"{}", method="POST")

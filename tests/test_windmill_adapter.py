@@ -2,6 +2,7 @@
 exists on our machines (it ships only as a container image), so these use the paths and shapes of
 Windmill 1.850's API description (a local HTTP server answers as it documents); the adapter has not
 yet been run against a real server (see stacks/windmill/README.md)."""
+
 import json
 import subprocess
 import sys
@@ -10,9 +11,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from harness.model import spec
+from harness.model.engine import WorkflowRequest
 from harness.model.errors import BenchError
 from harness.platforms import windmill
-from harness.model.engine import WorkflowRequest
 from harness.platforms.base import deployable
 
 from .fake_http import ApiHandler, serving
@@ -22,8 +23,11 @@ def test_chain_flow_runs_the_runs_script_in_order_with_each_index():
     steps = windmill.flow_value("chain", 3, "f/bench/run_task", "h4sh")["modules"]
     assert [s["id"] for s in steps] == ["t0", "t1", "t2"]
     assert [s["value"]["input_transforms"]["index"]["expr"] for s in steps] == ["0", "1", "2"]
-    assert all(s["value"] | {"input_transforms": None} == {"type": "script", "path": "f/bench/run_task", "hash": "h4sh",
-                                                           "input_transforms": None} for s in steps)
+    assert all(
+        s["value"] | {"input_transforms": None}
+        == {"type": "script", "path": "f/bench/run_task", "hash": "h4sh", "input_transforms": None}
+        for s in steps
+    )
 
 
 def test_fanout_flow_is_one_parallel_loop_over_the_indices():
@@ -41,8 +45,10 @@ def test_step_script_is_the_harness_task_body_and_stamps(tmp_path):
     script = tmp_path / "step.py"
     script.write_text(windmill.step_script(str(tmp_path)))
     # run it as Windmill's python wrapper does: import the script, call main with the step's args
-    code = f"import importlib.util as u; s=u.spec_from_file_location('m','{script}'); m=u.module_from_spec(s); " \
-           "s.loader.exec_module(m); print(m.main('wf-1', 4, 'fib', 15))"
+    code = (
+        f"import importlib.util as u; s=u.spec_from_file_location('m','{script}'); m=u.module_from_spec(s); "
+        "s.loader.exec_module(m); print(m.main('wf-1', 4, 'fib', 15))"
+    )
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, env={"HOSTNAME": "w2"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "4"
@@ -52,10 +58,25 @@ def test_step_script_is_the_harness_task_body_and_stamps(tmp_path):
     assert stamp["body_start_ns"] < stamp["body_end_ns"]
 
 
-def _job(kind, index=None, created="2026-11-24T10:00:00.000100Z", started="2026-11-24T10:00:00.002600Z",
-         duration_ms=3, completed=None, **extra):
-    job = {"id": f"job-{index}", "type": "CompletedJob", "job_kind": kind, "created_at": created,
-           "started_at": started, "duration_ms": duration_ms, "success": True, **extra}
+def _job(
+    kind,
+    index=None,
+    created="2026-11-24T10:00:00.000100Z",
+    started="2026-11-24T10:00:00.002600Z",
+    duration_ms=3,
+    completed=None,
+    **extra,
+):
+    job = {
+        "id": f"job-{index}",
+        "type": "CompletedJob",
+        "job_kind": kind,
+        "created_at": created,
+        "started_at": started,
+        "duration_ms": duration_ms,
+        "success": True,
+        **extra,
+    }
     if index is not None:
         job["args"] = {"workflow_id": "wf", "index": index, "op": "noop", "n": 0}
     if completed:
@@ -141,8 +162,10 @@ class FakeWindmill(ApiHandler):
             ("POST", "/api/w/bench/flows/create"): lambda: (201, json.loads(body)["path"]),
             ("GET", "/api/workers/list"): lambda: (200, [{"worker": "wk-1", "worker_group": "default"}]),
             ("GET", "/api/version"): lambda: (200, "CE v1.850.0"),
-            ("GET", "/api/w/bench/jobs/list"): lambda: (200, [
-                {**self.server.jobs[c], "args": None} for c in self.server.children.get(query["parent_job"], [])]),
+            ("GET", "/api/w/bench/jobs/list"): lambda: (
+                200,
+                [{**self.server.jobs[c], "args": None} for c in self.server.children.get(query["parent_job"], [])],
+            ),
         }
         if (self.command, url.path) in routes:
             return routes[(self.command, url.path)]()
@@ -151,8 +174,11 @@ class FakeWindmill(ApiHandler):
         if self.command == "GET" and url.path == "/api/w/bench/jobs_u/completed/get_result_maybe/0190-flow":
             self.server.polls += 1
             return 200, {"completed": self.server.polls >= 2, "success": True, "result": [0, 1]}
-        if self.command == "GET" and url.path.startswith("/api/w/bench/jobs_u/get/") and \
-                query == {"no_logs": "true", "no_code": "true"}:
+        if (
+            self.command == "GET"
+            and url.path.startswith("/api/w/bench/jobs_u/get/")
+            and query == {"no_logs": "true", "no_code": "true"}
+        ):
             return 200, self.server.jobs[url.path.rsplit("/", 1)[-1]]
         return 404, f"no route {self.command} {self.path}"
 
@@ -161,8 +187,16 @@ def _deployed(server, name: str, shape: str, tasks: int) -> windmill.WindmillAda
     """An adapter connected to the fake server, with `deploy` done for a workload of that shape."""
     adapter = windmill.WindmillAdapter()
     workload = type("W", (), {"name": name, "shape": shape, "tasks": tasks})
-    deployment = type("D", (), {"endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
-                                "names": "bench-run-1", "run_id": "run-1", "workload": workload})()
+    deployment = type(
+        "D",
+        (),
+        {
+            "endpoints": {"base_url": f"http://127.0.0.1:{server.server_port}", "token": "tok3n"},
+            "names": "bench-run-1",
+            "run_id": "run-1",
+            "workload": workload,
+        },
+    )()
     adapter.connect(deployment)
     adapter.deploy(deployment)
     return adapter
@@ -171,7 +205,9 @@ def _deployed(server, name: str, shape: str, tasks: int) -> windmill.WindmillAda
 def test_adapter_speaks_windmills_api_through_wmill():
     jobs = _JobsApi(tasks=2)
     children = {("0190-flow" if k == "flow" else k): v for k, v in jobs.children.items()}
-    with serving(FakeWindmill, polls=0, lock_reads=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children) as server:
+    with serving(
+        FakeWindmill, polls=0, lock_reads=0, jobs={**jobs.jobs, "0190-flow": jobs.jobs["flow"]}, children=children
+    ) as server:
         adapter = _deployed(server, "chain-2", "chain", 2)
         handle = adapter.submit(WorkflowRequest("bench-run-1-rep-1-0", "chain", 2, "noop", 0))
         assert handle == "0190-flow"
@@ -187,11 +223,16 @@ def test_adapter_speaks_windmills_api_through_wmill():
     assert created["path"] == "f/bench/bench_run_1" and len(created["value"]["modules"]) == 2
     assert {m["value"]["hash"] for m in created["value"]["modules"]} == {"h4sh"}
     assert sent["/api/w/bench/jobs/run/f/f/bench/bench_run_1"] == {
-        "workflow_id": "bench-run-1-rep-1-0", "op": "noop", "n": 0, "indices": [0, 1]}
+        "workflow_id": "bench-run-1-rep-1-0",
+        "op": "noop",
+        "n": 0,
+        "indices": [0, 1],
+    }
     order = [urlsplit(path).path for _, path, _, _ in server.seen]
     lock_reads = [i for i, path in enumerate(order) if path == "/api/w/bench/scripts/deployment_status/h/h4sh"]
-    assert len(lock_reads) == 2 and order.index("/api/w/bench/flows/create") > lock_reads[-1], \
+    assert len(lock_reads) == 2 and order.index("/api/w/bench/flows/create") > lock_reads[-1], (
         "the flow is created once the script's lock exists"
+    )
 
 
 def test_a_script_windmill_cannot_lock_stops_the_run_with_its_log():

@@ -2,6 +2,7 @@
 veth pair and socat forwarders. A worker inside reaches a server bound to 127.0.0.1 through the
 link, not once the link is cut, again once it is restored; nothing is left afterwards, and what a
 killed harness left is removed by the next command. Needs root, `ip` and `socat` (CI installs them)."""
+
 import os
 import shutil
 import socket
@@ -19,8 +20,10 @@ from harness.stack.native import InProcessStack
 from harness.stack.service import ServiceSpec
 from harness.stack.worker_link import WorkerLink
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("socat"),
-                                reason="needs root, ip (iproute2) and socat")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("socat"),
+    reason="needs root, ip (iproute2) and socat",
+)
 
 
 def _echo_server(address: str = "127.0.0.1") -> socket.socket:
@@ -38,20 +41,24 @@ def _echo_server(address: str = "127.0.0.1") -> socket.socket:
             with conn:
                 if conn.recv(16):
                     conn.sendall(b"ok")
+
     threading.Thread(target=serve, daemon=True).start()
     return srv
 
 
 def _from_inside(link: WorkerLink, port: int, timeout_s: float = 1.5, host: str | None = None) -> str:
     """Connect from inside the namespace, as a worker would, to the link's host address (or `host`)."""
-    probe = ("import socket,sys\n"
-             "try:\n"
-             f"    s = socket.create_connection(('{host or link.host_ip}', {port}), timeout={timeout_s}); s.sendall(b'x')\n"
-             "    print(s.recv(16).decode())\n"
-             "except OSError as e:\n"
-             "    print(type(e).__name__)\n")
-    done = subprocess.run(["ip", "netns", "exec", link.netns, sys.executable, "-c", probe],
-                          capture_output=True, text=True, timeout=30)
+    probe = (
+        "import socket,sys\n"
+        "try:\n"
+        f"    s = socket.create_connection(('{host or link.host_ip}', {port}), timeout={timeout_s}); s.sendall(b'x')\n"
+        "    print(s.recv(16).decode())\n"
+        "except OSError as e:\n"
+        "    print(type(e).__name__)\n"
+    )
+    done = subprocess.run(
+        ["ip", "netns", "exec", link.netns, sys.executable, "-c", probe], capture_output=True, text=True, timeout=30
+    )
     return done.stdout.strip()
 
 
@@ -71,7 +78,7 @@ def test_a_worker_behind_its_link_reaches_the_servers_until_the_link_is_cut(tmp_
         # inside, 127.0.0.1 is the namespace's own loopback: the link is the only way to the server
         assert _from_inside(link, port, host="127.0.0.1") == "ConnectionRefusedError"
         stack.cut_link()
-        assert _from_inside(link, port) in ("TimeoutError", "timeout")          # dropped, not refused
+        assert _from_inside(link, port) in ("TimeoutError", "timeout")  # dropped, not refused
         stack.heal_link()
         assert _from_inside(link, port) == "ok"
         worker = link.wrap(ServiceSpec(name="w", role="worker", command=[sys.executable, "-V"]))
@@ -125,8 +132,12 @@ def test_a_link_left_by_a_killed_harness_is_removed_by_the_next_command(tmp_path
 
 
 def test_a_partition_fault_block_needs_an_undo_and_the_workers():
-    base = {"scenario": "network-partition", "action": "partition", "target": {"role": "worker"},
-            "trigger": {"after_tasks": 1}}
+    base = {
+        "scenario": "network-partition",
+        "action": "partition",
+        "target": {"role": "worker"},
+        "trigger": {"after_tasks": 1},
+    }
     assert spec.FaultSpec.model_validate({**base, "undo_after_s": [5]}).action == "partition"
     with pytest.raises(ValueError, match="a partition needs undo_after_s"):
         spec.FaultSpec.model_validate(base)

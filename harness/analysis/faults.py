@@ -11,15 +11,24 @@ How the fault outcome and the repetition's verdict (analysis.assemble) relate:
 - A fault that never fired (the trigger was not reached) or a fault operation that failed makes the
   repetition not done, and the run `failed`, as any harness failure does.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
 from harness.analysis.runs import Submission
-from harness.model.fault_record import FAULT_MEASURES, CollateralDeath, FaultOutcome, InterruptedTask, SubmissionProbe, Throughput
-from harness.model.fault_record import FaultLog
+from harness.model import registry
 from harness.model.engine import EngineTask, EngineWorkflow
+from harness.model.fault_record import (
+    FAULT_MEASURES,
+    CollateralDeath,
+    FaultLog,
+    FaultOutcome,
+    InterruptedTask,
+    SubmissionProbe,
+    Throughput,
+)
 from harness.model.record import Repetition, Setting
 from harness.model.spec import FaultSpec, FaultTrigger, Workload
 
@@ -28,38 +37,23 @@ from harness.model.spec import FaultSpec, FaultTrigger, Workload
 REASSIGN_WINDOW_S = 3.0
 DECIDING = ("timeout", "retr", "heartbeat", "poll", "query_seconds", "slots", "limit", "concurrent", "task_runner")
 
-# The platform defaults that decide recovery and that the harness leaves alone (so they are not in
-# the adapters' settings dicts, which hold only what differs from the defaults).
-PLATFORM_DEFAULTS: dict[str, list[str]] = {
-    "temporal": ["activity retry policy: server default (initial interval 1 s, backoff 2.0, unlimited attempts)",
-                 "activity heartbeat_timeout: none (default): a lost worker is noticed only by start_to_close_timeout",
-                 "activity schedule_to_close_timeout: none (default)"],
-    "prefect": ["task retries: 0 (default)", "flow run retries: 0 (default)",
-                "flow run heartbeats every 180 s (default), but no automation acts on a missing one unless "
-                "the user creates it, so nothing marks the flow run of a dead runner as crashed"],
-    "hatchet": ["task retries: 0 (default)",
-                "engine: a task is reassigned once its worker has sent no heartbeat for 30 s (fixed in the "
-                "engine's SQL, v0.105.0; workers heartbeat every 4 s)",
-                "task execution_timeout = the workload's timeout_s (set by the harness's worker; SDK default 60 s)"],
-}
-PLATFORM_DEFAULTS["temporal-dev"] = PLATFORM_DEFAULTS["temporal"]
-
 
 @dataclass
 class FaultInputs:
     """One fault repetition as the session saw it."""
+
     spec: FaultSpec
     log: FaultLog
     workload: Workload
     submissions: list[Submission]
-    stamps: list[dict]                   # this repetition's stamps
+    stamps: list[dict]  # this repetition's stamps
     engine: dict[str, EngineWorkflow]
     warmup_transition_max_ns: int | None  # the undisturbed warmup's longest chain transition
-    worker_start_s: float | None          # deploy_s: how long a worker takes to be usable
+    worker_start_s: float | None  # deploy_s: how long a worker takes to be usable
     platform: str
     settings: dict[str, Setting]
-    refused_reads: list[str] = field(default_factory=list)   # status reads the platform answered with an error
-    collateral: list[CollateralDeath] = field(default_factory=list)   # other services that died meanwhile
+    refused_reads: list[str] = field(default_factory=list)  # status reads the platform answered with an error
+    collateral: list[CollateralDeath] = field(default_factory=list)  # other services that died meanwhile
 
 
 def repetition_done(rep: Repetition) -> bool:
@@ -81,20 +75,31 @@ def outcome(x: FaultInputs) -> FaultOutcome:
     counts = Counter((s["workflow_id"], s["index"]) for s in mine)
     expected = wl.tasks * wl.runs
     out = FaultOutcome(
-        measures=FAULT_MEASURES, scenario=x.spec.scenario, action=x.spec.action, service=log.service, role=log.role,
-        trigger=describe_trigger(x.spec.trigger), undo_after_s=log.undo_after_s, fired_ns=log.fired_ns,
-        undone_ns=log.undone_ns, operations=log.operations, timeout_s=wl.timeout_s, tasks_expected=expected,
-        tasks_lost=expected - len(counts), tasks_duplicated=sum(n - 1 for n in counts.values()),
+        measures=FAULT_MEASURES,
+        scenario=x.spec.scenario,
+        action=x.spec.action,
+        service=log.service,
+        role=log.role,
+        trigger=describe_trigger(x.spec.trigger),
+        undo_after_s=log.undo_after_s,
+        fired_ns=log.fired_ns,
+        undone_ns=log.undone_ns,
+        operations=log.operations,
+        timeout_s=wl.timeout_s,
+        tasks_expected=expected,
+        tasks_lost=expected - len(counts),
+        tasks_duplicated=sum(n - 1 for n in counts.values()),
         engine_retried=sum(1 for e in x.engine.values() for t in e.tasks if t.attempts > 1),
         runs_failed=sum(1 for s in x.submissions if s.status not in ("completed", "timeout")),
         runs_unfinished=sum(1 for s in x.submissions if s.status == "timeout") + wl.runs - len(x.submissions),
-        decided_by=deciding_settings(x.platform, x.settings))
+        decided_by=deciding_settings(x.platform, x.settings),
+    )
     out.ran_as_designed, out.not_run_reason = _ran(x.spec, log)
     out.collateral = x.collateral
     if log.fired_ns is None:
         out.behaviour, out.behaviour_detail = "not-run", out.not_run_reason or ""
         return out
-    if x.spec.action == "scale-out":   # nothing is interrupted: what counts is who ran the rest
+    if x.spec.action == "scale-out":  # nothing is interrupted: what counts is who ran the rest
         _on_added(out, mine, log.added)
     else:
         out.interrupted = interrupted_tasks(x, mine)
@@ -105,8 +110,10 @@ def outcome(x: FaultInputs) -> FaultOutcome:
         out.behaviour_detail += "; " + describe_probe(out.probe, log)
     if x.refused_reads:
         out.refused_reads, out.refused_read_example = len(x.refused_reads), x.refused_reads[0]
-        out.behaviour_detail += (f"; the platform answered {len(x.refused_reads)} of the harness's status reads"
-                                 f" with an error (each asked again), the first: {x.refused_reads[0]}")
+        out.behaviour_detail += (
+            f"; the platform answered {len(x.refused_reads)} of the harness's status reads"
+            f" with an error (each asked again), the first: {x.refused_reads[0]}"
+        )
     for death in x.collateral:
         out.behaviour_detail += "; " + describe_death(death, log.fired_ns)
     return out
@@ -115,8 +122,11 @@ def outcome(x: FaultInputs) -> FaultOutcome:
 def describe_death(death: CollateralDeath, fired_ns: int | None) -> str:
     gap_s = (death.seen_ns - fired_ns) / 1e9 if fired_ns is not None else None
     when = "" if gap_s is None else f", seen {abs(gap_s):.1f}s {'after' if gap_s >= 0 else 'before'} the fault"
-    again = (f"; started again after the repetition in {death.started_again_s:.1f}s"
-             if death.started_again_s is not None else "")
+    again = (
+        f"; started again after the repetition in {death.started_again_s:.1f}s"
+        if death.started_again_s is not None
+        else ""
+    )
     return f"{death.service} died too (exit code {death.exit_code}{when}: {death.last_log_line!r}){again}"
 
 
@@ -138,15 +148,22 @@ def probe_verdict(probe: SubmissionProbe, stamps: list[dict]) -> SubmissionProbe
 
 def describe_probe(p: SubmissionProbe, log: FaultLog) -> str:
     sent = (p.sent_ns - (p.sent_ns if log.fired_ns is None else log.fired_ns)) / 1e9
-    when = ("while the fault was in force" if log.undone_ns is None or p.sent_ns < log.undone_ns
-            else "just after the fault was undone")
+    when = (
+        "while the fault was in force"
+        if log.undone_ns is None or p.sent_ns < log.undone_ns
+        else "just after the fault was undone"
+    )
     head = f"a run submitted {sent:.1f}s after the fault ({when})"
-    answer = (f"answered in {(p.answered_ns - p.sent_ns) / 1e9:.2f}s" if p.answered_ns is not None
-              else "no answer") + (f" after {p.retries} retries" if p.retries else "")
+    answer = (f"answered in {(p.answered_ns - p.sent_ns) / 1e9:.2f}s" if p.answered_ns is not None else "no answer") + (
+        f" after {p.retries} retries" if p.retries else ""
+    )
     if p.verdict in ("refused", "no-answer"):
         return f"{head} was {p.verdict} ({answer}: {p.error})"
-    fate = (f"its task ended {(p.ended_ns - p.sent_ns) / 1e9:.1f}s after it was sent" if p.ended_ns
-            else f"final status {p.final_status}")
+    fate = (
+        f"its task ended {(p.ended_ns - p.sent_ns) / 1e9:.1f}s after it was sent"
+        if p.ended_ns
+        else f"final status {p.final_status}"
+    )
     return f"{head} was {p.verdict or 'of unknown fate'} ({answer}; {fate})"
 
 
@@ -161,8 +178,9 @@ def _ran(spec: FaultSpec, log: FaultLog) -> tuple[bool, str | None]:
 
 
 def deciding_settings(platform: str, settings: dict[str, Setting]) -> list[str]:
-    """Defaults first (what the platforms' claims speak about), then what the harness set."""
-    out = list(PLATFORM_DEFAULTS.get(platform, []))
+    """Defaults first (what the platforms' claims speak about; each platform's platform.yaml lists them
+    under recovery_defaults, as they are not in the adapters' settings), then what the harness set."""
+    out = registry.recovery_defaults(platform)
     for key, s in settings.items():
         if any(word in key.lower() for word in DECIDING):
             out.append(f"{key} = {s.value} (default: {s.default}; set by the harness: {s.why})")
@@ -194,8 +212,9 @@ def interrupted_tasks(x: FaultInputs, stamps: list[dict]) -> list[InterruptedTas
     return out
 
 
-def _interrupted(x: FaultInputs, sub: Submission, index: int, by_task: dict[tuple[str, int], list[dict]],
-                 eng: EngineTask | None) -> InterruptedTask:
+def _interrupted(
+    x: FaultInputs, sub: Submission, index: int, by_task: dict[tuple[str, int], list[dict]], eng: EngineTask | None
+) -> InterruptedTask:
     fired = x.log.fired_ns
     assert fired is not None
     wf = sub.request.workflow_id
@@ -213,15 +232,23 @@ def _interrupted(x: FaultInputs, sub: Submission, index: int, by_task: dict[tupl
     elif prev_end is not None and x.warmup_transition_max_ns is not None:
         gap, longest = fired - prev_end, x.warmup_transition_max_ns
         started = gap > longest
-        evidence = (f"the fault came {gap / 1e9:.3f}s after the previous task's end; the warmup's longest "
-                    f"transition was {longest / 1e9:.3f}s")
+        evidence = (
+            f"the fault came {gap / 1e9:.3f}s after the previous task's end; the warmup's longest "
+            f"transition was {longest / 1e9:.3f}s"
+        )
     elif eng is not None and eng.started_ns is not None and eng.started_ns <= fired:
         started, evidence = True, "the engine recorded its start before the fault"
-    return InterruptedTask(workflow_id=wf, index=index, previous_end_ns=prev_end, ended_before_fault=False,
-                           started_before_fault=started, evidence=evidence,
-                           rerun_start_ns=after[0] if after and not survived else None,
-                           engine_attempts=eng.attempts if eng else None,
-                           engine_started_ns=eng.started_ns if eng else None)
+    return InterruptedTask(
+        workflow_id=wf,
+        index=index,
+        previous_end_ns=prev_end,
+        ended_before_fault=False,
+        started_before_fault=started,
+        evidence=evidence,
+        rerun_start_ns=after[0] if after and not survived else None,
+        engine_attempts=eng.attempts if eng else None,
+        engine_started_ns=eng.started_ns if eng else None,
+    )
 
 
 def _timings(out: FaultOutcome, stamps: list[dict], submissions: list[Submission]) -> None:
@@ -238,8 +265,11 @@ def _timings(out: FaultOutcome, stamps: list[dict], submissions: list[Submission
         out.fault_to_end_s = max(0.0, (last - fired) / 1e9)
     start = min((s.submit_ns for s in submissions), default=fired)
     back = undone if undone is not None else fired
-    out.throughput = Throughput(before=_rate(ends, start, fired), during=_rate(ends, fired, back),
-                                after=_rate(ends, back, max(ends, default=back)))
+    out.throughput = Throughput(
+        before=_rate(ends, start, fired),
+        during=_rate(ends, fired, back),
+        after=_rate(ends, back, max(ends, default=back)),
+    )
 
 
 def _rate(ends: list[int], lo: int, hi: int) -> float | None:
@@ -257,8 +287,10 @@ def classify(out: FaultOutcome, worker_start_s: float | None) -> tuple[str, str]
         what = ", ".join(f"task {t.index}" for t in stuck[:5]) or "the run"
         counted = sorted({t.engine_attempts for t in stuck if t.engine_attempts and t.engine_attempts > 1})
         engine = f" (the engine counted {counted} attempts, but no body ran again)" if counted else ""
-        return "waited-until-timeout", (f"{what} not run again{engine} and {out.runs_unfinished} run(s) not final "
-                                        f"within the harness's limit of {out.timeout_s:g}s")
+        return "waited-until-timeout", (
+            f"{what} not run again{engine} and {out.runs_unfinished} run(s) not final "
+            f"within the harness's limit of {out.timeout_s:g}s"
+        )
     if out.tasks_lost and not out.runs_unfinished:
         return "lost", f"{out.tasks_lost} task(s) never ran although the runs completed"
     # A task that had not started at the fault was not interrupted: it merely ran after it.
@@ -285,12 +317,20 @@ def _on_added(out: FaultOutcome, stamps: list[dict], added: list[str]) -> None:
 def _scaled(out: FaultOutcome) -> tuple[str, str]:
     """Whether the workers added mid-workload took work, and what it did to the rate tasks ended at."""
     t, names = out.throughput, ", ".join(out.added_workers)
-    rate = (f"; tasks ended at {t.before:.2f}/s before the scale-out and {t.after:.2f}/s once the added "
-            f"worker(s) were started (x{t.after / t.before:.2f})") if t.before and t.after else ""
+    rate = (
+        (
+            f"; tasks ended at {t.before:.2f}/s before the scale-out and {t.after:.2f}/s once the added "
+            f"worker(s) were started (x{t.after / t.before:.2f})"
+        )
+        if t.before and t.after
+        else ""
+    )
     if out.tasks_on_added:
-        return "used-added-workers", (f"{out.tasks_on_added} of {out.tasks_expected} task bodies ran on the added "
-                                      f"worker(s) {names}, the first {out.first_task_on_added_s or 0:.2f}s after "
-                                      f"they were started{rate}")
+        return "used-added-workers", (
+            f"{out.tasks_on_added} of {out.tasks_expected} task bodies ran on the added "
+            f"worker(s) {names}, the first {out.first_task_on_added_s or 0:.2f}s after "
+            f"they were started{rate}"
+        )
     return "ignored-added-workers", f"no task body ran on the added worker(s) {names}{rate}"
 
 
@@ -303,11 +343,13 @@ def _rerun(out: FaultOutcome, reruns: list[InterruptedTask], worker_start_s: flo
     kind = "reassigned" if slowest <= window else "retried-after-timeout"
     attempts = sorted({t.engine_attempts for t in reruns if t.engine_attempts is not None})
     dup = f"; {out.tasks_duplicated} task bodies ran twice" if out.tasks_duplicated else ""
-    if out.runs_unfinished:   # seen while the engine's records were read, after the harness's limit
+    if out.runs_unfinished:  # seen while the engine's records were read, after the harness's limit
         dup += f"; {out.runs_unfinished} run(s) not final within the limit of {out.timeout_s:g}s"
-    return kind, (f"{len(reruns)} interrupted task(s) ran again {first / 1e9:.1f}s after the fault, the last "
-                  f"{slowest:.1f}s after a worker was there again (window {window:.1f}s); "
-                  f"engine attempts {attempts or 'not recorded'}{dup}")
+    return kind, (
+        f"{len(reruns)} interrupted task(s) ran again {first / 1e9:.1f}s after the fault, the last "
+        f"{slowest:.1f}s after a worker was there again (window {window:.1f}s); "
+        f"engine attempts {attempts or 'not recorded'}{dup}"
+    )
 
 
 def warmup_transition_max_ns(task_rows: list) -> int | None:
@@ -316,9 +358,11 @@ def warmup_transition_max_ns(task_rows: list) -> int | None:
     for r in task_rows:
         if r["warmup"] and r["shape"] == "chain":
             by_wf.setdefault(r["workflow_id"], []).append(r)
-    gaps = [b["body_start_ns"] - a["body_end_ns"]
-            for rows in by_wf.values()
-            for a, b in zip(sorted(rows, key=lambda r: r["index"]), sorted(rows, key=lambda r: r["index"])[1:])]
+    gaps = [
+        b["body_start_ns"] - a["body_end_ns"]
+        for rows in by_wf.values()
+        for a, b in zip(sorted(rows, key=lambda r: r["index"]), sorted(rows, key=lambda r: r["index"])[1:])
+    ]
     return max(gaps) if gaps else None
 
 
@@ -333,16 +377,32 @@ def fault_report_context(cells: dict) -> dict:
             f = rep.fault
             if rep.warmup or f is None:
                 continue
-            row = {"platform": platform, "stack": label, "workload": workload, "run_id": record.run_id,
-                   "repetition": rep.phase, "scenario": f.scenario, "service": f.service or "–",
-                   "operation": "+".join(op.operation for op in f.operations) or f.action,
-                   "undo_after_s": f.undo_after_s, "lost": f.tasks_lost, "duplicated": f.tasks_duplicated,
-                   "expected": f.tasks_expected, "runs_failed": f.runs_failed, "runs_unfinished": f.runs_unfinished,
-                   "recovery_s": f.first_completion_after_fault_s, "after_undo_s": f.first_completion_after_undo_s,
-                   "to_end_s": f.fault_to_end_s, "behaviour": f.behaviour, "detail": f.behaviour_detail,
-                   "timeout_s": f.timeout_s, "verdict": rep.status, "decided_by": f.decided_by,
-                   "submitted_during": f.probe.verdict or "unknown" if f.probe else None,
-                   "collateral": ", ".join(d.service for d in f.collateral)}
+            row = {
+                "platform": platform,
+                "stack": label,
+                "workload": workload,
+                "run_id": record.run_id,
+                "repetition": rep.phase,
+                "scenario": f.scenario,
+                "service": f.service or "–",
+                "operation": "+".join(op.operation for op in f.operations) or f.action,
+                "undo_after_s": f.undo_after_s,
+                "lost": f.tasks_lost,
+                "duplicated": f.tasks_duplicated,
+                "expected": f.tasks_expected,
+                "runs_failed": f.runs_failed,
+                "runs_unfinished": f.runs_unfinished,
+                "recovery_s": f.first_completion_after_fault_s,
+                "after_undo_s": f.first_completion_after_undo_s,
+                "to_end_s": f.fault_to_end_s,
+                "behaviour": f.behaviour,
+                "detail": f.behaviour_detail,
+                "timeout_s": f.timeout_s,
+                "verdict": rep.status,
+                "decided_by": f.decided_by,
+                "submitted_during": f.probe.verdict or "unknown" if f.probe else None,
+                "collateral": ", ".join(d.service for d in f.collateral),
+            }
             (rows if f.ran_as_designed else not_run).append({**row, "reason": f.not_run_reason})
     settings = {}
     for row in rows:

@@ -6,6 +6,7 @@ Latency is taken twice: from the send, and from the intended time of the schedul
 coordinated-omission-corrected figure (a generator that fell behind, or a platform that held the
 generator back, cannot hide latency from it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ LOAD_LATENCY_METRICS = {
     "send_to_ack": "generator sent the submission -> the platform acknowledged it",
     "engine_queue_to_start": "engine: task queued/scheduled -> started (a sample of runs)",
 }
-BACKLOG_POINTS = 60      # the backlog series is kept at about this many points per step
+BACKLOG_POINTS = 60  # the backlog series is kept at about this many points per step
 MAX_REASONS = 10
 MS = 1_000_000
 NON_PLATFORM_ROLES = ("harness", "generator")
@@ -33,23 +34,24 @@ NON_PLATFORM_ROLES = ("harness", "generator")
 @dataclass
 class StepInput:
     """Everything measured about one step, as raw rows."""
+
     step: int
     phase: str
     warmup: bool
     rate_per_s: float
     duration_s: float
     warmup_s: float
-    start_ns: int                              # the schedule's start
-    submissions: pd.DataFrame                  # the generator's records (see harness/load/generator.py)
-    stamps: list[dict]                         # stamps of this step's runs, read after the drain
+    start_ns: int  # the schedule's start
+    submissions: pd.DataFrame  # the generator's records (see harness/load/generator.py)
+    stamps: list[dict]  # stamps of this step's runs, read after the drain
     tasks_per_run: int
-    drain_end_ns: int                          # when the harness stopped waiting for this step's runs
+    drain_end_ns: int  # when the harness stopped waiting for this step's runs
     resources: pd.DataFrame = field(default_factory=pd.DataFrame)
     engine: dict[str, EngineWorkflow] = field(default_factory=dict)
     engine_errors: int = 0
     engine_error: str | None = None
     generator_workers: int = 1
-    in_flight_limit: int | None = None        # the generator's connections over all its workers
+    in_flight_limit: int | None = None  # the generator's connections over all its workers
     offered_per_s: float | None = None
     sent_per_s: float | None = None
     acked_per_s: float | None = None
@@ -89,28 +91,53 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
     cpu_s = sum(s.cpu_s for s in platform) if platform else None
     growth = _memory_growth(platform)
     unsent = sub["send_ns"].isna() if len(sub) else pd.Series(dtype=bool)
-    errors = int((~ok & ~unsent).sum()) if len(sub) else 0   # the platform's: a submission never sent is the generator's
+    errors = int((~ok & ~unsent).sum()) if len(sub) else 0  # the platform's: a submission never sent is the generator's
     pressure = back_pressure(acked_or_failed=sub[~unsent] if len(sub) else sub, limit=si.in_flight_limit)
     step = LoadStep(
-        step=si.step, phase=si.phase, warmup=si.warmup, rate_per_s=si.rate_per_s, duration_s=si.duration_s,
-        warmup_s=si.warmup_s, start_ns=si.start_ns, end_ns=end_ns, steady_start_ns=steady_ns,
-        offered_per_s=si.offered_per_s, sent_per_s=si.sent_per_s, acked_per_s=si.acked_per_s,
-        achieved_per_s=started_in_steady / window_s, submissions=len(sub), errors=errors,
+        step=si.step,
+        phase=si.phase,
+        warmup=si.warmup,
+        rate_per_s=si.rate_per_s,
+        duration_s=si.duration_s,
+        warmup_s=si.warmup_s,
+        start_ns=si.start_ns,
+        end_ns=end_ns,
+        steady_start_ns=steady_ns,
+        offered_per_s=si.offered_per_s,
+        sent_per_s=si.sent_per_s,
+        acked_per_s=si.acked_per_s,
+        achieved_per_s=started_in_steady / window_s,
+        submissions=len(sub),
+        errors=errors,
         error_share=errors / int((~unsent).sum()) if errors else 0.0,
         error_samples=_error_samples(sub[~ok]) if errors else [],
         retried=int((sub["retries"] > 0).sum()) if "retries" in sub else 0,
-        generator_workers=si.generator_workers, generator_late=lag[0], generator_lag_p99_ms=lag[1],
+        generator_workers=si.generator_workers,
+        generator_late=lag[0],
+        generator_lag_p99_ms=lag[1],
         generator_unsent=int(unsent.sum()),
         generator_limited=not pressure and (bool(unsent.sum()) or (lag[1] or 0) > th.generator_lag_p99_ms),
         back_pressure=pressure,
-        tasks_expected=len(acked) * si.tasks_per_run, tasks_completed=count[0], missing=count[1],
-        duplicates=count[2], not_started=int((~acked["workflow_id"].isin(starts.index)).sum()),
-        latency_ms=lat, engine_sampled=len(si.engine), engine_errors=si.engine_errors,
+        tasks_expected=len(acked) * si.tasks_per_run,
+        tasks_completed=count[0],
+        missing=count[1],
+        duplicates=count[2],
+        not_started=int((~acked["workflow_id"].isin(starts.index)).sum()),
+        latency_ms=lat,
+        engine_sampled=len(si.engine),
+        engine_errors=si.engine_errors,
         engine_error=si.engine_error,
-        backlog=backlog, backlog_slope_per_s=slope, backlog_end=backlog[-1][1] if backlog else None,
-        services=services, platform_cpu_s=cpu_s, tasks_in_steady=tasks_in_steady,
+        backlog=backlog,
+        backlog_slope_per_s=slope,
+        backlog_end=backlog[-1][1] if backlog else None,
+        services=services,
+        platform_cpu_s=cpu_s,
+        tasks_in_steady=tasks_in_steady,
         cpu_ms_per_task=1000 * cpu_s / tasks_in_steady if cpu_s is not None and tasks_in_steady else None,
-        memory_growth_mb=growth[0], memory_growth_of=growth[1], verdict="ok")
+        memory_growth_mb=growth[0],
+        memory_growth_of=growth[1],
+        verdict="ok",
+    )
     step.verdict, step.reasons = judge(step, th)
     return step
 
@@ -127,16 +154,19 @@ def judge(step: LoadStep, th: SaturationThresholds) -> tuple[str, list[str]]:
     if step.duplicates:
         return "failed", [f"{step.duplicates} duplicated task bodies", *saturation][:MAX_REASONS]
     if step.generator_limited and (saturation or step.generator_unsent):
-        lag = (f"the generator's send lag p99 was {step.generator_lag_p99_ms or 0:.2f} ms (limit "
-               f"{th.generator_lag_p99_ms:g} ms), {step.generator_late} submissions late or unsent")
+        lag = (
+            f"the generator's send lag p99 was {step.generator_lag_p99_ms or 0:.2f} ms (limit "
+            f"{th.generator_lag_p99_ms:g} ms), {step.generator_late} submissions late or unsent"
+        )
         from_send = saturation_reasons(step, th, from_send=True)
         if not from_send:
-            return "generator-limited", [f"{lag}: the generator, not the platform, was the limit",
-                                         *saturation][:MAX_REASONS]
+            return "generator-limited", [f"{lag}: the generator, not the platform, was the limit", *saturation][
+                :MAX_REASONS
+            ]
         saturation = [*from_send, lag + ", which cannot explain the above: it is measured from the sends"]
-    if saturation:   # a saturated platform's missing tasks are runs the drain did not wait long enough for
+    if saturation:  # a saturated platform's missing tasks are runs the drain did not wait long enough for
         return "saturated", [*saturation, *([missing + " (not run within drain_s)"] if missing else [])][:MAX_REASONS]
-    if missing:      # without any sign of saturation, a task that never ran is lost
+    if missing:  # without any sign of saturation, a task that never ran is lost
         return "failed", [missing]
     return "ok", []
 
@@ -148,16 +178,22 @@ def saturation_reasons(step: LoadStep, th: SaturationThresholds, from_send: bool
     metric = "send_to_start" if from_send else "intended_to_start"
     p99 = step.latency_ms.get(metric) or None
     if p99 is not None and p99.p99_ms > th.p99_ms:
-        out.append(f"p99 scheduling latency {p99.p99_ms:.0f} ms{' from the send' if from_send else ''} > {th.p99_ms:g} ms")
-    base, what = ((step.sent_per_s, "sent") if from_send and step.sent_per_s is not None else (step.rate_per_s, "offered"))
+        out.append(
+            f"p99 scheduling latency {p99.p99_ms:.0f} ms{' from the send' if from_send else ''} > {th.p99_ms:g} ms"
+        )
+    base, what = (
+        (step.sent_per_s, "sent") if from_send and step.sent_per_s is not None else (step.rate_per_s, "offered")
+    )
     # A window's count of started runs is exact to one run either way: at 0.5/s over 30 s, 14 of 15
     # is the window's edge, not a platform falling behind.
     slack = 1e9 / max(1, step.end_ns - step.steady_start_ns)
     if step.achieved_per_s is not None and step.achieved_per_s + slack < th.keep_up * base:
         out.append(f"achieved {step.achieved_per_s:.1f}/s of {base:.4g}/s {what}")
     if step.backlog_slope_per_s is not None and step.backlog_slope_per_s > th.backlog_growth * step.rate_per_s:
-        out.append(f"backlog grew {step.backlog_slope_per_s:.2g} runs/s over the steady part "
-                   f"(limit {th.backlog_growth * step.rate_per_s:.2g})")
+        out.append(
+            f"backlog grew {step.backlog_slope_per_s:.2g} runs/s over the steady part "
+            f"(limit {th.backlog_growth * step.rate_per_s:.2g})"
+        )
     if step.back_pressure:
         out.append("every generator connection was waiting on the platform (back-pressure)")
     if step.error_share > th.error_share:
@@ -179,8 +215,10 @@ def _started_in_window(starts: pd.Series, steady_ns: int, end_ns: int, latency, 
 
 def _error_samples(failed: pd.DataFrame) -> list[str]:
     """Up to five distinct failures, each as the generator's error or the HTTP status."""
-    lines = [str(e)[:120] if isinstance(e, str) and e else f"HTTP {st}"
-             for e, st in zip(failed["error"], failed["http_status"])]
+    lines = [
+        str(e)[:120] if isinstance(e, str) and e else f"HTTP {st}"
+        for e, st in zip(failed["error"], failed["http_status"])
+    ]
     return sorted(set(lines))[:5]
 
 
@@ -204,8 +242,12 @@ def _latencies(sub: pd.DataFrame, starts: pd.Series, si: StepInput) -> dict:
         out["intended_to_start"] = stats.latency_summary(_floats(start - _floats(sub["intended_ns"])))
         out["send_to_start"] = stats.latency_summary(_floats(start - _floats(sub["send_ns"])))
         out["send_to_ack"] = stats.latency_summary(_floats(_floats(sub["ack_ns"]) - _floats(sub["send_ns"])))
-    engine = [t.started_ns - t.queued_ns for wf in si.engine.values() for t in wf.tasks
-              if t.started_ns is not None and t.queued_ns is not None]
+    engine = [
+        t.started_ns - t.queued_ns
+        for wf in si.engine.values()
+        for t in wf.tasks
+        if t.started_ns is not None and t.queued_ns is not None
+    ]
     out["engine_queue_to_start"] = stats.latency_summary(engine)
     return out
 
@@ -233,13 +275,14 @@ def _generator_lag(sub: pd.DataFrame) -> tuple[int, float | None]:
         return 0, None
     measured = sub[~sub["warmup"]] if len(sub[~sub["warmup"]]) else sub
     lag = (_floats(measured["send_ns"]) - _floats(measured["intended_ns"])).dropna()
-    late = int((lag > 1_000_000).sum() + (len(measured) - len(lag)))   # never sent counts as late
+    late = int((lag > 1_000_000).sum() + (len(measured) - len(lag)))  # never sent counts as late
     summary = stats.latency_summary(lag.clip(lower=0))
     return late, summary.p99_ms if summary else None
 
 
-def _backlog(acked: pd.DataFrame, starts: pd.Series, start_ns: int, end_ns: int,
-             steady_ns: int) -> tuple[list[tuple[float, int]], float | None]:
+def _backlog(
+    acked: pd.DataFrame, starts: pd.Series, start_ns: int, end_ns: int, steady_ns: int
+) -> tuple[list[tuple[float, int]], float | None]:
     """(submitted - started over the step, its least-squares slope over the steady part in runs/s)."""
     if not len(acked):
         return [], None
@@ -268,15 +311,21 @@ def service_loads(res: pd.DataFrame, start_ns: int, steady_ns: int, end_ns: int)
         in_step = g[(g["t_ns"] >= start_ns) & (g["t_ns"] <= end_ns)]
         rss = in_step["rss_bytes"] / 2**20
         pss = in_step["pss_bytes"].dropna() / 2**20 if "pss_bytes" in in_step else pd.Series(dtype=float)
-        pss = pss[pss > 0]   # 0: not readable (the sampler's placeholder)
-        out.append(ServiceLoad(service=service, role=role, cpu_s=cpu_s,
-                               cpu_mean_pct=100 * cpu_s / ((end_ns - steady_ns) / 1e9),
-                               rss_start_mb=float(rss.iloc[0]) if len(rss) else None,
-                               rss_end_mb=float(rss.iloc[-1]) if len(rss) else None,
-                               rss_max_mb=float(rss.max()) if len(rss) else None,
-                               pss_start_mb=float(pss.iloc[0]) if len(pss) else None,
-                               pss_end_mb=float(pss.iloc[-1]) if len(pss) else None,
-                               platform=role not in NON_PLATFORM_ROLES))
+        pss = pss[pss > 0]  # 0: not readable (the sampler's placeholder)
+        out.append(
+            ServiceLoad(
+                service=service,
+                role=role,
+                cpu_s=cpu_s,
+                cpu_mean_pct=100 * cpu_s / ((end_ns - steady_ns) / 1e9),
+                rss_start_mb=float(rss.iloc[0]) if len(rss) else None,
+                rss_end_mb=float(rss.iloc[-1]) if len(rss) else None,
+                rss_max_mb=float(rss.max()) if len(rss) else None,
+                pss_start_mb=float(pss.iloc[0]) if len(pss) else None,
+                pss_end_mb=float(pss.iloc[-1]) if len(pss) else None,
+                platform=role not in NON_PLATFORM_ROLES,
+            )
+        )
     return out
 
 

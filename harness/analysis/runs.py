@@ -1,5 +1,6 @@
 """From raw samples to verdicts and statistics. Pure functions over rows and DataFrames,
 used both when a run finishes and when the report re-reads results/."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from harness.model.record import EngineAnomalies, Repetition, ResourceSummaryRow
 from harness.model.spec import Workload
 
 TASK_ENGINE_FIELDS = ("created_ns", "queued_ns", "started_ns", "finished_ns")
-MAX_REASONS = 20   # a repetition where everything failed would otherwise list every task
+MAX_REASONS = 20  # a repetition where everything failed would otherwise list every task
 
 # Latency metrics, each defined in the README.
 LATENCY_METRICS = {
@@ -28,15 +29,17 @@ LATENCY_METRICS = {
 @dataclass
 class Submission:
     """One workflow run as the driver submitted and waited for it (harness clock, epoch ns)."""
+
     request: WorkflowRequest
-    handle: Any              # whatever the adapter's submit() returned
+    handle: Any  # whatever the adapter's submit() returned
     submit_ns: int
     done_ns: int
-    status: str              # what the adapter's wait() returned, or "timeout"
+    status: str  # what the adapter's wait() returned, or "timeout"
 
 
 class TaskRow(TypedDict):
     """One task body: a row of tasks.parquet."""
+
     repetition: int
     phase: str
     warmup: bool
@@ -44,7 +47,7 @@ class TaskRow(TypedDict):
     shape: str
     index: int
     pid: int
-    worker: str | None           # the harness worker service it ran under (None: the platform's own process)
+    worker: str | None  # the harness worker service it ran under (None: the platform's own process)
     submit_ns: int
     body_start_ns: int
     body_end_ns: int
@@ -57,6 +60,7 @@ class TaskRow(TypedDict):
 
 class WorkflowRow(TypedDict):
     """One workflow run: a row of workflows.parquet."""
+
     repetition: int
     phase: str
     warmup: bool
@@ -76,6 +80,7 @@ class WorkflowRow(TypedDict):
 @dataclass
 class Assembled:
     """One repetition joined and judged: its raw rows and its verdict."""
+
     task_rows: list[TaskRow]
     workflow_rows: list[WorkflowRow]
     repetition: Repetition
@@ -93,6 +98,7 @@ def frame(rows: list[dict] | list[TaskRow] | list[WorkflowRow]) -> pd.DataFrame:
 @dataclass
 class _Tally:
     """What judging the workflows of one repetition accumulates."""
+
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     completed: int = 0
@@ -103,8 +109,16 @@ class _Tally:
     workflow_rows: list[WorkflowRow] = field(default_factory=list)
 
 
-def assemble(rep: int, phase: str, warmup: bool, workload: Workload, submissions: list[Submission],
-             stamps: list[dict], engine: dict[str, EngineWorkflow], failure: str | None = None) -> Assembled:
+def assemble(
+    rep: int,
+    phase: str,
+    warmup: bool,
+    workload: Workload,
+    submissions: list[Submission],
+    stamps: list[dict],
+    engine: dict[str, EngineWorkflow],
+    failure: str | None = None,
+) -> Assembled:
     """Join stamps with engine records for one repetition and judge it.
 
     The stamps from inside the task bodies decide correctness (every task ran exactly once, in
@@ -116,10 +130,12 @@ def assemble(rep: int, phase: str, warmup: bool, workload: Workload, submissions
         by_wf.setdefault(s["workflow_id"], []).append(s)
     tally = _Tally(reasons=[failure] if failure else [])
     for sub in submissions:
-        _judge_workflow(rep, phase, warmup, sub, by_wf.get(sub.request.workflow_id, []),
-                        engine.get(sub.request.workflow_id), tally)
-    anomalies = EngineAnomalies(**engine_anomalies(tally.task_rows), missing_record=tally.missing_records,
-                                status_mismatch=tally.status_mismatch)
+        _judge_workflow(
+            rep, phase, warmup, sub, by_wf.get(sub.request.workflow_id, []), engine.get(sub.request.workflow_id), tally
+        )
+    anomalies = EngineAnomalies(
+        **engine_anomalies(tally.task_rows), missing_record=tally.missing_records, status_mismatch=tally.status_mismatch
+    )
     if len(submissions) < workload.runs:
         tally.reasons.append(f"only {len(submissions)} of {workload.runs} workflow runs submitted")
     window_s = None
@@ -127,16 +143,25 @@ def assemble(rep: int, phase: str, warmup: bool, workload: Workload, submissions
         first_submit = min(sub.submit_ns for sub in submissions)
         window_s = (max(r["body_end_ns"] for r in tally.task_rows) - first_submit) / 1e9
     verdict = Repetition(
-        repetition=rep, phase=phase, warmup=warmup, status="failed" if tally.reasons else "ok",
-        reasons=tally.reasons[:MAX_REASONS], notes=tally.notes[:MAX_REASONS],
-        tasks_expected=workload.tasks * workload.runs, tasks_completed=tally.completed,
-        duplicates=tally.duplicates, engine_anomalies=anomalies, window_s=window_s,
-        throughput_tasks_per_s=tally.completed / window_s if window_s and not tally.reasons else None)
+        repetition=rep,
+        phase=phase,
+        warmup=warmup,
+        status="failed" if tally.reasons else "ok",
+        reasons=tally.reasons[:MAX_REASONS],
+        notes=tally.notes[:MAX_REASONS],
+        tasks_expected=workload.tasks * workload.runs,
+        tasks_completed=tally.completed,
+        duplicates=tally.duplicates,
+        engine_anomalies=anomalies,
+        window_s=window_s,
+        throughput_tasks_per_s=tally.completed / window_s if window_s and not tally.reasons else None,
+    )
     return Assembled(tally.task_rows, tally.workflow_rows, verdict)
 
 
-def _judge_workflow(rep: int, phase: str, warmup: bool, sub: Submission, stamps: list[dict],
-                    eng: EngineWorkflow | None, tally: _Tally) -> None:
+def _judge_workflow(
+    rep: int, phase: str, warmup: bool, sub: Submission, stamps: list[dict], eng: EngineWorkflow | None, tally: _Tally
+) -> None:
     req, wf = sub.request, sub.request.workflow_id
     eng_tasks = {t.index: t for t in (eng.tasks if eng else [])}
     mine = sorted(stamps, key=lambda s: (s["index"], s["body_start_ns"]))
@@ -168,19 +193,44 @@ def _judge_workflow(rep: int, phase: str, warmup: bool, sub: Submission, stamps:
             tally.reasons.append(f"{wf} task {s['index']}: overlaps the previous task of the chain")
         prev_end = s["body_end_ns"]
         et = eng_tasks.get(s["index"])
-        tally.task_rows.append(TaskRow(
-            repetition=rep, phase=phase, warmup=warmup, workflow_id=wf, shape=req.shape, index=s["index"],
-            pid=s["pid"], worker=s.get("worker"), submit_ns=sub.submit_ns, body_start_ns=s["body_start_ns"],
-            body_end_ns=s["body_end_ns"],
-            engine_created_ns=et.created_ns if et else None, engine_queued_ns=et.queued_ns if et else None,
-            engine_started_ns=et.started_ns if et else None, engine_finished_ns=et.finished_ns if et else None,
-            engine_attempts=et.attempts if et else None))
-    tally.workflow_rows.append(WorkflowRow(
-        repetition=rep, phase=phase, warmup=warmup, workflow_id=wf, submit_ns=sub.submit_ns,
-        done_ns=sub.done_ns, status=sub.status, engine_status=eng.status if eng else None,
-        engine_created_ns=eng.created_ns if eng else None, engine_started_ns=eng.started_ns if eng else None,
-        engine_finished_ns=eng.finished_ns if eng else None, tasks_expected=req.tasks,
-        tasks_completed=len(unique), duplicates=dup))
+        tally.task_rows.append(
+            TaskRow(
+                repetition=rep,
+                phase=phase,
+                warmup=warmup,
+                workflow_id=wf,
+                shape=req.shape,
+                index=s["index"],
+                pid=s["pid"],
+                worker=s.get("worker"),
+                submit_ns=sub.submit_ns,
+                body_start_ns=s["body_start_ns"],
+                body_end_ns=s["body_end_ns"],
+                engine_created_ns=et.created_ns if et else None,
+                engine_queued_ns=et.queued_ns if et else None,
+                engine_started_ns=et.started_ns if et else None,
+                engine_finished_ns=et.finished_ns if et else None,
+                engine_attempts=et.attempts if et else None,
+            )
+        )
+    tally.workflow_rows.append(
+        WorkflowRow(
+            repetition=rep,
+            phase=phase,
+            warmup=warmup,
+            workflow_id=wf,
+            submit_ns=sub.submit_ns,
+            done_ns=sub.done_ns,
+            status=sub.status,
+            engine_status=eng.status if eng else None,
+            engine_created_ns=eng.created_ns if eng else None,
+            engine_started_ns=eng.started_ns if eng else None,
+            engine_finished_ns=eng.finished_ns if eng else None,
+            tasks_expected=req.tasks,
+            tasks_completed=len(unique),
+            duplicates=dup,
+        )
+    )
 
 
 def engine_anomalies(task_rows: list[TaskRow]) -> dict[str, int]:
@@ -235,11 +285,17 @@ def resource_table(resources: pd.DataFrame) -> pd.DataFrame:
     r["rss_mb"] = r["rss_bytes"] / 2**20
     r["pss_mb"] = (r["pss_bytes"] if "pss_bytes" in r else r["rss_bytes"] * float("nan")) / 2**20
     g = r.groupby(["kind", "service", "role"])
-    table = g.agg(cpu_mean_pct=("cpu_pct", "mean"), cpu_p95_pct=("cpu_pct", lambda s: s.quantile(0.95)),
-                  cpu_max_pct=("cpu_pct", "max"), rss_mean_mb=("rss_mb", "mean"),
-                  rss_p95_mb=("rss_mb", lambda s: s.quantile(0.95)), rss_max_mb=("rss_mb", "max"),
-                  pss_mean_mb=("pss_mb", "mean"), pss_max_mb=("pss_mb", "max"),
-                  samples=("rss_mb", "size"))
+    table = g.agg(
+        cpu_mean_pct=("cpu_pct", "mean"),
+        cpu_p95_pct=("cpu_pct", lambda s: s.quantile(0.95)),
+        cpu_max_pct=("cpu_pct", "max"),
+        rss_mean_mb=("rss_mb", "mean"),
+        rss_p95_mb=("rss_mb", lambda s: s.quantile(0.95)),
+        rss_max_mb=("rss_mb", "max"),
+        pss_mean_mb=("pss_mb", "mean"),
+        pss_max_mb=("pss_mb", "max"),
+        samples=("rss_mb", "size"),
+    )
     return table.reset_index()
 
 
@@ -251,8 +307,9 @@ def phase_kind(phase: str) -> str:
     return phase
 
 
-def summarize_tables(record: RunRecord, tasks: pd.DataFrame, workflows: pd.DataFrame,
-                     resources: pd.DataFrame) -> Summary:
+def summarize_tables(
+    record: RunRecord, tasks: pd.DataFrame, workflows: pd.DataFrame, resources: pd.DataFrame
+) -> Summary:
     """Every figure of a run, recomputed from its raw tables over the measured repetitions that
     passed validation (the only ones any statistic uses)."""
     reps = record.ok_measured()

@@ -1,4 +1,5 @@
 """Statistics over raw samples: HdrHistogram percentiles, resource summaries, spread checks."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,13 @@ def latency_summary(values_ns: Iterable[float | None]) -> LatencySummary | None:
     if count == 0:
         return None
     percentiles = {f"p{p}_ms": hist.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
-    return LatencySummary(**percentiles, min_ms=hist.get_min_value() / 1000, max_ms=hist.get_max_value() / 1000,
-                          count=count, negatives=negatives)
+    return LatencySummary(
+        **percentiles,
+        min_ms=hist.get_min_value() / 1000,
+        max_ms=hist.get_max_value() / 1000,
+        count=count,
+        negatives=negatives,
+    )
 
 
 def spread(values: Iterable[float | None]) -> Spread | None:

@@ -6,6 +6,7 @@ Derived from the stacks folder and the workloads folder: a new platform, variant
 joins without an edit here. A cell that cannot run (no variant of the stack has a database, say) is
 listed with the reason instead of being run to fail.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from harness.store.results import iter_runs
 class FaultCell:
     platform: str
     workload: str
-    variant: str | None          # None: the stack's default variant
-    skipped: str | None = None   # why the cell cannot run here
+    variant: str | None  # None: the stack's default variant
+    skipped: str | None = None  # why the cell cannot run here
 
     @property
     def label(self) -> str:
@@ -44,8 +45,10 @@ def fault_workloads(names: list[str] | None = None) -> list[Workload]:
         loaded = [spec.load(n) for n in names]
         plain = [w.name for w in loaded if w.fault is None]
         if plain:
-            raise BenchError(f"not a fault workload: {', '.join(plain)} (fault workloads: "
-                             f"{', '.join(w.name for w in fault_workloads())})")
+            raise BenchError(
+                f"not a fault workload: {', '.join(plain)} (fault workloads: "
+                f"{', '.join(w.name for w in fault_workloads())})"
+            )
         return loaded
     return [w for w in (spec.load(n) for n in spec.available()) if w.fault is not None]
 
@@ -71,8 +74,9 @@ def variant_for(defn: StackDef, target: FaultTarget) -> str | None:
         if _has_target(defn, variant, target):
             return variant
     what = f"service {target.service!r}" if target.service else f"{target.role} service"
-    raise BenchError(f"no variant of {defn.platform}'s native stack has a {what} "
-                     f"(variants: {', '.join(defn.variants)})")
+    raise BenchError(
+        f"no variant of {defn.platform}'s native stack has a {what} (variants: {', '.join(defn.variants)})"
+    )
 
 
 def _harness_workers_needed(defn: StackDef, wl: Workload) -> None:
@@ -80,8 +84,10 @@ def _harness_workers_needed(defn: StackDef, wl: Workload) -> None:
     a stack whose own services are the workers (Airflow's scheduler with its LocalExecutor) has neither."""
     own = [s.name for s in defn.services if s.role == "worker"]
     if wl.fault is not None and wl.fault.action in ("scale-out", "partition") and own:
-        raise BenchError(f"{defn.platform}'s workers are services of its stack ({', '.join(own)}), "
-                         f"not the harness's: a {wl.fault.action} has no harness worker to act on")
+        raise BenchError(
+            f"{defn.platform}'s workers are services of its stack ({', '.join(own)}), "
+            f"not the harness's: a {wl.fault.action} has no harness worker to act on"
+        )
 
 
 def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
@@ -114,9 +120,14 @@ def already_done(cell: FaultCell, results: Path) -> Path | None:
         except BenchError:
             continue
         shape = record.deployment
-        if (record.status == "complete" and record.workload.name == cell.workload
-                and record.workload.hash == digest and shape.backend == "native" and shape.variant == variant
-                and all(r.fault.measures >= FAULT_MEASURES for r in record.repetitions if r.fault is not None)):
+        if (
+            record.status == "complete"
+            and record.workload.name == cell.workload
+            and record.workload.hash == digest
+            and shape.backend == "native"
+            and shape.variant == variant
+            and all(r.fault.measures >= FAULT_MEASURES for r in record.repetitions if r.fault is not None)
+        ):
             return run_dir
     return None
 
@@ -127,8 +138,14 @@ def table_rows(results: Path) -> list[dict]:
     return fault_report_context({k: c for k, c in cells.items() if k[2].startswith("fault-")})["rows"]
 
 
-def run_cells(cells: list[FaultCell], run_one: Callable[[FaultCell], Path], say: Callable[[str], None],
-              results: Path, skip_done: bool = False, dry_run: bool = False) -> list[str]:
+def run_cells(
+    cells: list[FaultCell],
+    run_one: Callable[[FaultCell], Path],
+    say: Callable[[str], None],
+    results: Path,
+    skip_done: bool = False,
+    dry_run: bool = False,
+) -> list[str]:
     """Run every cell that can run (and, with skip_done, has no complete run yet); the labels of
     those that did not complete. A cell's failure is one line; Ctrl-C ends the campaign. A dry run
     says what would run and runs nothing."""
@@ -159,10 +176,20 @@ def run_cells(cells: list[FaultCell], run_one: Callable[[FaultCell], Path], say:
     return failures
 
 
-TABLE_COLUMNS = [("platform", "platform"), ("stack", "stack"), ("scenario", "scenario"), ("service", "service"),
-                 ("undo s", "undo_after_s"), ("lost", "lost"), ("dup.", "duplicated"), ("failed/unfinished", "runs"),
-                 ("recovery s", "recovery_s"), ("to end s", "to_end_s"), ("behaviour", "behaviour"),
-                 ("submitted during", "submitted_during")]
+TABLE_COLUMNS = [
+    ("platform", "platform"),
+    ("stack", "stack"),
+    ("scenario", "scenario"),
+    ("service", "service"),
+    ("undo s", "undo_after_s"),
+    ("lost", "lost"),
+    ("dup.", "duplicated"),
+    ("failed/unfinished", "runs"),
+    ("recovery s", "recovery_s"),
+    ("to end s", "to_end_s"),
+    ("behaviour", "behaviour"),
+    ("submitted during", "submitted_during"),
+]
 
 
 def table(rows: list[dict]) -> Table:
@@ -171,8 +198,11 @@ def table(rows: list[dict]) -> Table:
     for header, _ in TABLE_COLUMNS:
         out.add_column(header)
     for row in rows:
-        row = {**row, "lost": f"{row['lost']}/{row['expected']}",
-               "runs": f"{row['runs_failed']}/{row['runs_unfinished']}"}
+        row = {
+            **row,
+            "lost": f"{row['lost']}/{row['expected']}",
+            "runs": f"{row['runs_failed']}/{row['runs_unfinished']}",
+        }
         out.add_row(*(_cell(row[key]) for _, key in TABLE_COLUMNS))
     return out
 

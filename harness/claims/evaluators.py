@@ -4,20 +4,26 @@ supported / contradicted: the data decides. inconclusive: measured, but the data
 repetitions spread across the line, or the run measured a development server where the claim is
 about a deployment). not measured: what is missing and the command that measures it.
 """
+
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harness.model.record import RunRecord
 from harness.claims.facts import Facts, Pick, conditions_of, machine, measured_on
 from harness.claims.metrics import METRICS, Figure, fault_outcomes
 from harness.claims.model import Claim, ClaimsFile, reason_text
+from harness.model.record import RunRecord
 
-OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
-                                                  ">=": operator.ge, "==": operator.eq}
-SEVERITY = ("contradicted", "inconclusive", "not measured", "supported")   # how per-platform verdicts combine
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
+SEVERITY = ("contradicted", "inconclusive", "not measured", "supported")  # how per-platform verdicts combine
 
 
 @dataclass
@@ -25,7 +31,7 @@ class Outcome:
     verdict: str
     evidence: str
     records: list[RunRecord] = field(default_factory=list)
-    missing: str = ""          # not measured: what is missing and how to measure it
+    missing: str = ""  # not measured: what is missing and how to measure it
 
 
 def _not_measured(missing: str) -> Outcome:
@@ -44,8 +50,10 @@ def _also(claim: Claim, record: RunRecord) -> str:
 
 
 def _dev_note(platform: str, record: RunRecord) -> str:
-    return (f"; but {platform} was measured only as '{record.deployment.description or record.deployment.kind}' "
-            f"({record.deployment.kind}), not the deployment the claim describes")
+    return (
+        f"; but {platform} was measured only as '{record.deployment.description or record.deployment.kind}' "
+        f"({record.deployment.kind}), not the deployment the claim describes"
+    )
 
 
 def _straddles(fig: Figure, op: str, value: float) -> bool:
@@ -67,8 +75,10 @@ def _threshold_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
         return _not_measured(got.missing)
     metric = METRICS[got.metric]
     who = platform if got.record.platform == platform else f"{platform} (as {got.record.platform})"
-    ev = (f"{who}, {got.workload}: {metric.label} {metric.describe(got.figure)}{_also(claim, got.record)}"
-          f"{measured_on(got.record)}; claimed {pred.op} {metric.show(pred.value)}{_preferred(got)}")
+    ev = (
+        f"{who}, {got.workload}: {metric.label} {metric.describe(got.figure)}{_also(claim, got.record)}"
+        f"{measured_on(got.record)}; claimed {pred.op} {metric.show(pred.value)}{_preferred(got)}"
+    )
     out = Outcome("", ev, [got.record], missing=got.missing)
     if got.dev:
         out.verdict, out.evidence = "inconclusive", ev + _dev_note(platform, got.record)
@@ -91,8 +101,12 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
     if len(outcomes) == 1:
         return outcomes[0]
     verdict = min((o.verdict for o in outcomes), key=SEVERITY.index)
-    return Outcome(verdict, " | ".join(o.evidence for o in outcomes if o.evidence),
-                   [r for o in outcomes for r in o.records], "; ".join(o.missing for o in outcomes if o.missing))
+    return Outcome(
+        verdict,
+        " | ".join(o.evidence for o in outcomes if o.evidence),
+        [r for o in outcomes for r in o.records],
+        "; ".join(o.missing for o in outcomes if o.missing),
+    )
 
 
 # -- ranking --------------------------------------------------------------------------------------
@@ -107,20 +121,29 @@ def ranking(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
     if len({pred.levels[p] for p in got}) < 2:
         if pred.focus:
             only = METRICS[got[pred.focus].metric]
-            return Outcome("inconclusive", f"{pred.focus} {only.label} {only.describe(got[pred.focus].figure)}; "
-                           f"no other platform to compare", [got[pred.focus].record], "; ".join(missing.values()))
+            return Outcome(
+                "inconclusive",
+                f"{pred.focus} {only.label} {only.describe(got[pred.focus].figure)}; no other platform to compare",
+                [got[pred.focus].record],
+                "; ".join(missing.values()),
+            )
         return _not_measured(f"needs at least two of {claimed} measured: " + "; ".join(missing.values()))
     metric = METRICS[got[next(iter(got))].metric]
-    ev = f"{metric.label}: " + ", ".join(f"{p} {metric.describe(g.figure)}"
-                                          for p, g in sorted(got.items(), key=lambda kv: kv[1].figure.value))
+    ev = f"{metric.label}: " + ", ".join(
+        f"{p} {metric.describe(g.figure)}" for p, g in sorted(got.items(), key=lambda kv: kv[1].figure.value)
+    )
     ev += f" (claimed order: {claimed})" + _also_each(claim, got)
     if missing:
         ev += "; not measured: " + ", ".join(missing)
     records = [g.record for g in got.values()]
     devs = [p for p, g in got.items() if g.dev]
     if devs:
-        return Outcome("inconclusive", ev + f"; {', '.join(devs)} measured only as a development server",
-                       records, "; ".join(missing.values()))
+        return Outcome(
+            "inconclusive",
+            ev + f"; {', '.join(devs)} measured only as a development server",
+            records,
+            "; ".join(missing.values()),
+        )
     wrong, undecided = _pairs(pred.levels, got, pred.focus)
     verdict = "contradicted" if wrong else "inconclusive" if undecided else "supported"
     if wrong:
@@ -157,7 +180,7 @@ def _pairs(levels: dict[str, int], got: dict[str, Pick], focus: str | None):
                 continue
             fa, fb = got[a].figure, got[b].figure
             if _overlap(fa, fb) or (fb.lower_bound and not fa.value < fb.value):
-                undecided.append((a, b))   # b's true value may still be above a's
+                undecided.append((a, b))  # b's true value may still be above a's
             elif not fa.value < fb.value:
                 wrong.append((a, b))
     return wrong, undecided
@@ -178,11 +201,16 @@ def ratio(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
     if a.figure is None or b.figure is None:
         return _not_measured("; ".join(g.missing for g in (a, b) if g.figure is None))
     metric = METRICS[a.metric]
-    times = (b.figure.value / a.figure.value if metric.better == "lower" else a.figure.value / b.figure.value) \
-        if min(a.figure.value, b.figure.value) > 0 else float("inf")
-    ev = (f"{a.workload}: {metric.label}: {subject} {metric.describe(a.figure)}, {pred.baseline} "
-          f"{metric.describe(b.figure)}: {subject} {times:.1f}x better; claimed at least {pred.at_least:g}x"
-          f"{measured_on(a.record)}")
+    times = (
+        (b.figure.value / a.figure.value if metric.better == "lower" else a.figure.value / b.figure.value)
+        if min(a.figure.value, b.figure.value) > 0
+        else float("inf")
+    )
+    ev = (
+        f"{a.workload}: {metric.label}: {subject} {metric.describe(a.figure)}, {pred.baseline} "
+        f"{metric.describe(b.figure)}: {subject} {times:.1f}x better; claimed at least {pred.at_least:g}x"
+        f"{measured_on(a.record)}"
+    )
     records = [a.record, b.record]
     devs = [p for p, g in ((subject, a), (pred.baseline, b)) if g.dev]
     if devs:
@@ -229,8 +257,10 @@ def _fault_one(claim: Claim, facts: Facts, platform: str, workload: str) -> Outc
         return _not_measured(f"fault scenario {scenario}: {found.problem}")
     done = [o for o in fault_outcomes(found.record) if o.scenario in scenarios]
     if not done:
-        return _not_measured(f"{platform} run {found.record.run_id} ({workload}) has no {scenario} experiment that "
-                             f"ran as designed: {facts.command(platform, workload)}")
+        return _not_measured(
+            f"{platform} run {found.record.run_id} ({workload}) has no {scenario} experiment that "
+            f"ran as designed: {facts.command(platform, workload)}"
+        )
     parts, holds = [], True
     for e in pred.expect:
         metric, fig = METRICS[e.metric], METRICS[e.metric].read(found.record)
@@ -242,9 +272,13 @@ def _fault_one(claim: Claim, facts: Facts, platform: str, workload: str) -> Outc
         seen = [o.behaviour for o in done]
         odd = [b for b in seen if b not in pred.behaviours]
         holds &= not odd
-        parts.append(f"what it did: {', '.join(f'{b} x{seen.count(b)}' for b in dict.fromkeys(seen))} "
-                     f"(claimed {' or '.join(pred.behaviours)}{': no' if odd else ''})")
-    ev = f"{platform}, {scenario} ({workload}, {len(done)} experiments): " + "; ".join(parts) + measured_on(found.record)
+        parts.append(
+            f"what it did: {', '.join(f'{b} x{seen.count(b)}' for b in dict.fromkeys(seen))} "
+            f"(claimed {' or '.join(pred.behaviours)}{': no' if odd else ''})"
+        )
+    ev = (
+        f"{platform}, {scenario} ({workload}, {len(done)} experiments): " + "; ".join(parts) + measured_on(found.record)
+    )
     if found.dev:
         return Outcome("inconclusive", ev + _dev_note(platform, found.record), [found.record])
     return Outcome("supported" if holds else "contradicted", ev, [found.record])
@@ -264,12 +298,16 @@ def _capability_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
         return _not_measured(found.problem or f"no complete run of {platform}")
     having = sorted((r for r in runs if pred.endpoint in r.endpoints), key=lambda r: r.started_at)
     if not having:
-        return _not_measured(f"none of {len(runs)} complete runs of {platform} recorded a '{pred.endpoint}' endpoint "
-                             f"(the stacks they ran exposed none; a run of a stack that lists one under `endpoints:` "
-                             f"records it: {facts.command(platform, 'idle-60s')})")
+        return _not_measured(
+            f"none of {len(runs)} complete runs of {platform} recorded a '{pred.endpoint}' endpoint "
+            f"(the stacks they ran exposed none; a run of a stack that lists one under `endpoints:` "
+            f"records it: {facts.command(platform, 'idle-60s')})"
+        )
     r = having[-1]
-    ev = (f"{r.platform} run {r.run_id} exposed '{pred.endpoint}' at {r.endpoints[pred.endpoint]} "
-          f"({len(having)} of {len(runs)} runs recorded it){measured_on(r)}")
+    ev = (
+        f"{r.platform} run {r.run_id} exposed '{pred.endpoint}' at {r.endpoints[pred.endpoint]} "
+        f"({len(having)} of {len(runs)} runs recorded it){measured_on(r)}"
+    )
     if pred.setting and pred.setting in r.settings:
         s = r.settings[pred.setting]
         ev += f"; enabled by {pred.setting}={s.value} (default {s.default})"
@@ -284,8 +322,12 @@ def not_measurable(claim: Claim, _: Facts, parsed: ClaimsFile) -> Outcome:
 
 
 EVALUATORS: dict[str, Callable[[Claim, Facts, ClaimsFile], Outcome]] = {
-    "threshold": threshold, "ranking": ranking, "ratio": ratio, "fault": fault,
-    "capability": capability, "not_measurable": not_measurable,
+    "threshold": threshold,
+    "ranking": ranking,
+    "ratio": ratio,
+    "fault": fault,
+    "capability": capability,
+    "not_measurable": not_measurable,
 }
 
 

@@ -1,5 +1,6 @@
 """What the results can say about a platform: its latest complete run of a workload, judged by the
 deployment that run recorded, and when there is none, exactly what is missing and how to measure it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,11 +12,12 @@ from harness.model.registry import platforms
 from harness.model.registry import seed_platforms as registered
 from harness.model.spec import available
 
-DEPLOYED = ("production", "external")   # shapes a claim about how a platform is deployed can be judged on
+DEPLOYED = ("production", "external")  # shapes a claim about how a platform is deployed can be judged on
 
 
 class Incomplete(Protocol):
     """A run that did not complete (report.IncompleteRun has these fields)."""
+
     platform: str
     workload: str
     run_id: str
@@ -26,20 +28,22 @@ class Incomplete(Protocol):
 @dataclass(frozen=True)
 class Found:
     """The run a claim is judged on for one platform and workload, or why there is none."""
+
     record: RunRecord | None
-    problem: str = ""          # when record is None: what is missing, and the command that measures it
-    dev: bool = False          # the run measured a development server where a deployment is claimed
+    problem: str = ""  # when record is None: what is missing, and the command that measures it
+    dev: bool = False  # the run measured a development server where a deployment is claimed
 
 
 @dataclass
 class Pick:
     """The first of a claim's measures that a usable run speaks to, for one platform."""
+
     figure: Figure | None = None
     record: RunRecord | None = None
     workload: str = ""
     metric: str = ""
     dev: bool = False
-    skipped: list[str] = field(default_factory=list)   # measures preferred over the one used, and why not
+    skipped: list[str] = field(default_factory=list)  # measures preferred over the one used, and why not
 
     @property
     def missing(self) -> str:
@@ -56,13 +60,20 @@ class Facts:
     is the one the report recomputed from the raw samples. Runs that are not complete are kept aside,
     only to say why a claim is not measured: no claim is ever decided on one."""
 
-    def __init__(self, cells: dict[tuple[str, str], RunRecord], incomplete: Iterable[Incomplete] = (),
-                 planned_platforms: dict[str, str] | None = None, planned_workloads: dict[str, str] | None = None):
+    def __init__(
+        self,
+        cells: dict[tuple[str, str], RunRecord],
+        incomplete: Iterable[Incomplete] = (),
+        planned_platforms: dict[str, str] | None = None,
+        planned_workloads: dict[str, str] | None = None,
+    ):
         self.cells = {k: r for k, r in cells.items() if r.status == "complete"}
         latest: dict[tuple[str, str], Incomplete | RunRecord] = {}
-        for key, run in [*((k, r) for k, r in cells.items() if r.status != "complete"),
-                         *(((i.platform, i.workload), i) for i in incomplete)]:
-            if key not in latest or run.run_id > latest[key].run_id:   # run ids begin with their UTC start
+        for key, run in [
+            *((k, r) for k, r in cells.items() if r.status != "complete"),
+            *(((i.platform, i.workload), i) for i in incomplete),
+        ]:
+            if key not in latest or run.run_id > latest[key].run_id:  # run ids begin with their UTC start
                 latest[key] = run
         self.failed = {k: f"run {r.run_id} {r.status}" + (f": {r.error}" if r.error else "") for k, r in latest.items()}
         self.registry = platforms()
@@ -120,8 +131,10 @@ class Facts:
             problem += f" (the latest {self.failed[(platform, workload)]})"
         if stand_ins:
             s, r = stand_ins[0]
-            problem += (f"; {s} was measured ({r.deployment.kind}: {r.deployment.description or r.deployment.variant}),"
-                        f" but the claim is about how {platform} is deployed")
+            problem += (
+                f"; {s} was measured ({r.deployment.kind}: {r.deployment.description or r.deployment.variant}),"
+                f" but the claim is about how {platform} is deployed"
+            )
         return Found(None, f"{problem}: {self.command(platform, workload)}")
 
     def pick(self, platform: str, measures, deployment: str) -> Pick:
@@ -134,10 +147,18 @@ class Facts:
                 continue
             fig = METRICS[m.metric].read(found.record)
             if fig is None:
-                out.skipped.append(f"{platform} run {found.record.run_id} ({m.workload}) has no "
-                                   f"{METRICS[m.metric].label}: {self.command(platform, m.workload)}")
+                out.skipped.append(
+                    f"{platform} run {found.record.run_id} ({m.workload}) has no "
+                    f"{METRICS[m.metric].label}: {self.command(platform, m.workload)}"
+                )
                 continue
-            out.figure, out.record, out.workload, out.metric, out.dev = fig, found.record, m.workload, m.metric, found.dev
+            out.figure, out.record, out.workload, out.metric, out.dev = (
+                fig,
+                found.record,
+                m.workload,
+                m.metric,
+                found.dev,
+            )
             return out
         return out
 
@@ -192,8 +213,10 @@ def conditions_of(records: list[RunRecord]) -> str:
 
 
 def measured_on(record: RunRecord) -> str:
-    return (f" (measured on: {record.deployment.description or '?'}; Python SDK worker; "
-            f"{record.machine.logical_cores} cores)")
+    return (
+        f" (measured on: {record.deployment.description or '?'}; Python SDK worker; "
+        f"{record.machine.logical_cores} cores)"
+    )
 
 
 def machine(record: RunRecord) -> str:

@@ -5,6 +5,7 @@ verdict from noise. Metrics of results that do not exist yet (load sweeps, issue
 scenarios, issue 10) read the record's `load` / `fault` field by attribute: until a run has one,
 they are simply not measured, and claims naming them turn into verdicts when such runs arrive.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ PERCENTILES = ("p50", "p90", "p99", "max")
 @dataclass(frozen=True)
 class Figure:
     value: float
-    spread: Spread | None = None     # across measured repetitions, where the run has it
-    lower_bound: bool = False        # the true value may be higher (a sweep that stopped early)
+    spread: Spread | None = None  # across measured repetitions, where the run has it
+    lower_bound: bool = False  # the true value may be higher (a sweep that stopped early)
     caveat: str | None = None
 
 
@@ -63,6 +64,7 @@ def _latency(metric: str, pct: str) -> Callable[[RunRecord], Figure | None]:
         if metric == "submit_to_first_start" and pct == "p50":
             spread = r.summary.submit_to_first_start_p50_by_repetition_ms
         return Figure(getattr(summary, f"{pct}_ms"), spread)
+
     return read
 
 
@@ -97,6 +99,7 @@ def _setup(field: str, scale: float = 1.0) -> Callable[[RunRecord], Figure | Non
     def read(r: RunRecord) -> Figure | None:
         value = getattr(r.setup, field)
         return None if value is None else Figure(value * scale)
+
     return read
 
 
@@ -107,6 +110,7 @@ def _server_services(r: RunRecord) -> Figure | None:
 
 def _load(field: str) -> Callable[[RunRecord], Figure | None]:
     """A figure of a rate sweep (issue 8: RunRecord.load)."""
+
     def read(r: RunRecord) -> Figure | None:
         load = getattr(r, "load", None)
         value = getattr(load, field, None) if load is not None else None
@@ -115,6 +119,7 @@ def _load(field: str) -> Callable[[RunRecord], Figure | None]:
         lower = field == "max_sustainable_per_s" and bool(getattr(load, "max_sustainable_is_lower_bound", False))
         why = f"a lower bound: the sweep stopped before the platform saturated ({load.stop_reason})" if lower else None
         return Figure(float(value), lower_bound=lower, caveat=why)
+
     return read
 
 
@@ -130,6 +135,7 @@ def _fault(total: Callable[[list[Any]], float | None]) -> Callable[[RunRecord], 
         outcomes = fault_outcomes(r)
         value = total(outcomes) if outcomes else None
         return None if value is None else Figure(float(value))
+
     return read
 
 
@@ -139,43 +145,77 @@ def _worst_recovery(outcomes: list[Any]) -> float | None:
 
 
 def _drain_speedup(outcomes: list[Any]) -> float | None:
-    ratios = sorted(o.throughput.after / o.throughput.before for o in outcomes
-                    if o.throughput.after is not None and o.throughput.before)
+    ratios = sorted(
+        o.throughput.after / o.throughput.before
+        for o in outcomes
+        if o.throughput.after is not None and o.throughput.before
+    )
     return ratios[len(ratios) // 2] if ratios else None
 
 
 def _all() -> dict[str, Metric]:
-    out = {f"{m}.{pct}_ms": Metric(f"{words} {pct}", "ms", ".3f", "lower", _latency(m, pct))
-           for m, words in LATENCY.items() for pct in PERCENTILES}
-    out.update({
-        "throughput_tasks_per_s": Metric("throughput", "tasks/s", ".0f", "higher", _throughput),
-        "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
-        "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
-        "setup.long_running_services": Metric("long-running services", "", ".0f", "lower",
-                                              _setup("long_running_services")),
-        "deployment.server_services": Metric("server processes in the recorded deployment", "", ".0f", "lower",
-                                             _server_services),
-        "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
-        "setup.ready_to_first_task_s": Metric("ready -> first task", "s", ".1f", "lower",
-                                              _setup("ready_to_first_task_s")),
-        "setup.footprint_mb": Metric("install footprint", "MB", ".0f", "lower", _setup("footprint_bytes", 2**-20)),
-        # issue 8 (load sweeps): RunRecord.load
-        "load.max_sustainable_per_s": Metric("maximum sustainable rate", "runs/s", ".0f", "higher",
-                                             _load("max_sustainable_per_s")),
-        "load.cpu_ms_per_task": Metric("CPU per task at the highest sustainable step, all services", "CPU-ms",
-                                       ".2f", "lower", _load("cpu_ms_per_task")),
-        # issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions
-        "fault.tasks_lost": Metric("tasks lost", "", ".0f", "lower",
-                                   _fault(lambda os: sum(o.tasks_lost for o in os))),
-        "fault.tasks_duplicated": Metric("tasks run twice", "", ".0f", "lower",
-                                         _fault(lambda os: sum(o.tasks_duplicated for o in os))),
-        "fault.runs_failed": Metric("workflow runs failed or unfinished", "", ".0f", "lower",
-                                    _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os))),
-        "fault.recovery_s": Metric("worst time from the undo (replacement, restart) to the first task completed",
-                                   "s", ".1f", "lower", _fault(_worst_recovery)),
-        "fault.drain_speedup": Metric("backlog drain rate after adding workers / before (median)", "x", ".2f",
-                                      "higher", _fault(_drain_speedup)),
-    })
+    out = {
+        f"{m}.{pct}_ms": Metric(f"{words} {pct}", "ms", ".3f", "lower", _latency(m, pct))
+        for m, words in LATENCY.items()
+        for pct in PERCENTILES
+    }
+    out.update(
+        {
+            "throughput_tasks_per_s": Metric("throughput", "tasks/s", ".0f", "higher", _throughput),
+            "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
+            "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
+            "setup.long_running_services": Metric(
+                "long-running services", "", ".0f", "lower", _setup("long_running_services")
+            ),
+            "deployment.server_services": Metric(
+                "server processes in the recorded deployment", "", ".0f", "lower", _server_services
+            ),
+            "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
+            "setup.ready_to_first_task_s": Metric(
+                "ready -> first task", "s", ".1f", "lower", _setup("ready_to_first_task_s")
+            ),
+            "setup.footprint_mb": Metric("install footprint", "MB", ".0f", "lower", _setup("footprint_bytes", 2**-20)),
+            # issue 8 (load sweeps): RunRecord.load
+            "load.max_sustainable_per_s": Metric(
+                "maximum sustainable rate", "runs/s", ".0f", "higher", _load("max_sustainable_per_s")
+            ),
+            "load.cpu_ms_per_task": Metric(
+                "CPU per task at the highest sustainable step, all services",
+                "CPU-ms",
+                ".2f",
+                "lower",
+                _load("cpu_ms_per_task"),
+            ),
+            # issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions
+            "fault.tasks_lost": Metric(
+                "tasks lost", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_lost for o in os))
+            ),
+            "fault.tasks_duplicated": Metric(
+                "tasks run twice", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_duplicated for o in os))
+            ),
+            "fault.runs_failed": Metric(
+                "workflow runs failed or unfinished",
+                "",
+                ".0f",
+                "lower",
+                _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os)),
+            ),
+            "fault.recovery_s": Metric(
+                "worst time from the undo (replacement, restart) to the first task completed",
+                "s",
+                ".1f",
+                "lower",
+                _fault(_worst_recovery),
+            ),
+            "fault.drain_speedup": Metric(
+                "backlog drain rate after adding workers / before (median)",
+                "x",
+                ".2f",
+                "higher",
+                _fault(_drain_speedup),
+            ),
+        }
+    )
     return out
 
 

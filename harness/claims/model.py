@@ -5,6 +5,7 @@ what it needs measured (metrics, workloads, deployment shape, load step, fault s
 predicate from a small set of kinds. An unknown key, a missing field, an unknown kind, metric,
 platform or workload is one line naming the file and the field; adding a claim is a row, not code.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,10 +15,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.claims.metrics import METRICS
 from harness.model.errors import BenchError, invalid
 from harness.model.paths import REPO_ROOT
 from harness.model.yamlfile import read_yaml_mapping
-from harness.claims.metrics import METRICS
 
 CLAIMS_FILE = REPO_ROOT / "claims" / "claims.yaml"
 Op = Literal["<", "<=", ">", ">=", "=="]
@@ -30,15 +31,16 @@ class _Strict(BaseModel):
 
 class Measure(_Strict):
     """One metric on one workload; a claim lists them in order of preference (the first measured decides)."""
+
     workload: str
-    metric: str | None = None      # None only for fault and capability claims
+    metric: str | None = None  # None only for fault and capability claims
 
 
 class Needs(_Strict):
-    deployment: Deployment = "any"     # production: only a run that recorded a production-shaped deployment
+    deployment: Deployment = "any"  # production: only a run that recorded a production-shaped deployment
     measures: list[Measure] = Field(default_factory=list)
-    load_step: str | None = None       # which step of a load sweep the figure comes from
-    fault: str | list[str] | None = None   # the fault scenario(s) whose outcomes decide
+    load_step: str | None = None  # which step of a load sweep the figure comes from
+    fault: str | list[str] | None = None  # the fault scenario(s) whose outcomes decide
 
     def fault_scenarios(self) -> list[str]:
         return [self.fault] if isinstance(self.fault, str) else list(self.fault or [])
@@ -53,6 +55,7 @@ class Threshold(_Strict):
 class Ranking(_Strict):
     """Claimed levels of the metric: a platform on a lower level has less of it than one on a higher
     level (same level: no claim between them). `focus`: the claim is about this platform's place."""
+
     kind: Literal["ranking"]
     levels: dict[str, int]
     focus: str | None = None
@@ -60,6 +63,7 @@ class Ranking(_Strict):
 
 class Ratio(_Strict):
     """subject is at least `at_least` times better than baseline on the metric (better: the metric's direction)."""
+
     kind: Literal["ratio"]
     baseline: str
     at_least: float = Field(gt=0)
@@ -74,6 +78,7 @@ class Expect(_Strict):
 class Fault(_Strict):
     """Every fault experiment of the scenario (each workload of needs.measures) meets every expectation;
     `behaviours`: what the platform may have done with the interrupted work (fault_record.Behaviour)."""
+
     kind: Literal["fault"]
     expect: list[Expect] = Field(default_factory=list)
     behaviours: list[str] = Field(default_factory=list)
@@ -81,9 +86,10 @@ class Fault(_Strict):
 
 class Capability(_Strict):
     """The run recorded an endpoint of this name (e.g. a Prometheus metrics endpoint)."""
+
     kind: Literal["capability"]
     endpoint: str
-    setting: str | None = None     # a run setting that enabled it, cited with its default
+    setting: str | None = None  # a run setting that enabled it, cited with its default
 
 
 class NotMeasurable(_Strict):
@@ -101,7 +107,7 @@ class Claim(_Strict):
     quote: str = Field(min_length=1)
     needs: Needs = Needs()
     predicate: Predicate
-    also: list[str] = Field(default_factory=list)    # metrics shown in the evidence beside the deciding one
+    also: list[str] = Field(default_factory=list)  # metrics shown in the evidence beside the deciding one
 
     @property
     def measurable(self) -> bool:
@@ -135,7 +141,7 @@ class Claim(_Strict):
 
 class ClaimsFile(_Strict):
     document: str
-    reasons: dict[str, str] = Field(default_factory=dict)         # shared reasons of not_measurable rows
+    reasons: dict[str, str] = Field(default_factory=dict)  # shared reasons of not_measurable rows
     planned_platforms: dict[str, str] = Field(default_factory=dict)  # named by claims, not registered yet: why
     planned_workloads: dict[str, str] = Field(default_factory=dict)  # named by claims, not written yet: why
     claims: list[Claim] = Field(min_length=1)
@@ -203,6 +209,7 @@ def _inconsistency(parsed: ClaimsFile) -> str | None:
     """What a well-formed file names that does not exist: ids twice, platforms, workloads, metrics, reasons."""
     from harness.model.registry import platforms as registered
     from harness.model.spec import available
+
     known = set(registered()) | set(parsed.planned_platforms)
     workloads = set(available()) | set(parsed.planned_workloads)
     seen: set[str] = set()
@@ -217,12 +224,15 @@ def _inconsistency(parsed: ClaimsFile) -> str | None:
                 return f"{where}: unknown platform {p!r} (registered: {', '.join(sorted(registered()))})"
         for m in c.needs.measures:
             if m.workload not in workloads:
-                return f"{where}.needs.measures: unknown workload {m.workload!r} (not in workloads/ nor planned_workloads)"
+                return (
+                    f"{where}.needs.measures: unknown workload {m.workload!r} (not in workloads/ nor planned_workloads)"
+                )
         for metric in _metrics(c):
             if metric not in METRICS:
                 return f"{where}: unknown metric {metric!r} (known: {', '.join(sorted(METRICS))})"
         if c.predicate.kind == "fault" and (odd := set(c.predicate.behaviours) - _behaviours()):
-            return f"{where}.predicate.behaviours: unknown {', '.join(sorted(odd))} (known: {', '.join(sorted(_behaviours()))})"
+            known = ", ".join(sorted(_behaviours()))
+            return f"{where}.predicate.behaviours: unknown {', '.join(sorted(odd))} (known: {known})"
         if c.predicate.kind == "not_measurable" and not _reason_ok(c.predicate.reason, parsed.reasons):
             return f"{where}.predicate.reason: {c.predicate.reason!r} is neither a key of reasons nor a sentence"
     return None
@@ -232,6 +242,7 @@ def _behaviours() -> set[str]:
     from typing import get_args
 
     from harness.model.fault_record import Behaviour
+
     return set(get_args(Behaviour))
 
 

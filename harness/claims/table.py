@@ -1,4 +1,5 @@
 """`bench claims`: every claim evaluated against a results folder, as a rich table, markdown or JSON."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,19 @@ from harness.model.errors import BenchError
 from harness.store.cells import claim_cells, collect
 
 FORMATS = ("table", "markdown", "json")
-STYLE = {"supported": "green", "contradicted": "red", "inconclusive": "yellow", "not measured": "dim",
-         "error": "bold red"}
+STYLE = {
+    "supported": "green",
+    "contradicted": "red",
+    "inconclusive": "yellow",
+    "not measured": "dim",
+    "error": "bold red",
+}
 
 
 def results_for(results: Path, claims_file: Path | None = None) -> list[ClaimResult]:
     """Every claim's verdict over the latest complete run per (platform, workload) in `results`, the
     default stack variant first, as the report chooses them; runs that did not complete are named."""
-    parsed = load(claims_file)   # a broken claims file fails before the results are read
+    parsed = load(claims_file)  # a broken claims file fails before the results are read
     if not results.is_dir():
         raise BenchError(f"{results}: no such results folder")
     cells, incomplete = collect(results)
@@ -51,18 +57,30 @@ def errors(results: list[ClaimResult]) -> BenchError | None:
 
 
 def _rich(results: list[ClaimResult]) -> Table:
-    table = Table("claim", "platform", "verdict", "evidence", "conditions / missing", title="claims of the seed document",
-                  show_lines=True)
+    table = Table(
+        "claim",
+        "platform",
+        "verdict",
+        "evidence",
+        "conditions / missing",
+        title="claims of the seed document",
+        show_lines=True,
+    )
     for r in results:
         if r.measurable:
             style = STYLE.get(r.verdict, "")
-            table.add_row(f"{r.id}\n[dim]{r.quote}[/dim]", r.platform, f"[{style}]{r.verdict}[/{style}]",
-                          _plain(r.evidence), _plain("; ".join(filter(None, [r.conditions, r.missing]))))
+            table.add_row(
+                f"{r.id}\n[dim]{r.quote}[/dim]",
+                r.platform,
+                f"[{style}]{r.verdict}[/{style}]",
+                _plain(r.evidence),
+                _plain("; ".join(filter(None, [r.conditions, r.missing]))),
+            )
     return table
 
 
 def _plain(text: str) -> str:
-    return text.replace("[", "\\[")   # rich markup: evidence may hold [min-max] ranges
+    return text.replace("[", "\\[")  # rich markup: evidence may hold [min-max] ranges
 
 
 def _unmeasurable_lines(results: list[ClaimResult]) -> list[str]:
@@ -83,12 +101,18 @@ def _cell(text: str) -> str:
 
 def markdown(results: list[ClaimResult]) -> str:
     c = counts(results)
-    lines = [f"{c.line()}.", "", "| claim | platform | verdict | evidence | conditions | runs | missing |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{c.line()}.",
+        "",
+        "| claim | platform | verdict | evidence | conditions | runs | missing |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         if r.measurable:
-            lines.append(f"| {_cell(r.quote)} ({r.id}) | {r.platform} | **{r.verdict}** | {_cell(r.evidence)} | "
-                         f"{_cell(r.conditions)} | {_cell(', '.join(r.runs))} | {_cell(r.missing)} |")
+            lines.append(
+                f"| {_cell(r.quote)} ({r.id}) | {r.platform} | **{r.verdict}** | {_cell(r.evidence)} | "
+                f"{_cell(r.conditions)} | {_cell(', '.join(r.runs))} | {_cell(r.missing)} |"
+            )
     lines += ["", "Not measurable:", "", "| claim | platform | section | reason |", "|---|---|---|---|"]
     for r in results:
         if not r.measurable:

@@ -1,4 +1,5 @@
 """`bench`: the command line. Every failure ends in one line naming the cause and a non-zero exit."""
+
 from __future__ import annotations
 
 import importlib
@@ -31,8 +32,12 @@ from harness.stack.backends import (
     resolve,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.",
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -64,37 +69,67 @@ class _RichProgress:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
-                    TimeElapsedColumn(), console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
-def _run_one(platform: str, workload: spec.Workload, variant=None, backend="auto", ports=None, hz=5.0,
-             keep=False, external_config: Path | None = None) -> Path:
+def _run_one(
+    platform: str,
+    workload: spec.Workload,
+    variant=None,
+    backend="auto",
+    ports=None,
+    hz=5.0,
+    keep=False,
+    external_config: Path | None = None,
+) -> Path:
     from harness.run.driver import RunOptions, run  # lazy: pandas, psutil, samplers (seconds)
-    opts = RunOptions(platform, workload, variant=variant, backend=backend, pinned_ports=ports or {}, sample_hz=hz,
-                      keep_run_dir=keep, external_config=external_config)
+
+    opts = RunOptions(
+        platform,
+        workload,
+        variant=variant,
+        backend=backend,
+        pinned_ports=ports or {},
+        sample_hz=hz,
+        keep_run_dir=keep,
+        external_config=external_config,
+    )
     with _progress() as p:
         return run(opts, _RichProgress(p, f"{platform}/{workload.name}"))
 
 
 @app.command("run")
-def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)"),
-            workload: str = typer.Argument(..., help="workload name or path to a YAML file"),
-            variant: Optional[str] = typer.Option(None, help="stack variant, e.g. postgres"),
-            backend: str = typer.Option("auto", help="auto (compose where a Docker engine answers, else native) | native | compose | external"),
-            external_config: Optional[Path] = typer.Option(None, help="external backend: YAML with endpoints: and metrics:"),
-            port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)"),
-            repetitions: Optional[int] = typer.Option(None, help="override the workload's measured repetitions"),
-            warmup: Optional[int] = typer.Option(None, help="override the workload's warmup repetitions"),
-            runs: Optional[int] = typer.Option(None, help="override workflow runs per repetition"),
-            duration_s: Optional[float] = typer.Option(None, help="override an idle workload's window (seconds)"),
-            sample_hz: float = typer.Option(5.0, help="resource sampling rate"),
-            keep_run_dir: bool = typer.Option(False, help="keep the temporary run directory (data, raw logs)")):
+def run_cmd(
+    platform: str = typer.Argument(..., help="platform name (bench list)"),
+    workload: str = typer.Argument(..., help="workload name or path to a YAML file"),
+    variant: Optional[str] = typer.Option(None, help="stack variant, e.g. postgres"),
+    backend: str = typer.Option(
+        "auto", help="auto (compose where a Docker engine answers, else native) | native | compose | external"
+    ),
+    external_config: Optional[Path] = typer.Option(None, help="external backend: YAML with endpoints: and metrics:"),
+    port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)"),
+    repetitions: Optional[int] = typer.Option(None, help="override the workload's measured repetitions"),
+    warmup: Optional[int] = typer.Option(None, help="override the workload's warmup repetitions"),
+    runs: Optional[int] = typer.Option(None, help="override workflow runs per repetition"),
+    duration_s: Optional[float] = typer.Option(None, help="override an idle workload's window (seconds)"),
+    sample_hz: float = typer.Option(5.0, help="resource sampling rate"),
+    keep_run_dir: bool = typer.Option(False, help="keep the temporary run directory (data, raw logs)"),
+):
     """Bring PLATFORM's stack up, run WORKLOAD, write results/PLATFORM/<run-id>/, stop everything."""
     registry.get(platform)
     wl = spec.load(workload)
-    overrides = {k: v for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs,
-                                   "duration_s": duration_s}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"repetitions": repetitions, "warmup": warmup, "runs": runs, "duration_s": duration_s}.items()
+        if v is not None
+    }
     if overrides:
         try:
             wl = spec.Workload.model_validate({**wl.model_dump(), **overrides})
@@ -108,10 +143,12 @@ def run_cmd(platform: str = typer.Argument(..., help="platform name (bench list)
 
 
 @app.command()
-def suite(platforms: list[str] = typer.Option([], "--platform", help="default: every platform doctor finds runnable"),
-          workloads: list[str] = typer.Option([], "--workload", help=f"default: {' '.join(DEFAULT_WORKLOADS)}"),
-          variant: Optional[str] = typer.Option(None),
-          backend: str = typer.Option("auto", help="auto | native | compose | external")):
+def suite(
+    platforms: list[str] = typer.Option([], "--platform", help="default: every platform doctor finds runnable"),
+    workloads: list[str] = typer.Option([], "--workload", help=f"default: {' '.join(DEFAULT_WORKLOADS)}"),
+    variant: Optional[str] = typer.Option(None),
+    backend: str = typer.Option("auto", help="auto | native | compose | external"),
+):
     """Run the default benchmark: each workload on each runnable platform, then the report."""
     orchestrators, engine = registry.orchestrators(), _docker_probe_once()
     chosen = platforms or [p for p in orchestrators if doctor_mod.runnable(p, backend, engine)]
@@ -121,7 +158,7 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
         registry.get(name)
     loaded = [spec.load(w) for w in (workloads or DEFAULT_WORKLOADS)]
     skipped = [p for p in orchestrators if p not in chosen]
-    if skipped and not platforms:   # left out by --platform is not "not runnable"
+    if skipped and not platforms:  # left out by --platform is not "not runnable"
         console.print(f"not runnable here (see `bench doctor`): {', '.join(skipped)}")
     failures = []
     for platform in chosen:
@@ -143,19 +180,29 @@ def suite(platforms: list[str] = typer.Option([], "--platform", help="default: e
 
 
 @app.command()
-def faults(platforms: list[str] = typer.Option([], "--platform", help="default: every platform that runs natively here"),
-           workloads: list[str] = typer.Option([], "--workload", help="default: every workload with a fault block"),
-           skip_done: bool = typer.Option(False, help="leave out cells that already have a complete run"),
-           dry_run: bool = typer.Option(False, help="print the plan, run nothing")):
-    """Every fault workload on every native platform (the stack variant that has the targeted service), then the fault table."""
+def faults(
+    platforms: list[str] = typer.Option([], "--platform", help="default: every platform that runs natively here"),
+    workloads: list[str] = typer.Option([], "--workload", help="default: every workload with a fault block"),
+    skip_done: bool = typer.Option(False, help="leave out cells that already have a complete run"),
+    dry_run: bool = typer.Option(False, help="print the plan, run nothing"),
+):
+    """Every fault workload on every native platform (the stack variant that has the targeted service),
+    then the fault table."""
     from harness.campaign import faults as fc  # lazy: the driver and the report (seconds)
+
     for name in platforms:
         registry.get(name)
     chosen = platforms or [p for p in registry.orchestrators() if doctor_mod.runnable(p, "native")]
     cells = fc.plan(chosen, fc.fault_workloads(workloads))
     say = lambda line: out.print(line, soft_wrap=True, markup=False, highlight=False)  # noqa: E731
-    failures = fc.run_cells(cells, lambda c: _run_one(c.platform, spec.load(c.workload), c.variant, "native"),
-                            say, RESULTS_DIR, skip_done, dry_run)
+    failures = fc.run_cells(
+        cells,
+        lambda c: _run_one(c.platform, spec.load(c.workload), c.variant, "native"),
+        say,
+        RESULTS_DIR,
+        skip_done,
+        dry_run,
+    )
     if dry_run:
         return
     _report(RESULTS_DIR)
@@ -167,19 +214,24 @@ def faults(platforms: list[str] = typer.Option([], "--platform", help="default: 
 
 def _report(results: Path) -> None:
     from harness.report.render import render  # lazy: matplotlib, jinja2 (seconds)
+
     md, html = render(results)
     out.print(f"report: {md}\n        {html}", soft_wrap=True)
 
 
 @app.command()
-def compare(old: Path = typer.Argument(..., help="results folder or run folder (A)"),
-            new: Path = typer.Argument(..., help="results folder or run folder (B)"),
-            html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML page here"),
-            fail_on_regression: Optional[float] = typer.Option(
-                None, metavar="PCT", help="exit 3 when a significant regression exceeds PCT %")):
+def compare(
+    old: Path = typer.Argument(..., help="results folder or run folder (A)"),
+    new: Path = typer.Argument(..., help="results folder or run folder (B)"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML page here"),
+    fail_on_regression: Optional[float] = typer.Option(
+        None, metavar="PCT", help="exit 3 when a significant regression exceeds PCT %"
+    ),
+):
     """Compare two result sets: per platform, workload and metric, old vs new, significance, machines, verdicts."""
     from harness.report import compare as compare_mod  # lazy: pandas, scipy (seconds)
     from harness.report import compare_render  # lazy: markdown, jinja2
+
     comparison = compare_mod.compare_paths(old, new)
     typer.echo(compare_render.render_markdown(comparison), nl=False)  # verbatim markdown, never restyled
     if html is not None:
@@ -191,11 +243,14 @@ def compare(old: Path = typer.Argument(..., help="results folder or run folder (
 
 
 @app.command("claims")
-def claims_cmd(results: Path = typer.Option(RESULTS_DIR, help="results folder to read"),
-               fmt: str = typer.Option("table", "--format", help="table | markdown | json"),
-               claims_file: Optional[Path] = typer.Option(None, "--claims-file", help="default: claims/claims.yaml")):
+def claims_cmd(
+    results: Path = typer.Option(RESULTS_DIR, help="results folder to read"),
+    fmt: str = typer.Option("table", "--format", help="table | markdown | json"),
+    claims_file: Optional[Path] = typer.Option(None, "--claims-file", help="default: claims/claims.yaml"),
+):
     """Every claim of the seed document with its verdict against the results (exit 1 if one could not be evaluated)."""
     from harness.claims import table  # lazy: pandas, the claims (seconds)
+
     verdicts = table.results_for(results, claims_file)
     table.show(verdicts, fmt, out)
     failed = table.errors(verdicts)
@@ -221,9 +276,11 @@ def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every
             t = time.monotonic()
             done = install.platform(definition.load(name))
         took = time.monotonic() - t
-        out.print(f"{name}: {'cached' if done.cached else 'installed'} in {took:.1f}s "
-                  f"({done.footprint_bytes / 2**20:.0f} MB; {', '.join(f'{k} {v}' for k, v in done.versions.items())})",
-                  soft_wrap=True)
+        out.print(
+            f"{name}: {'cached' if done.cached else 'installed'} in {took:.1f}s "
+            f"({done.footprint_bytes / 2**20:.0f} MB; {', '.join(f'{k} {v}' for k, v in done.versions.items())})",
+            soft_wrap=True,
+        )
 
 
 def _docker_probe_once():
@@ -267,8 +324,10 @@ def list_cmd():
     no_engine = engine()
     table = Table("backend", "what", "here", title="backends")
     for name, what in BACKENDS.items():
-        here = {"compose": "yes" if no_engine is None else f"no: {no_engine}",
-                "auto": "per platform: see 'runs here' above"}.get(name, "yes")
+        here = {
+            "compose": "yes" if no_engine is None else f"no: {no_engine}",
+            "auto": "per platform: see 'runs here' above",
+        }.get(name, "yes")
         table.add_row(name, what, here)
     out.print(table)
 
@@ -289,12 +348,16 @@ def doctor():
         else:
             missing = [f"{b}: {r.fix or r.what}" for b, reqs in checked.items() for r in reqs if not r.ok]
             why = info.native_missing
-            out.print(f"[bold]{name}[/bold]: [red]not runnable here[/red]: " + "; ".join(([why] if why else []) + missing),
-                      soft_wrap=True)
+            out.print(
+                f"[bold]{name}[/bold]: [red]not runnable here[/red]: " + "; ".join(([why] if why else []) + missing),
+                soft_wrap=True,
+            )
         for backend, reqs in checked.items():
             for r in reqs:
-                out.print(f"  {backend:8} {'ok     ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"),
-                          soft_wrap=True)
+                out.print(
+                    f"  {backend:8} {'ok     ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"),
+                    soft_wrap=True,
+                )
     if not all_ok:
         raise typer.Exit(1)
 
@@ -306,10 +369,14 @@ def _print_endpoints(endpoints: dict[str, str], log_dir: Path) -> None:
 
 
 @app.command()
-def up(platform: str, variant: Optional[str] = typer.Option(None),
-       port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)")):
+def up(
+    platform: str,
+    variant: Optional[str] = typer.Option(None),
+    port: list[str] = typer.Option([], help="pin a port: NAME=PORT (repeatable)"),
+):
     """Start PLATFORM's stack in the background on 127.0.0.1 (stop it with `bench down`)."""
     from harness.run import background  # lazy: the driver's stack (seconds)
+
     with _progress() as p:
         started = background.up(platform, variant, _ports(port), _RichProgress(p, platform))
     _print_endpoints(started.endpoints, Path(started.log_dir))
@@ -319,6 +386,7 @@ def up(platform: str, variant: Optional[str] = typer.Option(None),
 def down(platform: str):
     """Stop a stack started with `bench up` and remove its run directory."""
     from harness.run import background  # lazy: the driver's stack (seconds)
+
     background.down(platform)
     out.print(f"{platform}: stopped", soft_wrap=True, markup=False, highlight=False)
 
@@ -326,6 +394,7 @@ def down(platform: str):
 def _reap_orphans() -> None:
     """What a harness killed outright left running (see harness/run/ledger.py), stopped with one line each."""
     from harness.run.ledger import reap_orphans  # lazy: pandas via the store (seconds)
+
     try:
         for line in reap_orphans():
             console.print(f"[yellow]cleaned up:[/yellow] {escape(line)}", soft_wrap=True)
@@ -384,6 +453,9 @@ def main() -> None:
         if os.environ.get("BENCH_DEBUG"):
             raise
         lines = str(err).strip().splitlines()
-        console.print(f"[red]internal error:[/red] {escape(type(err).__name__)}: {escape(lines[0] if lines else '')} "
-                      "(set BENCH_DEBUG=1 for the traceback)", soft_wrap=True)
+        console.print(
+            f"[red]internal error:[/red] {escape(type(err).__name__)}: {escape(lines[0] if lines else '')} "
+            "(set BENCH_DEBUG=1 for the traceback)",
+            soft_wrap=True,
+        )
         sys.exit(1)

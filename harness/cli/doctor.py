@@ -1,4 +1,5 @@
 """What each platform needs on this machine, and what is missing."""
+
 from __future__ import annotations
 
 from importlib import metadata
@@ -47,9 +48,13 @@ def _install_requirements(d: definition.StackDef) -> list[Requirement]:
         g = d.install.go
         have = go_version()
         ok = have is not None and version_tuple(have) >= version_tuple(g.requires_go)
-        reqs.append(Requirement(
-            f"Go >= {g.requires_go} to build {g.module}@{g.version} (have: {have or 'none'})", ok,
-            f"install a Go toolchain >= {g.requires_go} and put `go` on PATH; the build uses the Go module proxy"))
+        reqs.append(
+            Requirement(
+                f"Go >= {g.requires_go} to build {g.module}@{g.version} (have: {have or 'none'})",
+                ok,
+                f"install a Go toolchain >= {g.requires_go} and put `go` on PATH; the build uses the Go module proxy",
+            )
+        )
     return reqs
 
 

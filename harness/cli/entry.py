@@ -1,5 +1,6 @@
 """The `bench` entry point, kept light: Ctrl-C or SIGTERM while the harness is still importing its
 libraries (a second or more on a busy machine) ends with the same one line as during a run."""
+
 import os
 import signal
 import sys
@@ -10,9 +11,11 @@ def main() -> None:
     # print "skipping fork() handlers" on every subprocess the harness starts; it execs at once and
     # never uses grpc in a child. hatchet-sdk's own default is the same.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
     def terminate(signum, frame):
         raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, terminate)   # as Ctrl-C: clean up, keep what was measured, exit 130
+
+    signal.signal(signal.SIGTERM, terminate)  # as Ctrl-C: clean up, keep what was measured, exit 130
     try:
         from harness.cli.app import main as cli_main  # lazy: Ctrl-C while importing gets one line
     except KeyboardInterrupt:

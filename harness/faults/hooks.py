@@ -1,6 +1,7 @@
 """What a fault workload needs from a run besides the stack's fault operations: the workers behind a
 link of their own (partition), more workers (scale-out), and a run submitted while the fault is in
 force, with its fate awaited (fault_probe.py). The session calls these; the fault runner acts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,14 +10,14 @@ import time
 from typing import Any, Callable
 
 from harness.faults import runner as faults
-from harness.model.errors import BenchError, RunInterrupted, ServiceDied
 from harness.faults.probe import Sender, probe_sender
+from harness.model.errors import BenchError, RunInterrupted, ServiceDied
 from harness.model.fault_record import CollateralDeath, SubmissionProbe
-from harness.platforms.base import Adapter, Deployment, worker_copy
 from harness.model.record import RunRecord, Setting
-from harness.store.results import Redactor
 from harness.model.spec import Workload
+from harness.platforms.base import Adapter, Deployment, worker_copy
 from harness.stack.base import Stack, fault_control, link_control
+from harness.store.results import Redactor
 
 LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 
@@ -24,8 +25,8 @@ LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 class FaultHooks:
     def __init__(self, workload: Workload, adapter: Adapter, stack: Stack, record: RunRecord, redact: Redactor):
         self.wl, self.adapter, self.stack, self.record, self.redact = workload, adapter, stack, record, redact
-        self.probe_target = None   # the HTTP submission the probes use, asked of the adapter once
-        self.deaths: list[CollateralDeath] | None = None   # a list while a fault repetition runs
+        self.probe_target = None  # the HTTP submission the probes use, asked of the adapter once
+        self.deaths: list[CollateralDeath] | None = None  # a list while a fault repetition runs
 
     def check_alive(self) -> None:
         """A service's death ends the run, except during a measured repetition of a fault workload:
@@ -38,8 +39,14 @@ class FaultHooks:
             if self.deaths is None:
                 raise
             fault_control(self.stack).mark_dead(death.service)
-            self.deaths.append(CollateralDeath(service=death.service, exit_code=death.exit_code, seen_ns=time.time_ns(),
-                                               last_log_line=self.redact(death.last_line)[:200]))
+            self.deaths.append(
+                CollateralDeath(
+                    service=death.service,
+                    exit_code=death.exit_code,
+                    seen_ns=time.time_ns(),
+                    last_log_line=self.redact(death.last_line)[:200],
+                )
+            )
 
     def begin_repetition(self, faulted: bool) -> None:
         """From now until end_repetition, deaths are collateral if this repetition has a fault (a
@@ -66,10 +73,14 @@ class FaultHooks:
         ports = sorted({int(p) for v in deployment.endpoints.values() for p in LOOPBACK_PORT.findall(v)})
         host = link_control(self.stack).open_worker_link(ports)
         self.record.settings["worker.network"] = Setting(
-            value=f"a network namespace of their own, linked to the host ({host}); ports {ports} reached through it (socat forwards those bound to loopback)",
-            default="the host's network", why="network-partition: the link between the workers and the servers can be cut")
-        return dataclasses.replace(deployment, endpoints={k: v.replace("127.0.0.1", host)
-                                                          for k, v in deployment.endpoints.items()})
+            value=f"a network namespace of their own, linked to the host ({host}); ports {ports} reached through it "
+            "(socat forwards those bound to loopback)",
+            default="the host's network",
+            why="network-partition: the link between the workers and the servers can be cut",
+        )
+        return dataclasses.replace(
+            deployment, endpoints={k: v.replace("127.0.0.1", host) for k, v in deployment.endpoints.items()}
+        )
 
     def more_workers(self, deployment: Deployment) -> faults.MoreWorkers | None:
         """A scale-out's extra workers: copies of the adapter's first worker; None when the platform's
@@ -91,7 +102,7 @@ class FaultHooks:
             one_task = deployment.workload.model_copy(update={"tasks": 1})
             try:
                 self.probe_target = self.adapter.http_target(dataclasses.replace(deployment, workload=one_task))
-            except BenchError:   # no HTTP submission path: no probe (the fault table shows –)
+            except BenchError:  # no HTTP submission path: no probe (the fault table shows –)
                 return None
         return probe_sender(self.probe_target)
 

@@ -7,6 +7,7 @@ cuts the link the workers reach the servers by (stack.cut_link) and restores it.
 It only acts and notes the harness clock around each operation; what the platform did about it is
 read afterwards from the stamps and the engine's records (harness/analysis/faults.py).
 """
+
 from __future__ import annotations
 
 import signal
@@ -16,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from harness.model.errors import BenchError
 from harness.faults.probe import PROBE_AFTER_S, Sender, probe_id
+from harness.model.errors import BenchError
 from harness.model.fault_record import FaultLog, FaultOperation, SubmissionProbe
 from harness.model.spec import FaultSpec, FaultTarget, FaultTrigger, Workload
 from harness.stack.base import ServiceInfo, Stack, fault_control, link_control
@@ -27,7 +28,7 @@ from harness.store.stamps import StampReader
 # A scale-out's extra workers: (how many, a tag for their names) -> their service specs.
 MoreWorkers = Callable[[int, str], list[ServiceSpec]]
 
-POLL_S = 0.01          # how often the stamps are read while waiting for the trigger
+POLL_S = 0.01  # how often the stamps are read while waiting for the trigger
 NOT_TARGETS = ("oneshot",)
 
 # Every fault operation runs on this one thread, which lives as long as the harness. A service is
@@ -63,19 +64,29 @@ def trigger_ns(trigger: FaultTrigger, stamps: list[dict], origin_ns: int, first_
     if trigger.after_tasks is not None:
         ends = sorted(s["body_end_ns"] for s in stamps)
         return ends[trigger.after_tasks - 1] + delay_ns if len(ends) >= trigger.after_tasks else None
-    previous = [s["body_end_ns"] for s in stamps
-                if s["workflow_id"] == first_workflow and s["index"] == trigger.mid_task - 1]
+    previous = [
+        s["body_end_ns"] for s in stamps if s["workflow_id"] == first_workflow and s["index"] == trigger.mid_task - 1
+    ]
     return min(previous) + delay_ns if previous else None
 
 
 class FaultRunner:
     """One fault in one repetition: start() before the submissions, stop() once they are final."""
 
-    def __init__(self, spec: FaultSpec, stack: Stack, stamps_dir: Path, phase: str, first_workflow: str,
-                 turn: int, clock: Callable[[], int] = time.time_ns, more_workers: MoreWorkers | None = None,
-                 send_probe: Sender | None = None):
+    def __init__(
+        self,
+        spec: FaultSpec,
+        stack: Stack,
+        stamps_dir: Path,
+        phase: str,
+        first_workflow: str,
+        turn: int,
+        clock: Callable[[], int] = time.time_ns,
+        more_workers: MoreWorkers | None = None,
+        send_probe: Sender | None = None,
+    ):
         self.spec, self.stack, self.clock, self.turn, self.more_workers = spec, stack, clock, turn, more_workers
-        self.send_probe = send_probe if spec.action != "scale-out" else None   # a scale-out disrupts nothing
+        self.send_probe = send_probe if spec.action != "scale-out" else None  # a scale-out disrupts nothing
         self.phase_tag, self.first_workflow = f"-{phase}-", first_workflow
         target = pick_target(spec.target, stack.services(), turn)
         undo = spec.undo_after_s[turn % len(spec.undo_after_s)] if spec.undo_after_s else None
@@ -97,7 +108,7 @@ class FaultRunner:
         self._stop.set()
         self._thread.join()
         if self._prober.ident is not None:
-            self._prober.join()   # bounded: the sender's answer timeout (and the client's retries)
+            self._prober.join()  # bounded: the sender's answer timeout (and the client's retries)
         if self.log.added:
             self._stop_added()
         return self.log
@@ -115,7 +126,7 @@ class FaultRunner:
         try:
             due = self._await_trigger()
             if due is None or self._stop.wait(max(0.0, (due - self.clock()) / 1e9)):
-                return   # the repetition ended before the fault was due: nothing fired
+                return  # the repetition ended before the fault was due: nothing fired
             self._fire()
             if self.log.undo_after_s is not None:
                 self.log.undone_early = self._stop.wait(self.log.undo_after_s)
@@ -136,7 +147,7 @@ class FaultRunner:
         try:
             self._undo()
         except Exception:
-            pass   # already recorded as an operation with its error
+            pass  # already recorded as an operation with its error
 
     def _await_trigger(self) -> int | None:
         while not self._stop.is_set():
@@ -150,7 +161,7 @@ class FaultRunner:
     def _fire(self) -> None:
         service, action = self.log.service, self.spec.action
         assert service is not None
-        if self.send_probe is not None:   # started first: a restart's call returns only once it is over
+        if self.send_probe is not None:  # started first: a restart's call returns only once it is over
             self._prober.start()
         try:
             if action == "kill":
@@ -167,7 +178,7 @@ class FaultRunner:
         finally:  # fired even if the operation then failed: the fault may be partly in force
             if self.log.operations:
                 self.log.fired_ns = self.log.operations[0].start_ns
-        if action in ("restart", "scale-out"):   # in force once the call returns: the services are ready
+        if action in ("restart", "scale-out"):  # in force once the call returns: the services are ready
             self.log.undone_ns = self.log.operations[0].end_ns
 
     def _probe(self) -> None:
@@ -178,13 +189,15 @@ class FaultRunner:
         self.log.probe = probe = SubmissionProbe(workflow_id=probe_id(self.first_workflow), sent_ns=self.clock())
         try:
             self.send_probe(probe)
-        except Exception as err:   # recorded, never the end of the repetition
+        except Exception as err:  # recorded, never the end of the repetition
             probe.error = f"{type(err).__name__}: {err}"[:200]
 
     def _scale_out(self) -> None:
         if self.more_workers is None:
-            raise BenchError("scale-out: this platform's workers are services of its stack, not the harness's: "
-                             "there is no worker to add")
+            raise BenchError(
+                "scale-out: this platform's workers are services of its stack, not the harness's: "
+                "there is no worker to add"
+            )
         specs = self.more_workers(self.spec.add_workers or 1, f"scale{self.turn + 1}")
         self.log.added = [s.name for s in specs]
         self._operation(f"scale-out(+{len(specs)})", lambda: [self.stack.start_worker(s) for s in specs])
@@ -192,7 +205,9 @@ class FaultRunner:
     def _stop_added(self) -> None:
         """The repetition is over: the workers a scale-out added go, so the next one starts as this one did."""
         try:
-            self._operation("stop-added", lambda: [fault_control(self.stack).kill(n, signal.SIGTERM) for n in self.log.added])
+            self._operation(
+                "stop-added", lambda: [fault_control(self.stack).kill(n, signal.SIGTERM) for n in self.log.added]
+            )
         except BenchError as err:
             self.log.error = self.log.error or str(err)
 
@@ -212,21 +227,44 @@ class FaultRunner:
         try:
             _OPERATIONS.submit(call).result()
         except BenchError as err:
-            self.log.operations.append(FaultOperation(operation=name, service=self.log.service or "",
-                                                      start_ns=start, end_ns=self.clock(), error=str(err)[:300]))
+            self.log.operations.append(
+                FaultOperation(
+                    operation=name,
+                    service=self.log.service or "",
+                    start_ns=start,
+                    end_ns=self.clock(),
+                    error=str(err)[:300],
+                )
+            )
             raise
-        self.log.operations.append(FaultOperation(operation=name, service=self.log.service or "",
-                                                  start_ns=start, end_ns=self.clock()))
+        self.log.operations.append(
+            FaultOperation(operation=name, service=self.log.service or "", start_ns=start, end_ns=self.clock())
+        )
 
 
-def start_runner(workload: Workload, stack: Stack, stamps_dir: Path, phase: str, rep: int,
-                 first_workflow: str, more_workers: MoreWorkers | None = None,
-                 send_probe: Sender | None = None) -> FaultRunner | None:
+def start_runner(
+    workload: Workload,
+    stack: Stack,
+    stamps_dir: Path,
+    phase: str,
+    rep: int,
+    first_workflow: str,
+    more_workers: MoreWorkers | None = None,
+    send_probe: Sender | None = None,
+) -> FaultRunner | None:
     """The runner for a measured repetition of a fault workload, started; None otherwise (no fault, or
     warmup: the warmup is the undisturbed baseline)."""
     if workload.fault is None or rep < workload.warmup:
         return None
-    runner = FaultRunner(workload.fault, stack, stamps_dir, phase, first_workflow, turn=rep - workload.warmup,
-                         more_workers=more_workers, send_probe=send_probe)
+    runner = FaultRunner(
+        workload.fault,
+        stack,
+        stamps_dir,
+        phase,
+        first_workflow,
+        turn=rep - workload.warmup,
+        more_workers=more_workers,
+        send_probe=send_probe,
+    )
     runner.start()
     return runner

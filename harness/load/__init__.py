@@ -5,14 +5,19 @@ Locust patches the standard library at import, which breaks the asyncio SDKs, so
 in the master and worker processes `run_step` starts (`harness/load/locustfile.py`).
 Attributes load lazily, so a Locust worker importing `harness.load.schedule` pulls in nothing else.
 """
+
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {
-    "HttpTarget": "schedule", "Step": "schedule", "LAG_P99_LIMIT_MS": "schedule",
-    "StepResult": "generator", "run_step": "generator",
-    "Ceiling": "ceiling", "measure_ceiling": "ceiling",
+    "HttpTarget": "schedule",
+    "Step": "schedule",
+    "LAG_P99_LIMIT_MS": "schedule",
+    "StepResult": "generator",
+    "run_step": "generator",
+    "Ceiling": "ceiling",
+    "measure_ceiling": "ceiling",
     "NullServer": "null_server",
 }
 __all__ = sorted(_EXPORTS)

@@ -10,6 +10,7 @@ else's load, and the record says so. Goal on the 2-core reference machine: >= 10
 prints the figures and writes results/load/ceiling/<time>.json; `latest()` reads the newest, which
 every load result records beside its own figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,13 @@ from typing import Callable
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from harness.model.errors import BenchError
-from harness.store.machine import RepetitionProbe, machine
-from harness.model.paths import RESULTS_DIR
-from harness.model.record import LatencySummary, Machine, MachineState
 from harness.load.generator import StepResult, describe_setup, run_step
 from harness.load.null_server import NullServer
 from harness.load.schedule import LAG_P99_LIMIT_MS, HttpTarget, Step
+from harness.model.errors import BenchError
+from harness.model.paths import RESULTS_DIR
+from harness.model.record import LatencySummary, Machine, MachineState
+from harness.store.machine import RepetitionProbe, machine
 
 GOAL_PER_WORKER_PER_S = 10_000
 LADDER_PER_WORKER = (1000, 2000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 20_000, 25_000, 30_000, 40_000)
@@ -51,16 +52,16 @@ class CeilingStep(_Model):
     sent_per_s: float
     acked_per_s: float
     latency_from_send_ms: LatencySummary | None
-    worker_cpu_us_per_submission: float | None   # where the time goes: the generator's CPU ...
-    server_cpu_us_per_submission: float | None   # ... and the null server's, per submission
-    senders: int                                 # connections the workers opened, all together
+    worker_cpu_us_per_submission: float | None  # where the time goes: the generator's CPU ...
+    server_cpu_us_per_submission: float | None  # ... and the null server's, per submission
+    senders: int  # connections the workers opened, all together
     machine_state: MachineState
     worker_reports: dict = {}
 
 
 class Ceiling(_Model):
     workers: int
-    per_worker_per_s: float | None    # the highest rate kept up with, per worker; None if none was
+    per_worker_per_s: float | None  # the highest rate kept up with, per worker; None if none was
     total_per_s: float | None
     goal_per_worker_per_s: float = GOAL_PER_WORKER_PER_S
     lag_p99_limit_ms: float = LAG_P99_LIMIT_MS
@@ -75,24 +76,38 @@ class Ceiling(_Model):
     steps: list[CeilingStep]
 
 
-def measure_ceiling(workers: int = 1, ladder_per_worker: tuple[float, ...] = LADDER_PER_WORKER,
-                    duration_s: float = 5.0, warmup_s: float = 1.0, refine: int = REFINE_STEPS,
-                    out_dir: Path | None = None) -> Ceiling:
+def measure_ceiling(
+    workers: int = 1,
+    ladder_per_worker: tuple[float, ...] = LADDER_PER_WORKER,
+    duration_s: float = 5.0,
+    warmup_s: float = 1.0,
+    refine: int = REFINE_STEPS,
+    out_dir: Path | None = None,
+) -> Ceiling:
     """Highest rate with lag p99 < 1 ms per worker, plus every step tried."""
     with tempfile.TemporaryDirectory(prefix="bench-ceiling-") as tmp:
         work = Path(out_dir or tmp)
         steps: list[CeilingStep] = []
         with NullServer(work, realtime=True) as server:
+
             def attempt(per_worker: float) -> bool:
                 steps.append(_attempt(server, work, per_worker, workers, duration_s, warmup_s, len(steps)))
                 return steps[-1].kept_up
 
             best = search_ceiling(attempt, ladder_per_worker, refine)
             setups = sorted({describe_setup(s.worker_reports) or "unknown" for s in steps})
-    return Ceiling(workers=workers, per_worker_per_s=best, total_per_s=best * workers if best else None,
-                   duration_s=duration_s, warmup_s=warmup_s, measured_at=datetime.now(timezone.utc),
-                   machine=machine(), worker_scheduling=" | ".join(setups) or None,
-                   null_server_scheduling=server.scheduling, steps=steps)
+    return Ceiling(
+        workers=workers,
+        per_worker_per_s=best,
+        total_per_s=best * workers if best else None,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        measured_at=datetime.now(timezone.utc),
+        machine=machine(),
+        worker_scheduling=" | ".join(setups) or None,
+        null_server_scheduling=server.scheduling,
+        steps=steps,
+    )
 
 
 def search_ceiling(attempt: Callable[[float], bool], ladder: tuple[float, ...], refine: int) -> float | None:
@@ -114,8 +129,9 @@ def search_ceiling(attempt: Callable[[float], bool], ladder: tuple[float, ...], 
     return best
 
 
-def _attempt(server: NullServer, work: Path, per_worker: float, workers: int, duration_s: float,
-             warmup_s: float, n: int) -> CeilingStep:
+def _attempt(
+    server: NullServer, work: Path, per_worker: float, workers: int, duration_s: float, warmup_s: float, n: int
+) -> CeilingStep:
     step = Step(rate_per_s=per_worker * workers, duration_s=duration_s, warmup_s=warmup_s)
     target = HttpTarget(base_url=server.base_url, path="/runs/{workflow_id}", body={"id": "{workflow_id}"})
     server_proc = psutil.Process(server.pid)
@@ -133,13 +149,21 @@ def _step_figures(r: StepResult, per_worker: float, server_cpu_s: float, state: 
     worker_cpu = sum(float(rep.get("cpu_s", 0)) for rep in r.worker_reports.values())
     kept_up = r.generator_kept_up and r.errors == 0 and r.sent_per_s >= 0.99 * r.offered_per_s
     return CeilingStep(
-        offered_per_s=r.offered_per_s, per_worker_per_s=per_worker, kept_up=kept_up, lag_ms=r.lag_ms,
-        late=r.late, errors=r.errors, sent_per_s=r.sent_per_s, acked_per_s=r.acked_per_s,
+        offered_per_s=r.offered_per_s,
+        per_worker_per_s=per_worker,
+        kept_up=kept_up,
+        lag_ms=r.lag_ms,
+        late=r.late,
+        errors=r.errors,
+        sent_per_s=r.sent_per_s,
+        acked_per_s=r.acked_per_s,
         latency_from_send_ms=r.latency_from_send_ms,
         worker_cpu_us_per_submission=1e6 * worker_cpu / n if n else None,
         server_cpu_us_per_submission=1e6 * server_cpu_s / n if n else None,
-        senders=sum(int(rep.get("senders", 0)) for rep in r.worker_reports.values()), machine_state=state,
-        worker_reports=r.worker_reports)
+        senders=sum(int(rep.get("senders", 0)) for rep in r.worker_reports.values()),
+        machine_state=state,
+        worker_reports=r.worker_reports,
+    )
 
 
 def save(ceiling: Ceiling, root: Path = CEILING_DIR) -> Path:
@@ -160,23 +184,29 @@ def latest(root: Path = CEILING_DIR, workers: int | None = None) -> Ceiling | No
 
 
 def report_lines(c: Ceiling) -> list[str]:
-    lines = [f"{'offered/s':>10} {'per worker':>10} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'late':>6} "
-             f"{'errors':>6} {'acked/s':>9} {'gen us':>7} {'srv us':>7} {'busy':>5}  verdict"]
+    lines = [
+        f"{'offered/s':>10} {'per worker':>10} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'late':>6} "
+        f"{'errors':>6} {'acked/s':>9} {'gen us':>7} {'srv us':>7} {'busy':>5}  verdict"
+    ]
     for s in c.steps:
         lag = s.lag_ms
         lines.append(
             f"{s.offered_per_s:>10.0f} {s.per_worker_per_s:>10.0f} {_ms(lag and lag.p50_ms):>8} "
             f"{_ms(lag and lag.p99_ms):>8} {_ms(lag and lag.max_ms):>8} {s.late:>6} {s.errors:>6} "
-            f"{s.acked_per_s:>9.0f} {_num(s.worker_cpu_us_per_submission):>7} {_num(s.server_cpu_us_per_submission):>7} "
-            f"{'yes' if s.machine_state.busy else 'no':>5}  {'kept up' if s.kept_up else 'MISSED'}")
+            f"{s.acked_per_s:>9.0f} {_num(s.worker_cpu_us_per_submission):>7} "
+            f"{_num(s.server_cpu_us_per_submission):>7} "
+            f"{'yes' if s.machine_state.busy else 'no':>5}  {'kept up' if s.kept_up else 'MISSED'}"
+        )
     figure = f"{c.per_worker_per_s:,.0f}" if c.per_worker_per_s else "none"
     if c.steps and all(s.kept_up for s in c.steps):
         figure = f">= {figure} (the top of the ladder: a lower bound)"
     met = c.per_worker_per_s is not None and c.per_worker_per_s >= c.goal_per_worker_per_s
-    lines.append(f"generator ceiling with {c.workers} Locust worker process(es): {figure} submissions/s per worker "
-                 f"with send lag p99 < {c.lag_p99_limit_ms:g} ms (goal >= {c.goal_per_worker_per_s:,.0f}: "
-                 f"{'met' if met else 'MISSED'}); machine: {c.machine.cpu_model}, {c.machine.logical_cores} cores, "
-                 f"load {_ms(c.machine.load_avg_1m)}; workers {c.worker_scheduling}, null server {c.null_server_scheduling}")
+    lines.append(
+        f"generator ceiling with {c.workers} Locust worker process(es): {figure} submissions/s per worker "
+        f"with send lag p99 < {c.lag_p99_limit_ms:g} ms (goal >= {c.goal_per_worker_per_s:,.0f}: "
+        f"{'met' if met else 'MISSED'}); machine: {c.machine.cpu_model}, {c.machine.logical_cores} cores, "
+        f"load {_ms(c.machine.load_avg_1m)}; workers {c.worker_scheduling}, null server {c.null_server_scheduling}"
+    )
     return lines
 
 
@@ -193,13 +223,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--rates", default=",".join(str(r) for r in LADDER_PER_WORKER),
-                        help="ladder of rates per worker, comma-separated")
+    parser.add_argument(
+        "--rates",
+        default=",".join(str(r) for r in LADDER_PER_WORKER),
+        help="ladder of rates per worker, comma-separated",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        ceiling = measure_ceiling(args.workers, tuple(float(r) for r in args.rates.split(",")),
-                                  args.duration, args.warmup)
+        ceiling = measure_ceiling(
+            args.workers, tuple(float(r) for r in args.rates.split(",")), args.duration, args.warmup
+        )
     except BenchError as err:
         sys.exit(f"error: {err}")
     except KeyboardInterrupt:

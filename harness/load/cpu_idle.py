@@ -1,5 +1,6 @@
 """Keeping idle CPUs awake while a load step is sent (Linux PM QoS), without gevent: the pacer
 holds it in each Locust worker, and tests use it directly."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ Distributed generation: `remote_workers=N` makes the master wait for N more work
 from other hosts by address (`master_bind` must then be an address they reach); see the README's
 "Load generation" section for the command to run there.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from harness.model.errors import BenchError
-from harness.model.paths import REPO_ROOT
-from harness.model.record import LatencySummary
 from harness.analysis.stats import latency_summary
 from harness.load.records import read_share
 from harness.load.schedule import LAG_P99_LIMIT_MS, LATE_NS, HttpTarget, Step, check_id_prefix
+from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
+from harness.model.record import LatencySummary
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # t0 this long after the master hands out the schedule: time for the message to reach every worker
@@ -37,26 +38,36 @@ START_DELAY_S = 1.0
 STARTUP_TIMEOUT_S = 60.0
 REMOTE_WAIT_S = 300.0
 STOP_GRACE_S = 3.0
-RECORD_COLUMNS = ["seq", "worker", "workflow_id", "warmup", "intended_ns", "send_ns", "ack_ns",
-                  "http_status", "retries", "error"]
+RECORD_COLUMNS = [
+    "seq",
+    "worker",
+    "workflow_id",
+    "warmup",
+    "intended_ns",
+    "send_ns",
+    "ack_ns",
+    "http_status",
+    "retries",
+    "error",
+]
 
 
 @dataclass
 class StepResult:
-    records: pd.DataFrame              # one row per submission, see RECORD_COLUMNS
-    lag_ms: LatencySummary | None      # send - intended, measured part
-    late: int                          # measured submissions sent > 1 ms late or never sent
-    errors: int                        # measured submissions not acknowledged with a 2xx
+    records: pd.DataFrame  # one row per submission, see RECORD_COLUMNS
+    lag_ms: LatencySummary | None  # send - intended, measured part
+    late: int  # measured submissions sent > 1 ms late or never sent
+    errors: int  # measured submissions not acknowledged with a 2xx
     offered_per_s: float
-    sent_per_s: float                  # sends inside the measured window / its length
-    acked_per_s: float                 # 2xx acknowledgements inside the measured window / its length
-    workers: int                       # Locust worker processes used
+    sent_per_s: float  # sends inside the measured window / its length
+    acked_per_s: float  # 2xx acknowledgements inside the measured window / its length
+    workers: int  # Locust worker processes used
     # beyond the agreed API, for the sweeps and the report:
     latency_from_intended_ms: LatencySummary | None = None  # ack - intended (coordinated omission corrected)
-    latency_from_send_ms: LatencySummary | None = None      # ack - send
+    latency_from_send_ms: LatencySummary | None = None  # ack - send
     t0_ns: int = 0
-    window_ns: tuple[int, int] = (0, 0)                     # the measured window [start, end)
-    worker_reports: dict = field(default_factory=dict)      # per worker: senders (connections), cpu_s, clock
+    window_ns: tuple[int, int] = (0, 0)  # the measured window [start, end)
+    worker_reports: dict = field(default_factory=dict)  # per worker: senders (connections), cpu_s, clock
 
     @property
     def setup(self) -> str | None:
@@ -71,13 +82,22 @@ class StepResult:
 
 def describe_setup(reports: dict) -> str | None:
     """The distinct scheduling and CPU-idle settings the Locust workers reported."""
-    found = sorted({"; ".join(str(rep[k]) for k in ("scheduling", "cpu_idle") if rep.get(k))
-                    for rep in reports.values()} - {""})
+    found = sorted(
+        {"; ".join(str(rep[k]) for k in ("scheduling", "cpu_idle") if rep.get(k)) for rep in reports.values()} - {""}
+    )
     return " | ".join(found) or None
 
 
-def run_step(target: HttpTarget, step: Step, id_prefix: str, out_dir: Path, workers: int = 1,
-             remote_workers: int = 0, master_bind: str = "127.0.0.1", master_port: int = 0) -> StepResult:
+def run_step(
+    target: HttpTarget,
+    step: Step,
+    id_prefix: str,
+    out_dir: Path,
+    workers: int = 1,
+    remote_workers: int = 0,
+    master_bind: str = "127.0.0.1",
+    master_port: int = 0,
+) -> StepResult:
     """Offer `step` to `target` open-loop from `workers` local (+ `remote_workers`) Locust worker
     processes; every process started here has ended when this returns or raises. Remote workers
     connect to master_bind:master_port (0: a free port, written to `master_port` in out_dir)."""
@@ -98,31 +118,54 @@ def run_step(target: HttpTarget, step: Step, id_prefix: str, out_dir: Path, work
         procs.append(_start_master(out_dir, step_file, master_bind, port, total_workers, remote_workers))
         connect = "127.0.0.1" if master_bind in ("0.0.0.0", "") else master_bind
         procs += [_start_worker(out_dir, n, connect, port) for n in range(workers)]
-        budget = STARTUP_TIMEOUT_S + (REMOTE_WAIT_S if remote_workers else 0) + START_DELAY_S \
-            + step.warmup_s + step.duration_s + step.drain_s
+        budget = (
+            STARTUP_TIMEOUT_S
+            + (REMOTE_WAIT_S if remote_workers else 0)
+            + START_DELAY_S
+            + step.warmup_s
+            + step.duration_s
+            + step.drain_s
+        )
         _wait_for_master(procs, out_dir, budget)
     finally:
         _stop_all(procs)
         step_file.unlink(missing_ok=True)
     records = read_records(out_dir, step, id_prefix, total_workers)
     records.to_parquet(out_dir / "records.parquet", index=False)
-    return summarize(records, step,
-                     t0_ns=int((out_dir / "t0_ns").read_text()), workers=total_workers,
-                     reports=json.loads((out_dir / "workers.json").read_text()))
+    return summarize(
+        records,
+        step,
+        t0_ns=int((out_dir / "t0_ns").read_text()),
+        workers=total_workers,
+        reports=json.loads((out_dir / "workers.json").read_text()),
+    )
 
 
 def _write_plan(out_dir: Path, target: HttpTarget, step: Step, id_prefix: str, workers: int) -> Path:
-    plan = {"out_dir": str(out_dir.resolve()), "workers": workers, "start_delay_s": START_DELAY_S,
-            "share": {"target": target.model_dump(mode="json"), "step": step.model_dump(mode="json"),
-                      "id_prefix": id_prefix, "total": step.total_count}}
+    plan = {
+        "out_dir": str(out_dir.resolve()),
+        "workers": workers,
+        "start_delay_s": START_DELAY_S,
+        "share": {
+            "target": target.model_dump(mode="json"),
+            "step": step.model_dump(mode="json"),
+            "id_prefix": id_prefix,
+            "total": step.total_count,
+        },
+    }
     path = out_dir / "step-plan.json"
     path.unlink(missing_ok=True)
     # mode 0600 from creation: the target's headers may hold a token
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(plan, f)
-    for stale in (*out_dir.glob("records-w*.npz"), out_dir / "records.parquet", out_dir / "workers.json", out_dir / "t0_ns",
-                  out_dir / "worker-errors.json"):
+    for stale in (
+        *out_dir.glob("records-w*.npz"),
+        out_dir / "records.parquet",
+        out_dir / "workers.json",
+        out_dir / "t0_ns",
+        out_dir / "worker-errors.json",
+    ):
         stale.unlink(missing_ok=True)
     return path
 
@@ -137,26 +180,66 @@ def _locust(out_dir: Path, log_name: str, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     log = (out_dir / log_name).open("wb")
     try:
-        return subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=REPO_ROOT, env=env, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+        )
     finally:
         log.close()
 
 
 def _start_master(out_dir: Path, step_file: Path, bind: str, port: int, workers: int, remote: int):
     wait = STARTUP_TIMEOUT_S + (REMOTE_WAIT_S if remote else 0)
-    return _locust(out_dir, "locust-master.log", [
-        "--master", "--headless", "--master-bind-host", bind, "--master-bind-port", str(port),
-        "--expect-workers", str(workers), "--expect-workers-max-wait", str(int(wait)),
-        "-u", str(workers), "-r", str(workers), "--only-summary", "--loglevel", "WARNING",
-        "--bench-step", str(step_file), "--bench-out", str(out_dir)])
+    return _locust(
+        out_dir,
+        "locust-master.log",
+        [
+            "--master",
+            "--headless",
+            "--master-bind-host",
+            bind,
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            str(workers),
+            "--expect-workers-max-wait",
+            str(int(wait)),
+            "-u",
+            str(workers),
+            "-r",
+            str(workers),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--bench-step",
+            str(step_file),
+            "--bench-out",
+            str(out_dir),
+        ],
+    )
 
 
 def _start_worker(out_dir: Path, n: int, host: str, port: int) -> subprocess.Popen:
-    return _locust(out_dir, f"locust-worker-{n}.log", [
-        "--worker", "--master-host", host, "--master-port", str(port), "--loglevel", "WARNING",
-        "--bench-out", str(out_dir)])
+    return _locust(
+        out_dir,
+        f"locust-worker-{n}.log",
+        [
+            "--worker",
+            "--master-host",
+            host,
+            "--master-port",
+            str(port),
+            "--loglevel",
+            "WARNING",
+            "--bench-out",
+            str(out_dir),
+        ],
+    )
 
 
 def _wait_for_master(procs: list[subprocess.Popen], out_dir: Path, budget_s: float) -> None:
@@ -164,11 +247,12 @@ def _wait_for_master(procs: list[subprocess.Popen], out_dir: Path, budget_s: flo
     while (rc := master.poll()) is None:
         for n, worker in enumerate(procs[1:]):
             if worker.poll() not in (None, 0):
-                raise BenchError(f"Locust worker {n} exited with code {worker.returncode}: "
-                                 f"{_last_line(out_dir / f'locust-worker-{n}.log')}")
+                raise BenchError(
+                    f"Locust worker {n} exited with code {worker.returncode}: "
+                    f"{_last_line(out_dir / f'locust-worker-{n}.log')}"
+                )
         if time.monotonic() > deadline:
-            raise BenchError(f"load step did not end within {budget_s:.0f} s "
-                             f"(see {out_dir / 'locust-master.log'})")
+            raise BenchError(f"load step did not end within {budget_s:.0f} s (see {out_dir / 'locust-master.log'})")
         time.sleep(0.1)
     failure = out_dir / "worker-errors.json"
     if failure.exists():
@@ -238,22 +322,34 @@ def _worker_frame(path: Path, step: Step) -> pd.DataFrame:
     share = read_share(path)
     seq = np.arange(share.worker, step.total_count, share.workers, dtype=np.int64)
     if len(seq) != len(share.intended_ns):
-        raise BenchError(f"{path}: {len(share.intended_ns)} records, but worker {share.worker} of "
-                         f"{share.workers} owns {len(seq)} submissions")
+        raise BenchError(
+            f"{path}: {len(share.intended_ns)} records, but worker {share.worker} of "
+            f"{share.workers} owns {len(seq)} submissions"
+        )
     errors = [None] * len(seq)
     for k, text in share.errors.items():
         errors[k] = text
-    return pd.DataFrame({"seq": seq, "worker": share.worker, "intended_ns": share.intended_ns,
-                         "send_ns": share.send_ns, "ack_ns": share.ack_ns,
-                         "http_status": share.http_status.astype(np.int64),
-                         "retries": share.retries.astype(np.int64), "error": pd.Series(errors, dtype=object)})
+    return pd.DataFrame(
+        {
+            "seq": seq,
+            "worker": share.worker,
+            "intended_ns": share.intended_ns,
+            "send_ns": share.send_ns,
+            "ack_ns": share.ack_ns,
+            "http_status": share.http_status.astype(np.int64),
+            "retries": share.retries.astype(np.int64),
+            "error": pd.Series(errors, dtype=object),
+        }
+    )
 
 
 def _outcome(df: pd.DataFrame, step: Step) -> pd.Series:
     """An error text for submissions without a transport error that still failed."""
     out = pd.Series([None] * len(df), index=df.index, dtype=object)
     out[df["send_ns"].isna()] = "not sent: the step ended first"
-    out[df["send_ns"].notna() & df["ack_ns"].isna()] = f"no acknowledgement within {step.drain_s:g} s of the last intended time"
+    out[df["send_ns"].notna() & df["ack_ns"].isna()] = (
+        f"no acknowledgement within {step.drain_s:g} s of the last intended time"
+    )
     bad = df["ack_ns"].notna() & ((df["http_status"] < 200) | (df["http_status"] >= 300))
     out[bad] = "HTTP " + df.loc[bad, "http_status"].astype(str)
     return out
@@ -280,4 +376,7 @@ def summarize(df: pd.DataFrame, step: Step, t0_ns: int, workers: int, reports: d
         workers=workers,
         latency_from_intended_ms=latency_summary((measured["ack_ns"] - measured["intended_ns"])[ok].astype("float64")),
         latency_from_send_ms=latency_summary((measured["ack_ns"] - measured["send_ns"])[ok].astype("float64")),
-        t0_ns=t0_ns, window_ns=(start, end), worker_reports=reports or {})
+        t0_ns=t0_ns,
+        window_ns=(start, end),
+        worker_reports=reports or {},
+    )

@@ -7,6 +7,7 @@ machine against the null server it costs about 150 µs of CPU per request (heade
 building, pool bookkeeping), a raw socket about 45 µs, and the generator's goal of 10,000
 submissions/s per process leaves 100 µs for everything.
 """
+
 from __future__ import annotations
 
 import socket
@@ -48,7 +49,7 @@ def resolve(host: str, port: int) -> tuple[int, tuple]:
 class Response:
     status: int
     keep_alive: bool
-    end: int | None     # where the response ends in the buffer; None: its body runs to the close
+    end: int | None  # where the response ends in the buffer; None: its body runs to the close
 
 
 def parse_response(buf: bytes, start: int = 0) -> Response | None:
@@ -109,4 +110,4 @@ def _header(lower_head: bytes, name: bytes) -> bytes | None:
         return None
     start = at + len(name) + 3
     stop = lower_head.find(b"\r\n", start)
-    return lower_head[start:stop if stop >= 0 else len(lower_head)].strip()
+    return lower_head[start : stop if stop >= 0 else len(lower_head)].strip()

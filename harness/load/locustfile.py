@@ -14,12 +14,13 @@ Started by `harness.load.generator.run_step` (never imported by the driver):
    workers' records arrive the same way) and quits once all have reported, which ends the workers.
 A worker that fails reports its error instead; the master writes `worker-errors.json` and exits 3.
 """
+
 from __future__ import annotations
 
 import cProfile
 import json
-import os
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -43,8 +44,7 @@ _master = {"plan": None, "reports": {}, "errors": {}}
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser) -> None:
-    parser.add_argument("--bench-step", default="", include_in_web_ui=False,
-                        help="harness step file (master only)")
+    parser.add_argument("--bench-step", default="", include_in_web_ui=False, help="harness step file (master only)")
     # Names the step's folder on every process's command line, so a test can find leftovers.
     parser.add_argument("--bench-out", default="", include_in_web_ui=False, help="the step's folder")
 
@@ -70,8 +70,11 @@ def _hand_out_schedule(environment, **_kw) -> None:
         return _fail(environment, f"{len(clients)} workers connected, the step needs {plan['workers']}")
     t0_ns = time.time_ns() + int(plan["start_delay_s"] * 1e9)
     for w, client_id in enumerate(clients):
-        runner.send_message("bench_schedule", {**plan["share"], "worker": w, "workers": len(clients),
-                                               "t0_ns": t0_ns}, client_id=client_id)
+        runner.send_message(
+            "bench_schedule",
+            {**plan["share"], "worker": w, "workers": len(clients), "t0_ns": t0_ns},
+            client_id=client_id,
+        )
     (Path(plan["out_dir"]) / "t0_ns").write_text(str(t0_ns))
 
 
@@ -119,8 +122,10 @@ class StepUser(User):
             runner.send_message("bench_records", run.payload(time.process_time() - cpu0))
         except Exception as exc:  # noqa: BLE001 - reported to the master, which ends the step
             log.error("load worker failed:\n%s", traceback.format_exc())
-            runner.send_message("bench_records", {"worker": (_worker["plan"] or {}).get("worker", -1),
-                                                  "error": f"{type(exc).__name__}: {exc}"})
+            runner.send_message(
+                "bench_records",
+                {"worker": (_worker["plan"] or {}).get("worker", -1), "error": f"{type(exc).__name__}: {exc}"},
+            )
         Event().wait()
 
 
@@ -144,7 +149,14 @@ def _profiled(fn, worker: int) -> None:
 
 def _share_config(plan: dict) -> ShareConfig:
     step = Step.model_validate(plan["step"])
-    return ShareConfig(target=HttpTarget.model_validate(plan["target"]), id_prefix=plan["id_prefix"],
-                       rate_per_s=step.rate_per_s, total=plan["total"], worker=plan["worker"],
-                       workers=plan["workers"], t0_ns=plan["t0_ns"], max_in_flight=step.max_in_flight,
-                       drain_s=step.drain_s)
+    return ShareConfig(
+        target=HttpTarget.model_validate(plan["target"]),
+        id_prefix=plan["id_prefix"],
+        rate_per_s=step.rate_per_s,
+        total=plan["total"],
+        worker=plan["worker"],
+        workers=plan["workers"],
+        t0_ns=plan["t0_ns"],
+        max_in_flight=step.max_in_flight,
+        drain_s=step.drain_s,
+    )

@@ -9,6 +9,7 @@ but answers slowly would.
 `python -m harness.load.null_server [--port 0] [--service-ms X] [--realtime]` binds 127.0.0.1 and
 prints `PORT <n> <scheduling>` on stdout once listening. `NullServer` runs it as a child process from the driver.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from harness.model.errors import BenchError
 
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
-            b"\r\n{\"ok\":true}")
+RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 MAX_HEADER_BYTES = 64 * 1024
 READY_TIMEOUT_S = 15
@@ -76,7 +76,7 @@ def _content_length(head: bytes) -> int | None:
     if at < 0:
         return None if b"\r\ntransfer-encoding:" in lower else 0  # chunked bodies are not supported
     stop = lower.find(b"\r\n", at + 17)
-    value = lower[at + 17:stop if stop >= 0 else len(lower)]
+    value = lower[at + 17 : stop if stop >= 0 else len(lower)]
     try:
         return int(value.strip())
     except ValueError:
@@ -116,8 +116,7 @@ async def serve(port: int, service_ms: float, scheduling: str = "normal") -> Non
     loop = asyncio.get_running_loop()
     served = [0]
     slow = _SlowServer(service_ms / 1000) if service_ms > 0 else None
-    server = await loop.create_server(lambda: _Ack(served, slow), "127.0.0.1", port, backlog=4096,
-                                      reuse_address=True)
+    server = await loop.create_server(lambda: _Ack(served, slow), "127.0.0.1", port, backlog=4096, reuse_address=True)
     print(f"PORT {server.sockets[0].getsockname()[1]} {scheduling}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -153,10 +152,22 @@ class NullServer:
 
     def __enter__(self) -> "NullServer":
         self._log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "harness.load.null_server", "--service-ms", str(self._service_ms),
-               *(["--realtime"] if self._realtime else [])]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log.open("wb"),
-                                      stdin=subprocess.DEVNULL, start_new_session=True, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness.load.null_server",
+            "--service-ms",
+            str(self._service_ms),
+            *(["--realtime"] if self._realtime else []),
+        ]
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self._log.open("wb"),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+        )
         try:
             self.port = self._read_port()
         except BaseException:

@@ -12,6 +12,7 @@ Imported only inside Locust worker processes (`locustfile.py`), never by the dri
   where the target has a retry policy (the platform's own client retries "busy" answers), the
   loop retries as that client would and counts the retries; send stays the first send.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -51,6 +52,7 @@ class _ITimerSpec(ctypes.Structure):
 class Timerfd:
     """A file descriptor that becomes readable at an absolute time.time_ns() (the kernel's
     high-resolution timers), for the send loop's epoll."""
+
     name = "timerfd"
 
     def __init__(self):
@@ -125,7 +127,7 @@ class ShareConfig:
     target: HttpTarget
     id_prefix: str
     rate_per_s: float
-    total: int              # submissions in the whole step, all workers, warmup included
+    total: int  # submissions in the whole step, all workers, warmup included
     worker: int
     workers: int
     t0_ns: int
@@ -180,9 +182,18 @@ class ShareRun:
 
     def payload(self, cpu_s: float) -> dict[str, Any]:
         """The share's records for the master, as compact arrays (Locust's messages are msgpack)."""
-        return {"worker": self.cfg.worker, "workers": self.cfg.workers, "intended": self.intended.tobytes(),
-                "send": self.send.tobytes(), "ack": self.ack.tobytes(), "status": self.status.tobytes(),
-                "retries": self.retries.tobytes(), "errors": {str(k): v for k, v in self.errors.items()},
-                "senders": self.connections,
-                "cpu_s": cpu_s, "clock": self.clock_name, "scheduling": self.scheduling,
-                "cpu_idle": self.cpu_idle}
+        return {
+            "worker": self.cfg.worker,
+            "workers": self.cfg.workers,
+            "intended": self.intended.tobytes(),
+            "send": self.send.tobytes(),
+            "ack": self.ack.tobytes(),
+            "status": self.status.tobytes(),
+            "retries": self.retries.tobytes(),
+            "errors": {str(k): v for k, v in self.errors.items()},
+            "senders": self.connections,
+            "cpu_s": cpu_s,
+            "clock": self.clock_name,
+            "scheduling": self.scheduling,
+            "cpu_idle": self.cpu_idle,
+        }

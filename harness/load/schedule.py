@@ -8,6 +8,7 @@ fewer samples). Worker w of W owns the submissions i with i % W == w.
 Standard library and pydantic only: the Locust worker processes import this module too, and the
 driver's process must never import Locust or gevent.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,15 @@ class RetryPolicy(_Model):
     load workers so that the generator is no less patient than the client a user would run. The
     first send stays the submission's send time, so the wait shows in every latency; the number of
     retries is recorded per submission."""
-    statuses: frozenset[int]               # answers retried, e.g. 503 for "busy, try again"
+
+    statuses: frozenset[int]  # answers retried, e.g. 503 for "busy, try again"
     max_retries: int = Field(ge=1, le=10)
-    backoff_s: float = Field(gt=0)         # the first retry waits this long, each next one twice as long
-    jitter: float = Field(default=0.0, ge=0, lt=1)   # each wait x uniform(1 - jitter, 1 + jitter)
+    backoff_s: float = Field(gt=0)  # the first retry waits this long, each next one twice as long
+    jitter: float = Field(default=0.0, ge=0, lt=1)  # each wait x uniform(1 - jitter, 1 + jitter)
     # Also retry a request whose connection failed (reset, closed before the answer, refused): only
     # for a client that does so, and a target that makes a repeated submission harmless (idempotency).
     transport_errors: bool = False
-    source: str                            # the client behaviour mirrored, for the run record
+    source: str  # the client behaviour mirrored, for the run record
 
     def delay_s(self, retry: int, unit: float = 0.5) -> float:
         """The wait before retry number `retry` (1-based); `unit` in [0, 1) draws the jitter."""
@@ -52,18 +54,21 @@ class RetryPolicy(_Model):
     def describe(self) -> str:
         codes = ", ".join(str(c) for c in sorted(self.statuses))
         what = f"HTTP {codes}{' and failed connections' if self.transport_errors else ''}"
-        return (f"{what} retried up to {self.max_retries} times after {self.backoff_s:g} s, doubling"
-                f"{f', jitter ±{self.jitter:.0%}' if self.jitter else ''} ({self.source})")
+        return (
+            f"{what} retried up to {self.max_retries} times after {self.backoff_s:g} s, doubling"
+            f"{f', jitter ±{self.jitter:.0%}' if self.jitter else ''} ({self.source})"
+        )
 
 
 class HttpTarget(_Model):
     """One HTTP call that starts one workflow run."""
-    base_url: str                      # http://127.0.0.1:PORT
+
+    base_url: str  # http://127.0.0.1:PORT
     method: Literal["POST", "PUT"] = "POST"
-    path: str                          # may contain {workflow_id}
-    headers: dict[str, str] = {}       # may hold a token: never on a command line, never in results
-    body: Any = None                   # JSON; every string in it has "{workflow_id}" substituted
-    retry: RetryPolicy | None = None   # None: every answer is final, as most platforms' clients treat it
+    path: str  # may contain {workflow_id}
+    headers: dict[str, str] = {}  # may hold a token: never on a command line, never in results
+    body: Any = None  # JSON; every string in it has "{workflow_id}" substituted
+    retry: RetryPolicy | None = None  # None: every answer is final, as most platforms' clients treat it
 
     @field_validator("base_url")
     @classmethod
@@ -82,8 +87,9 @@ class HttpTarget(_Model):
 
 class Step(_Model):
     """One step of offered load: a constant rate, fixed in advance."""
+
     rate_per_s: float = Field(gt=0)
-    duration_s: float = Field(gt=0)    # the measured part
+    duration_s: float = Field(gt=0)  # the measured part
     warmup_s: float = Field(default=0, ge=0)  # same rate, before the measured part, flagged warmup
     # Connections (and requests in flight) per worker process. When all are busy a submission waits
     # for one and is sent late: a target that answers slowly then shows in `late` and in lag.

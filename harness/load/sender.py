@@ -12,6 +12,7 @@ every HUB_TURN_NS: Locust's heartbeats to the master and its signal handling run
 Runs in the Locust worker processes (gevent-patched: the original epoll and socket classes are
 taken from gevent's monkey module) and unpatched in tests.
 """
+
 from __future__ import annotations
 
 import errno
@@ -51,11 +52,11 @@ class _Conn:
 
     def __init__(self, sock: socket.socket):
         self.sock, self.fd = sock, sock.fileno()
-        self.k: int | None = None        # the submission in flight on it
+        self.k: int | None = None  # the submission in flight on it
         self.buf = b""
-        self.out = b""                   # request bytes not yet written
+        self.out = b""  # request bytes not yet written
         self.connected = False
-        self.watching_out = True         # registered for writability until connected
+        self.watching_out = True  # registered for writability until connected
         self.to_close: int | None = None  # the status of an answer whose body ends at the close
         self.last_used = time.monotonic_ns()
 
@@ -78,8 +79,8 @@ class SendLoop:
         self._timers: list[tuple[int, int, Callable, object]] = []
         self._timer_seq = 0
         self._outstanding = 0
-        self.opened = 0                  # connections opened over the share
-        self.peak = 0                    # most connections open at once
+        self.opened = 0  # connections opened over the share
+        self.peak = 0  # most connections open at once
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -113,9 +114,12 @@ class SendLoop:
                 self._yield()
                 hub_due = time.time_ns() + HUB_TURN_NS
                 continue
-            wake = min(max(intended[nxt], woke + self._coalesce) if nxt < n else drain_until,
-                       self._timers[0][0] if self._timers else drain_until,
-                       hub_due if self._yield else drain_until, drain_until)
+            wake = min(
+                max(intended[nxt], woke + self._coalesce) if nxt < n else drain_until,
+                self._timers[0][0] if self._timers else drain_until,
+                hub_due if self._yield else drain_until,
+                drain_until,
+            )
             if clock_fd >= 0 and wake != armed:
                 self._clock.arm(wake)
                 armed = wake
@@ -293,9 +297,9 @@ class SendLoop:
         if not chunk:
             return self._closed_by_server(conn)
         if conn.k is None:
-            return self._close(conn)        # bytes nobody asked for: the connection is unusable
+            return self._close(conn)  # bytes nobody asked for: the connection is unusable
         if conn.to_close is not None:
-            return None                     # a body that runs to the close: not needed
+            return None  # a body that runs to the close: not needed
         conn.buf += chunk
         try:
             answer = parse_response(conn.buf)
@@ -306,15 +310,15 @@ class SendLoop:
         if answer.end is None:
             conn.to_close, conn.buf = answer.status, b""
             return None
-        conn.buf = conn.buf[answer.end:]
+        conn.buf = conn.buf[answer.end :]
         if not answer.keep_alive:
             self._close(conn)
         self._answered(conn, answer.status)
 
     def _closed_by_server(self, conn: _Conn) -> None:
-        if conn.to_close is not None:       # the end of a body that ran to the close
+        if conn.to_close is not None:  # the end of a body that ran to the close
             self._close(conn)
             return self._answered(conn, conn.to_close)
         if conn.k is None:
-            return self._close(conn)        # an idle connection the server closed
+            return self._close(conn)  # an idle connection the server closed
         self._failed(conn, ProtocolError("connection closed before the response ended"))

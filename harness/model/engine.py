@@ -1,5 +1,6 @@
 """What the harness asks an engine to run and what the engine says it did: the types that cross the
 adapter boundary, shared by the adapters (which fill them) and the analysis (which reads them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,8 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class WorkflowRequest:
-    workflow_id: str   # unique within the run; carries the run id, so cleanup is by prefix
-    shape: str         # chain | fanout
+    workflow_id: str  # unique within the run; carries the run id, so cleanup is by prefix
+    shape: str  # chain | fanout
     tasks: int
     op: str
     n: int
@@ -20,6 +21,7 @@ class WorkflowRequest:
 @dataclass
 class EngineTask:
     """One task as the engine recorded it (epoch nanoseconds; None where the engine keeps no such record)."""
+
     index: int
     created_ns: int | None = None
     queued_ns: int | None = None
@@ -30,7 +32,7 @@ class EngineTask:
 
 @dataclass
 class EngineWorkflow:
-    status: str                       # completed | failed | ...
+    status: str  # completed | failed | ...
     created_ns: int | None = None
     started_ns: int | None = None
     finished_ns: int | None = None

@@ -1,4 +1,5 @@
 """Where things live: the repository, its stacks/workloads/results folders, the artifact cache."""
+
 import os
 from pathlib import Path
 

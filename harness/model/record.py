@@ -5,6 +5,7 @@ read it back through `load_record`, never by string keys. `schema_version` says 
 has: version 1 (dict literals, before this module) is migrated on load, anything else unknown is
 refused by name, and a malformed file gets one line naming the file and the field.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,6 +42,7 @@ class _Model(BaseModel):
 # -- who and where -------------------------------------------------------------------------------
 class Machine(_Model):
     """The machine as pyperf describes it; CPU frequency and governor only where /sys exposes them."""
+
     cpu_model: str
     logical_cores: int | None
     physical_cores: int | None
@@ -49,11 +51,11 @@ class Machine(_Model):
     kernel: str
     python: str
     ci: bool
-    cpu_governor: str | None = None        # scaling governor of cpu0 (performance, powersave, ...)
-    cpu_driver: str | None = None          # scaling driver of cpu0 (acpi-cpufreq, intel_pstate, ...)
-    cpu_freq_mhz: float | None = None      # current frequency of cpu0 when the run started
+    cpu_governor: str | None = None  # scaling governor of cpu0 (performance, powersave, ...)
+    cpu_driver: str | None = None  # scaling driver of cpu0 (acpi-cpufreq, intel_pstate, ...)
+    cpu_freq_mhz: float | None = None  # current frequency of cpu0 when the run started
     cpu_freq_max_mhz: float | None = None
-    load_avg_1m: float | None = None       # when the run started
+    load_avg_1m: float | None = None  # when the run started
 
 
 class HarnessRevision(_Model):
@@ -64,19 +66,20 @@ class HarnessRevision(_Model):
 class WorkloadRef(_Model):
     name: str
     hash: str
-    spec: dict[str, Any]   # the workload as run (after --runs/--repetitions overrides)
+    spec: dict[str, Any]  # the workload as run (after --runs/--repetitions overrides)
 
 
 class ServiceRef(_Model):
     name: str
-    role: str              # server | database | queue | worker | oneshot | unrecorded
+    role: str  # server | database | queue | worker | oneshot | unrecorded
 
 
 class DeploymentShape(_Model):
     """What was measured, so a run is judged by what it recorded, never by today's stack files."""
+
     kind: DeploymentKind
-    backend: str                       # native | compose | external | in-process
-    variant: str                       # the native stack's variant; else the backend's name
+    backend: str  # native | compose | external | in-process
+    variant: str  # the native stack's variant; else the backend's name
     description: str = ""
     services: list[ServiceRef] = Field(default_factory=list)
     # Whether this was the stack's default variant, for choosing one run per platform in the
@@ -93,12 +96,13 @@ class Setting(_Model):
 # -- what happened -------------------------------------------------------------------------------
 class Setup(_Model):
     """Seconds for each setup step; None (or absent) where the backend has no such step."""
+
     install_s: float | None = None
     install_cached: bool | None = None
     first_install_s: float | None = None
     footprint_bytes: int | None = None
     pull_s: float | None = None
-    images: dict[str, int] = Field(default_factory=dict)          # compose: image -> bytes
+    images: dict[str, int] = Field(default_factory=dict)  # compose: image -> bytes
     start_to_ready_s: float | None = None
     services_ready_s: dict[str, float] = Field(default_factory=dict)
     external_metrics: list[str] = Field(default_factory=list)
@@ -115,6 +119,7 @@ class Phase(_Model):
 
 class EngineAnomalies(_Model):
     """How far the engine's own bookkeeping can be trusted; the stamps decide correctness."""
+
     missing_record: int = 0
     missing_start: int = 0
     out_of_order: int = 0
@@ -128,15 +133,16 @@ class EngineAnomalies(_Model):
 class BusyProcess(_Model):
     name: str
     pid: int
-    cpu_pct: float         # % of one core over the repetition
+    cpu_pct: float  # % of one core over the repetition
 
 
 class MachineState(_Model):
     """The machine during one repetition: was something else competing for it?"""
+
     duration_s: float
     load_avg_1m_start: float | None
     load_avg_1m_end: float | None
-    steal_pct: float | None                # CPU steal time, % of all CPU time over the repetition
+    steal_pct: float | None  # CPU steal time, % of all CPU time over the repetition
     busy_processes: list[BusyProcess] = Field(default_factory=list)
     busy: bool = False
     busy_reason: str | None = None
@@ -149,14 +155,14 @@ class Repetition(_Model):
     status: Literal["ok", "failed"]
     reasons: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-    tasks_expected: int | None = None      # None for the idle workload
+    tasks_expected: int | None = None  # None for the idle workload
     tasks_completed: int | None = None
     duplicates: int | None = None
     engine_anomalies: EngineAnomalies | None = None
     window_s: float | None = None
     throughput_tasks_per_s: float | None = None
     machine_state: MachineState | None = None
-    fault: FaultOutcome | None = None       # fault workloads: what the fault did (harness/analysis/faults.py)
+    fault: FaultOutcome | None = None  # fault workloads: what the fault did (harness/analysis/faults.py)
 
 
 class SamplerStats(_Model):
@@ -180,6 +186,7 @@ class LatencySummary(_Model):
 
 class Spread(_Model):
     """Across repetitions; unstable when the coefficient of variation is too wide to compare."""
+
     median: float
     min: float
     max: float
@@ -189,7 +196,7 @@ class Spread(_Model):
 
 
 class ResourceSummaryRow(_Model):
-    kind: str              # idle | warmup | measured | start | stop | ...
+    kind: str  # idle | warmup | measured | start | stop | ...
     service: str
     role: str
     cpu_mean_pct: OptionalFloat = None
@@ -198,7 +205,7 @@ class ResourceSummaryRow(_Model):
     rss_mean_mb: OptionalFloat = None
     rss_p95_mb: OptionalFloat = None
     rss_max_mb: OptionalFloat = None
-    pss_mean_mb: OptionalFloat = None      # None where PSS is not sampled (containers, Prometheus)
+    pss_mean_mb: OptionalFloat = None  # None where PSS is not sampled (containers, Prometheus)
     pss_max_mb: OptionalFloat = None
     samples: int
 
@@ -206,7 +213,7 @@ class ResourceSummaryRow(_Model):
 class Summary(_Model):
     measured_repetitions_ok: int
     measured_repetitions_failed: int
-    latency_ms: dict[str, LatencySummary | None]   # keyed by analysis.LATENCY_METRICS
+    latency_ms: dict[str, LatencySummary | None]  # keyed by analysis.LATENCY_METRICS
     submit_to_first_start_p50_by_repetition_ms: Spread | None
     throughput_tasks_per_s: Spread | None
     engine_anomalies: EngineAnomalies
@@ -217,56 +224,60 @@ class Summary(_Model):
 # -- open-loop load (rate sweeps) -----------------------------------------------------------------
 class ServiceLoad(_Model):
     """One service over one load step: CPU over the steady part, memory over the whole step."""
+
     service: str
     role: str
-    cpu_s: float                           # CPU-seconds over the steady part
-    cpu_mean_pct: float                    # % of one core over the steady part
-    rss_start_mb: OptionalFloat = None     # first and last sample of the step
+    cpu_s: float  # CPU-seconds over the steady part
+    cpu_mean_pct: float  # % of one core over the steady part
+    rss_start_mb: OptionalFloat = None  # first and last sample of the step
     rss_end_mb: OptionalFloat = None
     rss_max_mb: OptionalFloat = None
     # PSS (shared pages split between the processes sharing them): RSS sums PostgreSQL's shared
     # buffers once per backend process that touched them
     pss_start_mb: OptionalFloat = None
     pss_end_mb: OptionalFloat = None
-    platform: bool                         # counted in the platform's CPU (not the harness, not the generator)
+    platform: bool  # counted in the platform's CPU (not the harness, not the generator)
 
 
 class LoadStep(_Model):
     """One step of constant offered rate: what was offered, what the platform did, and the verdict."""
+
     step: int
     phase: str
-    warmup: bool                           # a warmup step: reaches steady state, never judged
+    warmup: bool  # a warmup step: reaches steady state, never judged
     rate_per_s: float
     duration_s: float
     warmup_s: float
     start_ns: int
-    end_ns: int                            # the schedule's end (drain not included)
+    end_ns: int  # the schedule's end (drain not included)
     steady_start_ns: int
-    offered_per_s: float | None            # from the generator: scheduled, sent, acknowledged
+    offered_per_s: float | None  # from the generator: scheduled, sent, acknowledged
     sent_per_s: float | None
     acked_per_s: float | None
-    achieved_per_s: float | None           # workflow runs whose first task started in the steady part, per s
+    achieved_per_s: float | None  # workflow runs whose first task started in the steady part, per s
     submissions: int
     errors: int
     error_share: float
     error_samples: list[str] = Field(default_factory=list)
-    retried: int = 0                       # submissions acknowledged only after the client's retries (LoadResult.retry)
+    retried: int = 0  # submissions acknowledged only after the client's retries (LoadResult.retry)
     generator_workers: int
-    generator_late: int                    # submissions the generator could not send on time (counted, not dropped)
+    generator_late: int  # submissions the generator could not send on time (counted, not dropped)
     generator_lag_p99_ms: float | None
-    generator_unsent: int = 0              # of generator_late: never sent before the step ended
+    generator_unsent: int = 0  # of generator_late: never sent before the step ended
     generator_limited: bool
-    back_pressure: bool = False            # every generator connection waited on the platform at some moment
-    generator_setup: str | None = None     # the workers' scheduling and CPU-idle settings (cpu_idle.IdlePoll: machine-wide)
-    tasks_expected: int                    # acknowledged runs x tasks per run
+    back_pressure: bool = False  # every generator connection waited on the platform at some moment
+    generator_setup: str | None = (
+        None  # the workers' scheduling and CPU-idle settings (cpu_idle.IdlePoll: machine-wide)
+    )
+    tasks_expected: int  # acknowledged runs x tasks per run
     tasks_completed: int
     missing: int
     duplicates: int
-    not_started: int                       # acknowledged runs with no task started by the end of the drain
-    latency_ms: dict[str, LatencySummary | None]   # keyed by load.analysis.LOAD_LATENCY_METRICS
+    not_started: int  # acknowledged runs with no task started by the end of the drain
+    latency_ms: dict[str, LatencySummary | None]  # keyed by load.analysis.LOAD_LATENCY_METRICS
     engine_sampled: int = 0
     engine_errors: int = 0
-    engine_error: str | None = None        # the first of them, one line
+    engine_error: str | None = None  # the first of them, one line
     backlog: list[tuple[float, int]] = Field(default_factory=list)  # (s since step start, submitted - started)
     backlog_slope_per_s: float | None = None
     backlog_end: int | None = None
@@ -275,38 +286,39 @@ class LoadStep(_Model):
     tasks_in_steady: int = 0
     cpu_ms_per_task: float | None = None
     memory_growth_mb: float | None = None  # all platform services, last sample minus first of the step
-    memory_growth_of: Literal["pss", "rss"] | None = None   # PSS where every platform service has it
+    memory_growth_of: Literal["pss", "rss"] | None = None  # PSS where every platform service has it
     verdict: Literal["ok", "saturated", "generator-limited", "failed"]
     reasons: list[str] = Field(default_factory=list)
 
 
 class LoadResult(_Model):
     """A rate sweep: its steps, and what they add up to."""
-    load_workers: int                      # Locust worker processes
-    worker_processes: int | None           # the platform's worker processes and slots (None: adapter default)
+
+    load_workers: int  # Locust worker processes
+    worker_processes: int | None  # the platform's worker processes and slots (None: adapter default)
     worker_slots: int | None
-    generator_ceiling_per_s: float | None = None   # measured on this machine, per Locust worker process
+    generator_ceiling_per_s: float | None = None  # measured on this machine, per Locust worker process
     generator_ceiling_note: str | None = None
-    retry: str | None = None               # the platform client's retry policy the generator mirrored; None: none
+    retry: str | None = None  # the platform client's retry policy the generator mirrored; None: none
     thresholds: dict[str, float]
     state: str = "steady: each step measured after its warmup_s, following the steps before it"
     steps: list[LoadStep] = Field(default_factory=list)
     max_sustainable_per_s: float | None = None
-    max_sustainable_is_lower_bound: bool = False   # the sweep ended for a reason other than the platform's saturation
+    max_sustainable_is_lower_bound: bool = False  # the sweep ended for a reason other than the platform's saturation
     saturated_at_per_s: float | None = None
     stop_reason: str | None = None
-    cpu_ms_per_task: float | None = None   # at the highest sustainable step
+    cpu_ms_per_task: float | None = None  # at the highest sustainable step
     memory_growth_mb: float | None = None
 
 
 class RunRecord(_Model):
     schema_version: Literal[2] = SCHEMA_VERSION
-    migrated_from_schema: int | None = None    # set when read from an older file, never written by a run
+    migrated_from_schema: int | None = None  # set when read from an older file, never written by a run
     run_id: str
     platform: str
     status: RunStatus = "running"
     error: str | None = None
-    started_at: AwareDatetime    # UTC; aware, so runs from anywhere compare
+    started_at: AwareDatetime  # UTC; aware, so runs from anywhere compare
     finished_at: AwareDatetime | None = None
     machine: Machine
     harness: HarnessRevision
@@ -319,7 +331,7 @@ class RunRecord(_Model):
     endpoints: dict[str, str] = Field(default_factory=dict)
     # "<service> <tcp|udp> <address> (<why>)": what the stack listened on beyond loopback, declared
     beyond_loopback: list[str] = Field(default_factory=list)
-    wait_poll_s: float | None = None   # the adapter's wait() poll interval; None: long-poll or stream
+    wait_poll_s: float | None = None  # the adapter's wait() poll interval; None: long-poll or stream
     setup: Setup = Field(default_factory=Setup)
     phases: list[Phase] = Field(default_factory=list)
     repetitions: list[Repetition] = Field(default_factory=list)
@@ -327,7 +339,7 @@ class RunRecord(_Model):
     summary: Summary | None = None
     summary_error: str | None = None
     stop_error: str | None = None
-    load: LoadResult | None = None     # rate sweeps only
+    load: LoadResult | None = None  # rate sweeps only
 
     def ok_measured(self) -> set[int]:
         """Measured repetitions that passed validation: the only ones any statistic uses."""
@@ -355,11 +367,13 @@ def record_from_doc(doc: Any, path: Path | str) -> RunRecord:
     version = doc.get("schema_version")
     if isinstance(version, bool) or version not in KNOWN_VERSIONS:  # JSON true == 1 in Python
         found = "no schema_version" if version is None else f"schema_version {version!r}"
-        raise BenchError(f"{path}: {found} is not one this harness reads "
-                         f"(known: {', '.join(map(str, KNOWN_VERSIONS))})")
+        raise BenchError(
+            f"{path}: {found} is not one this harness reads (known: {', '.join(map(str, KNOWN_VERSIONS))})"
+        )
     try:
         if version == 1:
             from harness.model.record_v1 import migrate_v1
+
             doc = migrate_v1(doc)
         return RunRecord.model_validate(doc)
     except ValidationError as err:

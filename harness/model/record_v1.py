@@ -6,6 +6,7 @@ itself: the long-running services are the steps of `setup.services_ready_s` plus
 worker, with the roles the resource summary recorded for them (a step never sampled ran once and
 exited: a schema job, a migration). Nothing is looked up in today's stack files.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,10 @@ def migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
     description = doc.pop("stack_description", None) or ""
     doc.pop("sampler_hz", None)  # the same figure as sampler.hz, which version 2 keeps
     doc["deployment"] = {
-        "kind": kind, "backend": backend, "variant": variant, "description": description,
+        "kind": kind,
+        "backend": backend,
+        "variant": variant,
+        "description": description,
         "services": _services(doc, in_process=kind == "in-process"),
     }
     doc["schema_version"] = 2

@@ -4,6 +4,7 @@ Every workload is the same shape on every platform: a number of workflow runs, s
 one after another, each a chain (sequential) or a fan-out (parallel) of identical tasks; or a
 rate sweep (shape `sweep`): workflow runs submitted open-loop at a rate fixed in advance, in steps.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,23 +29,32 @@ class TaskSpec(Strict):
 
 class WorkerPool(Strict):
     """The platform's worker processes and each one's concurrency slots, recorded with the results."""
+
     processes: int = Field(1, ge=1, le=16)
     slots: int = Field(100, ge=1, le=10_000, description="concurrent tasks per worker process")
 
 
 class SaturationThresholds(Strict):
     """When a step counts as saturated (any one is enough)."""
+
     p99_ms: float = Field(gt=0, description="p99 scheduling latency from the intended time")
-    backlog_growth: float = Field(0.05, gt=0, le=1, description="backlog (submitted - started) growing faster "
-                                  "than this share of the offered rate, over the steady part")
+    backlog_growth: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="backlog (submitted - started) growing faster "
+        "than this share of the offered rate, over the steady part",
+    )
     error_share: float = Field(0.0, ge=0, lt=1, description="more failed submissions than this share")
     keep_up: float = Field(0.95, gt=0, le=1, description="achieved below this share of offered is not keeping up")
-    generator_lag_p99_ms: float = Field(1.0, gt=0, description="the generator's send lag p99 above this: "
-                                        "the generator, not the platform, is the limit")
+    generator_lag_p99_ms: float = Field(
+        1.0, gt=0, description="the generator's send lag p99 above this: the generator, not the platform, is the limit"
+    )
 
 
 class SweepSpec(Strict):
     """Open-loop steps of constant rate, lowest first, until the platform saturates."""
+
     rates: list[float] = Field(min_length=1, description="offered workflow runs per second, one step each")
     step_s: float = Field(gt=0, le=3600, description="length of each step, warmup included")
     warmup_s: float = Field(0, ge=0, description="first part of each step, not measured (reaching steady state)")
@@ -67,10 +77,14 @@ class SweepSpec(Strict):
 
 class FaultTarget(Strict):
     """Which service a fault hits: by role (every backend names roles the same) or by service name."""
+
     role: str | None = Field(None, description="server | database | queue | worker")
     service: str | None = Field(None, description="a service name, e.g. history, postgres")
-    in_turn: bool = Field(False, description="role only: measured repetition k hits the k-th service of the "
-                          "role (sorted by name), so every server of a multi-service stack gets its turn")
+    in_turn: bool = Field(
+        False,
+        description="role only: measured repetition k hits the k-th service of the "
+        "role (sorted by name), so every server of a multi-service stack gets its turn",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> "FaultTarget":
@@ -83,10 +97,15 @@ class FaultTarget(Strict):
 
 class FaultTrigger(Strict):
     """When the fault fires, counted from the stamps of the repetition's own task bodies."""
+
     after_tasks: int | None = Field(None, ge=1, description="once this many task bodies have ended")
     at_s: float | None = Field(None, ge=0, description="this long after the repetition's first submit")
-    mid_task: int | None = Field(None, ge=1, description="chain: in the body of this task (0-based) of the "
-                                 "first workflow run, i.e. delay_s after the previous task's end stamp")
+    mid_task: int | None = Field(
+        None,
+        ge=1,
+        description="chain: in the body of this task (0-based) of the "
+        "first workflow run, i.e. delay_s after the previous task's end stamp",
+    )
     delay_s: float = Field(0.0, ge=0, le=60, description="added to after_tasks and mid_task")
 
     @model_validator(mode="after")
@@ -98,16 +117,24 @@ class FaultTrigger(Strict):
 
 class FaultSpec(Strict):
     """A fault in every measured repetition (never in warmup, which is the undisturbed baseline)."""
+
     scenario: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the fault table's column")
     action: Literal["kill", "restart", "pause", "scale-out", "partition"]
     signal: Literal["SIGKILL", "SIGTERM", "SIGINT"] = Field("SIGKILL", description="kill only")
-    add_workers: int | None = Field(None, ge=1, le=8, description="scale-out only: worker processes added "
-                                    "(default 1), stopped again when the repetition ends")
+    add_workers: int | None = Field(
+        None,
+        ge=1,
+        le=8,
+        description="scale-out only: worker processes added (default 1), stopped again when the repetition ends",
+    )
     target: FaultTarget
     trigger: FaultTrigger
-    undo_after_s: list[float] = Field(default_factory=list, description="kill: start the service again, "
-                                      "pause: resume it, this long after the fault; measured repetition k uses "
-                                      "entry k (cycling); empty: never undone")
+    undo_after_s: list[float] = Field(
+        default_factory=list,
+        description="kill: start the service again, "
+        "pause: resume it, this long after the fault; measured repetition k uses "
+        "entry k (cycling); empty: never undone",
+    )
 
     @model_validator(mode="after")
     def _undo_fits(self) -> "FaultSpec":
@@ -132,8 +159,10 @@ class Workload(Strict):
     task: TaskSpec = TaskSpec()
     runs: int = Field(1, ge=1, le=10_000, description="workflow runs per repetition, one after another")
     submit: Literal["closed-loop", "all-at-once"] | None = Field(
-        None, description="closed-loop (default): each run submitted once the previous one is final; "
-        "all-at-once: every run of a repetition submitted first, then awaited (the runs queue: a backlog)")
+        None,
+        description="closed-loop (default): each run submitted once the previous one is final; "
+        "all-at-once: every run of a repetition submitted first, then awaited (the runs queue: a backlog)",
+    )
     duration_s: float = Field(0, ge=0, description="idle only: how long to sample the stack with no load")
     warmup: int = Field(1, ge=0, le=100)
     repetitions: int = Field(5, ge=1, le=1000)
@@ -159,8 +188,11 @@ class Workload(Strict):
         elif self.duration_s:
             raise ValueError(f"duration_s is for idle workloads; a {self.shape} workload is as long as its runs")
         if (self.shape == "sweep") != (self.sweep is not None):
-            raise ValueError("a sweep workload needs a sweep block" if self.shape == "sweep"
-                             else f"a {self.shape} workload takes no sweep block")
+            raise ValueError(
+                "a sweep workload needs a sweep block"
+                if self.shape == "sweep"
+                else f"a {self.shape} workload takes no sweep block"
+            )
         if self.shape == "sweep" and (self.runs != 1 or self.repetitions != 1):
             raise ValueError("a sweep sets its runs by rate and runs once: leave runs and repetitions at 1")
         if self.fault is not None:
@@ -184,8 +216,11 @@ class Workload(Strict):
     def digest(self) -> str:
         """Hash of the validated content, so results name exactly what ran. Fields left unset are
         left out, so adding an optional field does not change the hash of the workloads before it."""
-        exclude: dict = {name: True for name in ("description", "workers", "sweep", "fault", "submit")
-                         if name == "description" or getattr(self, name) is None}
+        exclude: dict = {
+            name: True
+            for name in ("description", "workers", "sweep", "fault", "submit")
+            if name == "description" or getattr(self, name) is None
+        }
         if self.fault is not None and self.fault.add_workers is None:
             exclude["fault"] = {"add_workers": True}
         canonical = self.model_dump_json(exclude=exclude)

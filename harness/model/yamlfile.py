@@ -1,6 +1,7 @@
 """Every YAML file the harness reads (workloads, platform.yaml, stack files, claims, published
 studies, external configs) goes through load_yaml_model: one wording for an unreadable file,
 malformed YAML, a document that is not a mapping, and a field that fails validation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,14 +18,15 @@ M = TypeVar("M", bound=BaseModel)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_yaml_mapping(path: Path | None, what: str, text: str | None = None, source: str | None = None,
-                      empty_ok: bool = False) -> dict[str, Any]:
+def read_yaml_mapping(
+    path: Path | None, what: str, text: str | None = None, source: str | None = None, empty_ok: bool = False
+) -> dict[str, Any]:
     """The YAML mapping in `path` (or in `text`, from `source`); BenchError in one line otherwise.
     `what` names the kind of file in the message ("a workload", "a platform.yaml")."""
     shown = source or str(path)
     if text is None:
         try:
-            text = Path(path).read_text()   # type: ignore[arg-type]
+            text = Path(path).read_text()  # type: ignore[arg-type]
         except OSError as err:
             raise BenchError(f"{shown}: cannot read: {err.strerror or err}") from None
     try:
@@ -46,8 +48,7 @@ def validate_model(data: Any, model: type[M], source: str, prefix: str = "") -> 
         raise invalid(source, err, prefix=prefix) from None
 
 
-def load_yaml_model(path: Path, model: type[M], what: str, source: str | None = None,
-                    empty_ok: bool = False) -> M:
+def load_yaml_model(path: Path, model: type[M], what: str, source: str | None = None, empty_ok: bool = False) -> M:
     """The YAML file at `path` validated as `model`, every problem one line naming the file."""
     shown = source or str(path)
     return validate_model(read_yaml_mapping(path, what, source=shown, empty_ok=empty_ok), model, shown)

@@ -3,16 +3,17 @@
 Adapters connect, deploy, submit and read the engine's own records. They never time anything:
 the driver takes every harness-side timestamp around their calls.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import shutil
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.engine import EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
 from harness.model.spec import WorkerPool, Workload
 from harness.stack.service import ServiceSpec
@@ -30,12 +31,13 @@ def deployable(workload: Workload) -> Workload:
     """The workload adapters deploy: itself, or for the idle workload a one-task no-op chain, so an
     idle stack has its workers registered as under load (Hatchet refuses a workflow without tasks)
     and no adapter needs an idle case of its own. The driver calls this; nothing is submitted."""
-    if workload.shape == "sweep":   # each run a chain of `tasks`; the rate is the generator's business
+    if workload.shape == "sweep":  # each run a chain of `tasks`; the rate is the generator's business
         return Workload.model_validate({**workload.model_dump(), "shape": "chain", "sweep": None})
     if workload.shape != "idle":
         return workload
-    return Workload.model_validate({**workload.model_dump(), "shape": "chain", "tasks": 1, "duration_s": 0,
-                                    "task": {"op": "noop", "n": 0}})
+    return Workload.model_validate(
+        {**workload.model_dump(), "shape": "chain", "tasks": 1, "duration_s": 0, "task": {"op": "noop", "n": 0}}
+    )
 
 
 def request_params(workload: Workload, workflow_id: str) -> dict:
@@ -67,7 +69,7 @@ class Deployment:
     workload: Workload
     run_dir: Path
     stamps_dir: Path
-    env_bin: Path            # bin/ of the platform's installed environment (python, CLIs)
+    env_bin: Path  # bin/ of the platform's installed environment (python, CLIs)
     endpoints: dict[str, str]
 
     @property
@@ -83,9 +85,27 @@ class Requirement:
     fix: str = ""
 
 
+class _RegistryName:
+    """An adapter's `name` is its platform's, which only the registry knows (the stacks/<name>/ folder
+    whose platform.yaml names the class), so no adapter repeats it. adapter_class(name) returns the
+    class with the name set (one class may stand for several platforms); an adapter class used directly
+    (the adapters' own tests) finds it here: the one platform whose `adapter:` is this class."""
+
+    def __get__(self, obj: object, owner: type) -> str:
+        from harness.model.registry import platforms
+
+        path = f"{owner.__module__}:{owner.__qualname__}"
+        names = [n for n, info in platforms().items() if info.adapter == path]
+        if len(names) != 1:
+            raise BenchError(
+                f"{path} is the adapter of {', '.join(names) or 'no registered platform'}: "
+                f"ask harness.platforms.adapter_class(name) for it"
+            )
+        return names[0]
+
+
 class Adapter(ABC):
-    name: ClassVar[str]
-    stack: ClassVar[str | None]             # folder under stacks/, None for in-process platforms
+    name: ClassVar[str] = _RegistryName()  # type: ignore[assignment]  # the platform's registry name
     settings: ClassVar[dict[str, dict]] = {}  # non-default settings of the adapter's workers
     # How often wait() asks the engine whether a run is final (None: the SDK long-polls or streams
     # the result). It bounds the resolution of workflow_e2e, so the driver records it with the run.
@@ -154,6 +174,7 @@ class EventLoop:
 
     def __init__(self):
         import asyncio
+
         self._asyncio = asyncio
         if EventLoop._shared is None or EventLoop._shared.is_closed():
             EventLoop._shared = asyncio.new_event_loop()

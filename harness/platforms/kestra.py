@@ -5,12 +5,13 @@ server; tenant `main`, basic auth).
 Every task is an `io.kestra.plugin.scripts.python.Script` run by the Process task runner, i.e.
 `python` inside the Kestra container, which the official image ships: the Docker task runner
 (Kestra's default) would need the Docker socket, which the compose file does not mount (see
-stacks/kestra/README.md). The script is the harness's own task body (harness/taskbody.py, standard
+stacks/kestra/README.md). The script is the harness's own task body (harness/workers/taskbody.py, standard
 library only); the compose file mounts the run's stamp folder at STAMPS_MOUNT.
 
 Not yet run against a real Kestra: no Docker engine exists where this was written and Kestra's
 distribution is published only as an image or a release download.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from harness.model.errors import BenchError
-from harness.platforms.base import Adapter, Deployment, STAMPS_MOUNT
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.errors import BenchError
+from harness.platforms.base import STAMPS_MOUNT, Adapter, Deployment
 from harness.platforms.mechanics import epoch_ns, poll_until, task_body_script
 
 NAMESPACE = "bench"
@@ -34,10 +35,14 @@ FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")
 def task_script(stamps_dir: str = STAMPS_MOUNT) -> str:
     """The Python each task runs: start stamp first (the script is the process, so its start is the
     task's), then the harness's task body, then the call with the task's inputs from the environment."""
-    script = task_body_script('''
+    script = task_body_script(
+        """
 run_task(os.environ["BENCH_WORKFLOW_ID"], int(os.environ["BENCH_INDEX"]), os.environ["BENCH_OP"],
          int(os.environ["BENCH_N"]), _bench_start_ns, _bench_sink)
-''', prelude="import time as _bench_time\n_bench_start_ns = _bench_time.time_ns()\n", stamps_dir=stamps_dir)
+""",
+        prelude="import time as _bench_time\n_bench_start_ns = _bench_time.time_ns()\n",
+        stamps_dir=stamps_dir,
+    )
     if PEBBLE.search(script):
         raise BenchError("the task body contains a Pebble delimiter ({{, {% or {#), which Kestra would render")
     return script
@@ -45,11 +50,16 @@ run_task(os.environ["BENCH_WORKFLOW_ID"], int(os.environ["BENCH_INDEX"]), os.env
 
 def _task(task_id: str, index_expr: str, script: str) -> dict:
     return {
-        "id": task_id, "type": SCRIPT_TASK,
+        "id": task_id,
+        "type": SCRIPT_TASK,
         "taskRunner": {"type": "io.kestra.plugin.core.runner.Process"},
         "packageManager": "PIP",  # uv, the default, may be missing from the image and fetched mid-task
-        "env": {"BENCH_WORKFLOW_ID": "{{ inputs.workflow_id }}", "BENCH_INDEX": index_expr,
-                "BENCH_OP": "{{ inputs.op }}", "BENCH_N": "{{ inputs.n }}"},
+        "env": {
+            "BENCH_WORKFLOW_ID": "{{ inputs.workflow_id }}",
+            "BENCH_INDEX": index_expr,
+            "BENCH_OP": "{{ inputs.op }}",
+            "BENCH_N": "{{ inputs.n }}",
+        },
         "script": script,
     }
 
@@ -63,15 +73,24 @@ def flow_definition(flow_id: str, shape: str, tasks: int) -> dict:
     if shape == "chain":
         steps = [_task(f"t{i}", str(i), script) for i in range(tasks)]
     elif shape == "fanout":
-        steps = [{"id": "fan", "type": "io.kestra.plugin.core.flow.ForEach",
-                  "values": [str(i) for i in range(tasks)], "concurrencyLimit": 0,
-                  "tasks": [_task("t", "{{ taskrun.value }}", script)]}]
+        steps = [
+            {
+                "id": "fan",
+                "type": "io.kestra.plugin.core.flow.ForEach",
+                "values": [str(i) for i in range(tasks)],
+                "concurrencyLimit": 0,
+                "tasks": [_task("t", "{{ taskrun.value }}", script)],
+            }
+        ]
     else:
         raise BenchError(f"kestra adapter has no flow for shape {shape!r}")
-    return {"id": flow_id, "namespace": NAMESPACE, "description": "orchestrator-bench",
-            "inputs": [{"id": "workflow_id", "type": "STRING"}, {"id": "op", "type": "STRING"},
-                       {"id": "n", "type": "INT"}],
-            "tasks": steps}
+    return {
+        "id": flow_id,
+        "namespace": NAMESPACE,
+        "description": "orchestrator-bench",
+        "inputs": [{"id": "workflow_id", "type": "STRING"}, {"id": "op", "type": "STRING"}, {"id": "n", "type": "INT"}],
+        "tasks": steps,
+    }
 
 
 def _name(state) -> str:
@@ -95,8 +114,14 @@ def task_record(task_run) -> EngineTask | None:
     created = first(histories, "CREATED")
     finished = next((epoch_ns(h.var_date) for h in reversed(histories) if _name(h.state) in TERMINAL), None)
     # CREATED is when the executor made the task runnable: the queue time, as for the other engines.
-    return EngineTask(int(index), created_ns=created, queued_ns=created, started_ns=first(histories, "RUNNING"),
-                      finished_ns=finished, attempts=max(1, len(task_run.attempts or [])))
+    return EngineTask(
+        int(index),
+        created_ns=created,
+        queued_ns=created,
+        started_ns=first(histories, "RUNNING"),
+        finished_ns=finished,
+        attempts=max(1, len(task_run.attempts or [])),
+    )
 
 
 def workflow_record(execution) -> EngineWorkflow:
@@ -105,27 +130,36 @@ def workflow_record(execution) -> EngineWorkflow:
     status = "completed" if current == "SUCCESS" else "running" if current not in TERMINAL else "failed"
     histories = execution.state.histories or []
     tasks = [t for t in (task_record(r) for r in execution.task_run_list or []) if t is not None]
-    return EngineWorkflow(status=status, created_ns=first(histories, "CREATED"),
-                          started_ns=first(histories, "RUNNING"), finished_ns=epoch_ns(execution.state.end_date),
-                          tasks=sorted(tasks, key=lambda t: t.index))
+    return EngineWorkflow(
+        status=status,
+        created_ns=first(histories, "CREATED"),
+        started_ns=first(histories, "RUNNING"),
+        finished_ns=epoch_ns(execution.state.end_date),
+        tasks=sorted(tasks, key=lambda t: t.index),
+    )
 
 
 def api_client(endpoints: dict[str, str], timeout_s: float = 30):
     from kestrapy import KestraClient
-    return KestraClient(host=endpoints["api"], username=endpoints["username"], password=endpoints["password"],
-                        timeout=timeout_s)
+
+    return KestraClient(
+        host=endpoints["api"], username=endpoints["username"], password=endpoints["password"], timeout=timeout_s
+    )
 
 
 class KestraAdapter(Adapter):
-    name = "kestra"
-    stack = "kestra"
     wait_poll_s = 0.02  # how often wait() asks whether the execution is in a terminal state
     settings = {
-        "task runner": {"value": "io.kestra.plugin.core.runner.Process (python in the Kestra image)",
-                        "default": "io.kestra.plugin.scripts.runner.docker.Docker",
-                        "why": "the Docker runner needs the Docker socket mounted into Kestra; see stacks/kestra"},
-        "packageManager": {"value": "PIP", "default": "UV",
-                           "why": "uv may be missing from the image (then fetched mid-task); the body needs no packages"},
+        "task runner": {
+            "value": "io.kestra.plugin.core.runner.Process (python in the Kestra image)",
+            "default": "io.kestra.plugin.scripts.runner.docker.Docker",
+            "why": "the Docker runner needs the Docker socket mounted into Kestra; see stacks/kestra",
+        },
+        "packageManager": {
+            "value": "PIP",
+            "default": "UV",
+            "why": "uv may be missing from the image (then fetched mid-task); the body needs no packages",
+        },
     }
 
     def connect(self, deployment: Deployment) -> None:
@@ -139,13 +173,18 @@ class KestraAdapter(Adapter):
 
     def submit(self, request: WorkflowRequest) -> Any:
         inputs = {"workflow_id": request.workflow_id, "op": request.op, "n": str(request.n)}
-        return self._call("create execution", self._kestra.executions.create_execution, TENANT, NAMESPACE,
-                          self._flow, inputs=inputs).id
+        return self._call(
+            "create execution", self._kestra.executions.create_execution, TENANT, NAMESPACE, self._flow, inputs=inputs
+        ).id
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        current = poll_until(f"kestra execution {handle} not complete",
-                             lambda: _name(self._execution(handle).state.current), timeout_s, self.wait_poll_s,
-                             done=lambda state: state in TERMINAL)
+        current = poll_until(
+            f"kestra execution {handle} not complete",
+            lambda: _name(self._execution(handle).state.current),
+            timeout_s,
+            self.wait_poll_s,
+            done=lambda state: state in TERMINAL,
+        )
         return "completed" if current == "SUCCESS" else "failed"
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
@@ -153,6 +192,7 @@ class KestraAdapter(Adapter):
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version
+
         return {"kestrapy": version("kestrapy")}
 
     def close(self) -> None:
@@ -165,6 +205,7 @@ class KestraAdapter(Adapter):
     @staticmethod
     def _call(what: str, fn, *args, **kw):
         from kestrapy.exceptions import ApiException
+
         try:
             return fn(*args, **kw)
         except ApiException as err:  # one line: the call, the status and the start of Kestra's answer

@@ -5,6 +5,7 @@ engines that run code in their own containers.
 Written once so that the adapters cannot disagree: the timestamp converters once did (two used
 floats and lost up to a microsecond), and the idle shortcut once had to be fixed twice.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,11 +15,11 @@ from typing import Callable, TypeVar
 
 import tenacity
 
-from harness.workers import taskbody
 from harness.model.paths import REPO_ROOT
+from harness.platforms.base import STAMPS_MOUNT, Deployment
 from harness.stack.service import ReadyCheck, ServiceSpec
+from harness.workers import taskbody
 from harness.workers.taskbody import STAMPS_DIR_ENV, WORKER_NAME_ENV
-from harness.platforms.base import Deployment, STAMPS_MOUNT
 
 T = TypeVar("T")
 
@@ -56,12 +57,19 @@ def _parse_iso(text: str) -> tuple[datetime, int]:
     if match is None:
         return datetime.fromisoformat(text), 0
     digits = match.group(1)[:9].ljust(9, "0")
-    whole = datetime.fromisoformat(text[:match.start()] + text[match.end():])
+    whole = datetime.fromisoformat(text[: match.start()] + text[match.end() :])
     return whole.replace(microsecond=int(digits[:6])), int(digits[6:])
 
 
-def poll_until(what: str, fetch: Callable[[], T], timeout_s: float, interval_s: float, *,
-               done: Callable[[T], bool] = bool, error: type[Exception] | None = TimeoutError) -> T:
+def poll_until(
+    what: str,
+    fetch: Callable[[], T],
+    timeout_s: float,
+    interval_s: float,
+    *,
+    done: Callable[[T], bool] = bool,
+    error: type[Exception] | None = TimeoutError,
+) -> T:
     """Call `fetch` every `interval_s` until `done(value)`; return that value.
 
     Past `timeout_s`: raise `error(f"{what} after {timeout_s}s")` (one line; `what` says what did
@@ -71,29 +79,41 @@ def poll_until(what: str, fetch: Callable[[], T], timeout_s: float, interval_s: 
     short timeout never fails without looking. An exception from `fetch` (or one a signal raises
     while it waits: Ctrl-C, the watchdog's ServiceDied) ends the poll at once, never retried.
     """
+
     def give_up(state: tenacity.RetryCallState) -> T:
         if error is None:
             return state.outcome.result()
         raise error(f"{what} after {timeout_s:g}s")
-    return tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s), wait=tenacity.wait_fixed(interval_s),
-                             retry=tenacity.retry_if_not_result(done), retry_error_callback=give_up)(fetch)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout_s),
+        wait=tenacity.wait_fixed(interval_s),
+        retry=tenacity.retry_if_not_result(done),
+        retry_error_callback=give_up,
+    )(fetch)
 
 
-def python_worker(deployment: Deployment, module: str, env: dict[str, str],
-                  ready_timeout_s: float | None = None) -> ServiceSpec:
+def python_worker(
+    deployment: Deployment, module: str, env: dict[str, str], ready_timeout_s: float | None = None
+) -> ServiceSpec:
     """The harness's worker `harness.workers.<module>` run by the platform's own Python, as the
     stack service "worker". It imports harness.workers.taskbody from this checkout (PYTHONPATH) and stamps
     into the run's folder. With `ready_timeout_s`, the worker signals readiness by creating the
     file named in BENCH_READY_FILE, and the stack waits that long for it."""
-    env = {**env, STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT),
-           WORKER_NAME_ENV: "worker"}
+    env = {**env, STAMPS_DIR_ENV: str(deployment.stamps_dir), "PYTHONPATH": str(REPO_ROOT), WORKER_NAME_ENV: "worker"}
     ready = None
     if ready_timeout_s is not None:
         ready_file = deployment.run_dir / f"{module}.ready"
         env["BENCH_READY_FILE"] = str(ready_file)
         ready = ReadyCheck(file=str(ready_file), timeout_s=ready_timeout_s)
-    return ServiceSpec(name="worker", role="worker", cwd=REPO_ROOT, env=env, ready=ready,
-                       command=[str(deployment.env_bin / "python"), "-m", f"harness.workers.{module}"])
+    return ServiceSpec(
+        name="worker",
+        role="worker",
+        cwd=REPO_ROOT,
+        env=env,
+        ready=ready,
+        command=[str(deployment.env_bin / "python"), "-m", f"harness.workers.{module}"],
+    )
 
 
 def task_body_script(entry: str, *, prelude: str = "", stamps_dir: str = STAMPS_MOUNT) -> str:
@@ -108,6 +128,7 @@ def task_body_script(entry: str, *, prelude: str = "", stamps_dir: str = STAMPS_
     """
     body = inspect.getsource(taskbody).replace("from __future__ import annotations\n", "")
     # os.uname() rather than socket: no import an engine's dependency resolver has to recognise.
-    sink = (f"\n\n_bench_sink = StampSink({stamps_dir!r}, "
-            "tag=(os.environ.get('HOSTNAME') or os.uname().nodename) + '-')\n")
+    sink = (
+        f"\n\n_bench_sink = StampSink({stamps_dir!r}, tag=(os.environ.get('HOSTNAME') or os.uname().nodename) + '-')\n"
+    )
     return prelude + body + sink + entry

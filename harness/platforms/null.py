@@ -5,6 +5,7 @@ submit -> start can be measured, and the driver can be tested without any server
 load it also serves an HTTP endpoint on loopback (POST /runs/<workflow id> with the run's
 parameters as JSON) that enqueues into the same queue.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from harness.workers.taskbody import StampSink, run_task
-from harness.platforms.base import Adapter, Deployment, request_params
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.platforms.base import Adapter, Deployment, request_params
+from harness.workers.taskbody import StampSink, run_task
 
 if TYPE_CHECKING:
     from harness.load.schedule import HttpTarget
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 @dataclass
 class _NullRun:
     """One submitted workflow run: the handle submit() returns."""
+
     request: WorkflowRequest
     created_ns: int
     done: threading.Event = field(default_factory=threading.Event)
@@ -34,8 +36,6 @@ class _NullRun:
 
 
 class NullAdapter(Adapter):
-    name = "null"
-    stack = None
     wait_poll_s = None  # wait() blocks on an event the dispatcher sets
 
     def connect(self, deployment: Deployment) -> None:
@@ -51,11 +51,15 @@ class NullAdapter(Adapter):
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
         from harness.load.schedule import HttpTarget
+
         if self._server is None:
             self._server = _serve(self)
         host, port = self._server.server_address[:2]
-        return HttpTarget(base_url=f"http://{host}:{port}", path="/runs/{workflow_id}",
-                          body=request_params(deployment.workload, "{workflow_id}"))
+        return HttpTarget(
+            base_url=f"http://{host}:{port}",
+            path="/runs/{workflow_id}",
+            body=request_params(deployment.workload, "{workflow_id}"),
+        )
 
     def lookup(self, workflow_id: str) -> _NullRun | None:
         return self._by_id.get(workflow_id)
@@ -82,7 +86,7 @@ class NullAdapter(Adapter):
             self._server.shutdown()
             self._server.server_close()
         if hasattr(self, "_queue"):
-            self._closed = True   # runs still queued (a saturated sweep's backlog) are dropped, not run
+            self._closed = True  # runs still queued (a saturated sweep's backlog) are dropped, not run
             self._queue.put(None)
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -103,13 +107,19 @@ class NullAdapter(Adapter):
     def _task(self, req: WorkflowRequest, index: int, queued_ns: int | None = None) -> EngineTask:
         start = time.time_ns()
         run_task(req.workflow_id, index, req.op, req.n, start, self._sink)
-        return EngineTask(index, created_ns=queued_ns or start, queued_ns=queued_ns or start, started_ns=start,
-                          finished_ns=time.time_ns())
+        return EngineTask(
+            index,
+            created_ns=queued_ns or start,
+            queued_ns=queued_ns or start,
+            started_ns=start,
+            finished_ns=time.time_ns(),
+        )
 
 
 class _SubmitHandler(BaseHTTPRequestHandler):
     """POST /runs/<workflow id>: enqueue the run, answer 202 once it is queued."""
-    protocol_version = "HTTP/1.1"   # keep-alive: the generator reuses its connections
+
+    protocol_version = "HTTP/1.1"  # keep-alive: the generator reuses its connections
     adapter: NullAdapter
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)

@@ -1,4 +1,5 @@
 """The report's charts: latency by percentile, idle memory over time, setup phases (matplotlib, PNG)."""
+
 from __future__ import annotations
 
 import base64
@@ -15,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from harness.analysis import runs as analysis  # noqa: E402
 
 if TYPE_CHECKING:
-    from harness.store.cells import Cell, CellKey
     from harness.report.model import SetupRow
+    from harness.store.cells import Cell, CellKey
 
 
 def draw_all(cells: dict[CellKey, Cell], setup_rows: list[SetupRow], out: Path) -> list[dict]:
@@ -25,7 +26,9 @@ def draw_all(cells: dict[CellKey, Cell], setup_rows: list[SetupRow], out: Path) 
     for workload in sorted({k[2] for k in cells}):
         fig = _latency_chart(cells, workload)
         if fig:
-            charts.append(save_chart(fig, out, f"latency-{workload}", f"{workload}: submit -> first task start, by percentile"))
+            charts.append(
+                save_chart(fig, out, f"latency-{workload}", f"{workload}: submit -> first task start, by percentile")
+            )
     fig = _resource_chart(cells)
     if fig:
         charts.append(save_chart(fig, out, "resources-idle", "idle-60s: RSS of each service over time"))
@@ -44,7 +47,8 @@ def _latency_chart(cells: dict[CellKey, Cell], workload: str):
         if wl != workload:
             continue
         values = analysis.latency_samples(cell.data.tasks, cell.data.workflows, cell.record.ok_measured())[
-            "submit_to_first_start"]
+            "submit_to_first_start"
+        ]
         if len(values):
             series[f"{platform} ({variant})"] = sorted(values / 1e6)
     if not series:
@@ -87,8 +91,9 @@ def _idle_memory_chart(cells: dict[CellKey, Cell]):
     for (platform, variant, wl), cell in sorted(cells.items()):
         rows = [r for r in cell.summary.resources if wl == "idle-60s" and r.kind == "idle" and r.role != "harness"]
         if rows:
-            bars[f"{platform} ({variant})"] = {r.service: (r.pss_mean_mb if r.pss_mean_mb is not None
-                                                           else r.rss_mean_mb) or 0.0 for r in rows}
+            bars[f"{platform} ({variant})"] = {
+                r.service: (r.pss_mean_mb if r.pss_mean_mb is not None else r.rss_mean_mb) or 0.0 for r in rows
+            }
     if not bars:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.5 * len(bars)))
@@ -107,8 +112,9 @@ def _idle_memory_chart(cells: dict[CellKey, Cell]):
 
 
 def _setup_chart(setup_rows: list[SetupRow]):
-    medians = [({k: t.median if t else None for k, t in r.times.items()}, f"{r.platform} ({r.variant})")
-               for r in setup_rows]
+    medians = [
+        ({k: t.median if t else None for k, t in r.times.items()}, f"{r.platform} ({r.variant})") for r in setup_rows
+    ]
     medians = [(m, label) for m, label in medians if m["start_to_ready_s"] is not None]
     if not medians:
         return None
@@ -116,8 +122,11 @@ def _setup_chart(setup_rows: list[SetupRow]):
     labels = [label for _, label in medians]
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))
     left = [0.0] * len(rows)
-    for key, label in (("start_to_ready_s", "start -> ready"), ("deploy_s", "workers + deploy"),
-                       ("ready_to_first_task_s", "ready -> first task")):
+    for key, label in (
+        ("start_to_ready_s", "start -> ready"),
+        ("deploy_s", "workers + deploy"),
+        ("ready_to_first_task_s", "ready -> first task"),
+    ):
         vals = [r.get(key) or 0 for r in rows]
         if key == "ready_to_first_task_s":  # includes deploy; draw only what deploy does not cover
             vals = [max(0.0, v - (r.get("deploy_s") or 0)) for v, r in zip(vals, rows)]

@@ -4,6 +4,7 @@ evidence, the conditions it holds under and links down to the runs it rests on.
 `evaluate` may return plain results (id, platform, quote, verdict, evidence: str) or richer verdict
 objects (platforms, section, conditions, runs, evidence items each naming its runs); both are read
 here, by attribute, so the report works with either."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from harness.model.record import RunRecord
 
 if TYPE_CHECKING:
-    from harness.store.cells import Cell, CellKey
+    pass
 
 DECIDED = ("supported", "contradicted", "inconclusive")
 NOT_MEASURABLE = ("not measurable", "not testable")
@@ -44,7 +45,7 @@ class ClaimCounts:
     total: int
     not_measurable: int
     measurable: int
-    decided: int              # measurable claims with a verdict: supported, contradicted or inconclusive
+    decided: int  # measurable claims with a verdict: supported, contradicted or inconclusive
     not_measured: int
 
 
@@ -111,13 +112,24 @@ def views(results: list[Any], chosen: dict[tuple[str, str], RunRecord]) -> list[
         runs = [by_id[i] for i in _run_ids(res) if i in by_id]
         if not runs:  # the verdict does not name its runs: the platforms' runs of the workloads it names
             wanted = _workloads(res, evidence, workloads)
-            runs = [r for (p, w), r in sorted(chosen.items())
-                    if w in wanted and (p in plats or "all" in plats or p in evidence)]
-        out.append(ClaimView(id=str(getattr(res, "id", "")), platforms=plats,
-                             quote=_text(getattr(res, "quote", "")), section=_text(getattr(res, "section", "")),
-                             verdict=verdict, evidence="; ".join(filter(None, [evidence, missing])),
-                             conditions=_text(getattr(res, "conditions", "")),
-                             measurable=getattr(res, "measurable", verdict not in NOT_MEASURABLE), runs=runs))
+            runs = [
+                r
+                for (p, w), r in sorted(chosen.items())
+                if w in wanted and (p in plats or "all" in plats or p in evidence)
+            ]
+        out.append(
+            ClaimView(
+                id=str(getattr(res, "id", "")),
+                platforms=plats,
+                quote=_text(getattr(res, "quote", "")),
+                section=_text(getattr(res, "section", "")),
+                verdict=verdict,
+                evidence="; ".join(filter(None, [evidence, missing])),
+                conditions=_text(getattr(res, "conditions", "")),
+                measurable=getattr(res, "measurable", verdict not in NOT_MEASURABLE),
+                runs=runs,
+            )
+        )
     return out
 
 

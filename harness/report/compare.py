@@ -5,6 +5,7 @@ A result set is a results folder (the latest complete run of each platform, stac
 the report reads it) or one run folder. `bench compare OLD NEW` and the report's side-by-side tables
 (`side_by_side`) both build a `Comparison`; compare_render.py turns it into markdown and HTML.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,22 +25,32 @@ from harness.store.results import load_run
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
 
-ALPHA = 0.05          # benchstat's default significance level
+ALPHA = 0.05  # benchstat's default significance level
 SETUP_TIMES = ("start_to_ready_s", "deploy_s", "ready_to_first_task_s")
-MACHINE_FIELDS = ("cpu_model", "logical_cores", "physical_cores", "ram_bytes", "os", "kernel", "python", "ci",
-                  "cpu_governor")
+MACHINE_FIELDS = (
+    "cpu_model",
+    "logical_cores",
+    "physical_cores",
+    "ram_bytes",
+    "os",
+    "kernel",
+    "python",
+    "ci",
+    "cpu_governor",
+)
 Family = Literal["latency", "critical_path", "throughput", "setup", "memory"]
 
 
 class Delta(BaseModel):
     """One figure on both sides. `a`/`b` are the centre (p50 or median over runs); the test is on the
     samples behind them, so `p_value` is None where there are none to test (one run per side)."""
+
     family: Family
     metric: str
     unit: str
     a: float | None
     b: float | None
-    a_tail: float | None = None     # p99, for latencies
+    a_tail: float | None = None  # p99, for latencies
     b_tail: float | None = None
     n_a: int
     n_b: int
@@ -85,18 +96,19 @@ class CellComparison(BaseModel):
     run_a: str
     run_b: str
     deltas: list[Delta]
-    busy_a: str = ""        # measured repetitions taken while the machine was busy: "2 of 5", "not probed"
+    busy_a: str = ""  # measured repetitions taken while the machine was busy: "2 of 5", "not probed"
     busy_b: str = ""
 
 
 class PlatformComparison(BaseModel):
     """Figures that belong to a platform's stack rather than to a workload: setup times (each run is one
     stack lifecycle, so each run is one sample) and idle memory (one idle-60s run per side)."""
+
     platform: str
     stack_a: str
     stack_b: str
     deltas: list[Delta]
-    versions: list[str] = Field(default_factory=list)     # "temporalio 1.35.0 -> 1.36.0"
+    versions: list[str] = Field(default_factory=list)  # "temporalio 1.35.0 -> 1.36.0"
 
 
 class VerdictChange(BaseModel):
@@ -116,7 +128,7 @@ class Comparison(BaseModel):
     platforms: list[PlatformComparison] = Field(default_factory=list)
     only_a: list[str] = Field(default_factory=list)
     only_b: list[str] = Field(default_factory=list)
-    machines: list[str] = Field(default_factory=list)      # "logical_cores: 2 -> 4"
+    machines: list[str] = Field(default_factory=list)  # "logical_cores: 2 -> 4"
     harness: list[str] = Field(default_factory=list)
     verdicts: list[VerdictChange] = Field(default_factory=list)
     verdicts_compared: int = 0
@@ -135,9 +147,11 @@ class Comparison(BaseModel):
         if not worst or (worst[0][1].worse_pct or 0) <= threshold_pct:
             return None
         where, d = worst[0]
-        return (f"regression: {where} {d.metric} {d.change_pct:+.1f}% ({self.label_a} {_fmt(d.a)} -> "
-                f"{self.label_b} {_fmt(d.b)} {d.unit}, p={d.p_value:.3g}, n={d.n_a}+{d.n_b}) "
-                f"exceeds --fail-on-regression {threshold_pct:g}%")
+        return (
+            f"regression: {where} {d.metric} {d.change_pct:+.1f}% ({self.label_a} {_fmt(d.a)} -> "
+            f"{self.label_b} {_fmt(d.b)} {d.unit}, p={d.p_value:.3g}, n={d.n_a}+{d.n_b}) "
+            f"exceeds --fail-on-regression {threshold_pct:g}%"
+        )
 
 
 def _fmt(v: float | None) -> str:
@@ -157,6 +171,7 @@ def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float | None:
     from scipy.stats import (
         mannwhitneyu,  # seconds to import: only when a test is made, not with the report
     )
+
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
@@ -171,24 +186,43 @@ def latency_delta(metric: str, a_ns, b_ns) -> Delta:
     a, b = _clean(a_ns), _clean(b_ns)
     a, b = a[a >= 0], b[b >= 0]
     sa, sb = stats.latency_summary(a.tolist()), stats.latency_summary(b.tolist())
-    return Delta(family="latency", metric=metric, unit="ms", a=sa.p50_ms if sa else None,
-                 b=sb.p50_ms if sb else None, a_tail=sa.p99_ms if sa else None, b_tail=sb.p99_ms if sb else None,
-                 n_a=len(a), n_b=len(b), p_value=mann_whitney_p(a, b))
+    return Delta(
+        family="latency",
+        metric=metric,
+        unit="ms",
+        a=sa.p50_ms if sa else None,
+        b=sb.p50_ms if sb else None,
+        a_tail=sa.p99_ms if sa else None,
+        b_tail=sb.p99_ms if sb else None,
+        n_a=len(a),
+        n_b=len(b),
+        p_value=mann_whitney_p(a, b),
+    )
 
 
 def per_run_delta(family: Family, metric: str, unit: str, a_values, b_values, higher_is_better=False) -> Delta:
     """A figure with one value per repetition, run or workflow run: the median over them, the test on them."""
     a, b = _clean(a_values), _clean(b_values)
     sa, sb = stats.spread(a.tolist()), stats.spread(b.tolist())
-    return Delta(family=family, metric=metric, unit=unit, a=sa.median if sa else None, b=sb.median if sb else None,
-                 n_a=len(a), n_b=len(b), p_value=mann_whitney_p(a, b), higher_is_better=higher_is_better)
+    return Delta(
+        family=family,
+        metric=metric,
+        unit=unit,
+        a=sa.median if sa else None,
+        b=sb.median if sb else None,
+        n_a=len(a),
+        n_b=len(b),
+        p_value=mann_whitney_p(a, b),
+        higher_is_better=higher_is_better,
+    )
 
 
 # -- one cell against another ---------------------------------------------------------------------
 def cell_deltas(cell_a: Cell, cell_b: Cell) -> list[Delta]:
     out = []
-    samples = [analysis.latency_samples(c.data.tasks, c.data.workflows, c.record.ok_measured())
-               for c in (cell_a, cell_b)]
+    samples = [
+        analysis.latency_samples(c.data.tasks, c.data.workflows, c.record.ok_measured()) for c in (cell_a, cell_b)
+    ]
     for metric in analysis.LATENCY_METRICS:
         d = latency_delta(metric, samples[0][metric], samples[1][metric])
         if d.n_a or d.n_b:
@@ -196,8 +230,10 @@ def cell_deltas(cell_a: Cell, cell_b: Cell) -> list[Delta]:
     paths = [analysis.critical_path_s(c.data.tasks, c.record.ok_measured()) for c in (cell_a, cell_b)]
     if len(paths[0]) or len(paths[1]):
         out.append(per_run_delta("critical_path", "engine_critical_path", "s", paths[0], paths[1]))
-    tput = [[r.throughput_tasks_per_s for r in c.record.repetitions if r.repetition in c.record.ok_measured()]
-            for c in (cell_a, cell_b)]
+    tput = [
+        [r.throughput_tasks_per_s for r in c.record.repetitions if r.repetition in c.record.ok_measured()]
+        for c in (cell_a, cell_b)
+    ]
     if any(v is not None for v in tput[0] + tput[1]):
         out.append(per_run_delta("throughput", "throughput", "tasks/s", tput[0], tput[1], higher_is_better=True))
     return out
@@ -207,7 +243,7 @@ def busy_text(cell: Cell) -> str:
     """How many measured repetitions the machine was busy for (something else competing for the CPU)."""
     measured = [r for r in cell.record.repetitions if not r.warmup]
     if any(r.machine_state is None for r in measured):
-        return "not probed"   # recorded before schema 2, or by a driver that did not probe
+        return "not probed"  # recorded before schema 2, or by a driver that did not probe
     return f"{sum(1 for r in measured if r.machine_state.busy)} of {len(measured)}"
 
 
@@ -223,24 +259,41 @@ def idle_memory_mb(cell: Cell) -> float | None:
 def platform_deltas(group_a: list[Cell], group_b: list[Cell]) -> list[Delta]:
     out = []
     for key in SETUP_TIMES:
-        d = per_run_delta("setup", key, "s", [getattr(c.record.setup, key) for c in group_a],
-                          [getattr(c.record.setup, key) for c in group_b])
+        d = per_run_delta(
+            "setup",
+            key,
+            "s",
+            [getattr(c.record.setup, key) for c in group_a],
+            [getattr(c.record.setup, key) for c in group_b],
+        )
         if d.n_a or d.n_b:
             out.append(d)
-    mem = [[m for c in group if c.record.workload.name == "idle-60s" and (m := idle_memory_mb(c)) is not None]
-           for group in (group_a, group_b)]
+    mem = [
+        [m for c in group if c.record.workload.name == "idle-60s" and (m := idle_memory_mb(c)) is not None]
+        for group in (group_a, group_b)
+    ]
     if mem[0] or mem[1]:
         # One idle run per side: its ~300 ticks are one autocorrelated series, not independent samples,
         # so no test is made (and the gate never fires on memory).
-        out.append(Delta(family="memory", metric="idle memory (PSS, all services)", unit="MB",
-                         a=mem[0][-1] if mem[0] else None, b=mem[1][-1] if mem[1] else None,
-                         n_a=len(mem[0]), n_b=len(mem[1]), p_value=None))
+        out.append(
+            Delta(
+                family="memory",
+                metric="idle memory (PSS, all services)",
+                unit="MB",
+                a=mem[0][-1] if mem[0] else None,
+                b=mem[1][-1] if mem[1] else None,
+                n_a=len(mem[0]),
+                n_b=len(mem[1]),
+                p_value=None,
+            )
+        )
     return out
 
 
 # -- pairing cells --------------------------------------------------------------------------------
-def align(cells_a: dict[CellKey, Cell], cells_b: dict[CellKey, Cell]
-          ) -> tuple[list[tuple[CellKey, CellKey]], list[CellKey], list[CellKey]]:
+def align(
+    cells_a: dict[CellKey, Cell], cells_b: dict[CellKey, Cell]
+) -> tuple[list[tuple[CellKey, CellKey]], list[CellKey], list[CellKey]]:
     """Pairs of cells to compare: the same (platform, stack, workload); else the same (platform,
     workload) where each side has exactly one stack left for it (native against compose, default
     against tuned); else, for two single runs, those two runs."""
@@ -298,9 +351,12 @@ def machine_changes(cells_a: dict, cells_b: dict) -> list[str]:
 
 def harness_changes(cells_a: dict, cells_b: dict) -> list[str]:
     def shas(cells: dict) -> str:
-        found = {f"{(c.record.harness.git_sha or '?')[:10]}{' (dirty)' if c.record.harness.dirty else ''}"
-                 for c in cells.values()}
+        found = {
+            f"{(c.record.harness.git_sha or '?')[:10]}{' (dirty)' if c.record.harness.dirty else ''}"
+            for c in cells.values()
+        }
         return ", ".join(sorted(found)) or "–"
+
     a, b = shas(cells_a), shas(cells_b)
     return [] if a == b else [f"harness commit: {a} -> {b}"]
 
@@ -323,9 +379,11 @@ def verdict_changes(cells_a: dict, cells_b: dict) -> tuple[list[VerdictChange], 
         va, vb = claim_verdicts(cells_a), claim_verdicts(cells_b)
     except (BenchError, TypeError, AttributeError, KeyError) as err:
         return [], 0, f"claims could not be evaluated: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-    changed = [VerdictChange(claim=k, a=va.get(k, ("–", ""))[0], b=vb.get(k, ("–", ""))[0],
-                             evidence_b=vb.get(k, ("", ""))[1])
-               for k in sorted(set(va) | set(vb)) if va.get(k, ("–",))[0] != vb.get(k, ("–",))[0]]
+    changed = [
+        VerdictChange(claim=k, a=va.get(k, ("–", ""))[0], b=vb.get(k, ("–", ""))[0], evidence_b=vb.get(k, ("", ""))[1])
+        for k in sorted(set(va) | set(vb))
+        if va.get(k, ("–",))[0] != vb.get(k, ("–",))[0]
+    ]
     return changed, len(set(va) | set(vb)), None
 
 
@@ -348,27 +406,49 @@ def load_set(path: Path) -> dict[CellKey, Cell]:
     return cells
 
 
-def side_by_side(cells_a: dict[CellKey, Cell], cells_b: dict[CellKey, Cell], label_a: str, label_b: str,
-                 with_verdicts: bool = False) -> Comparison:
+def side_by_side(
+    cells_a: dict[CellKey, Cell], cells_b: dict[CellKey, Cell], label_a: str, label_b: str, with_verdicts: bool = False
+) -> Comparison:
     """Two sets of the report's cells (native and compose, default and tuned, this machine and another)
     as one Comparison; the report renders it with templates/compare.md.j2."""
     pairs, only_a, only_b = align(cells_a, cells_b)
-    comp = Comparison(label_a=label_a, label_b=label_b,
-                      only_a=[" / ".join(k) for k in only_a], only_b=[" / ".join(k) for k in only_b],
-                      machines=machine_changes(cells_a, cells_b), harness=harness_changes(cells_a, cells_b))
+    comp = Comparison(
+        label_a=label_a,
+        label_b=label_b,
+        only_a=[" / ".join(k) for k in only_a],
+        only_b=[" / ".join(k) for k in only_b],
+        machines=machine_changes(cells_a, cells_b),
+        harness=harness_changes(cells_a, cells_b),
+    )
     stacks: dict[tuple[str, str, str], None] = {}
     for ka, kb in pairs:
         a, b = cells_a[ka], cells_b[kb]
-        comp.cells.append(CellComparison(platform=ka[0], workload=ka[2], stack_a=ka[1], stack_b=kb[1],
-                                         run_a=a.record.run_id, run_b=b.record.run_id, deltas=cell_deltas(a, b),
-                                         busy_a=busy_text(a), busy_b=busy_text(b)))
+        comp.cells.append(
+            CellComparison(
+                platform=ka[0],
+                workload=ka[2],
+                stack_a=ka[1],
+                stack_b=kb[1],
+                run_a=a.record.run_id,
+                run_b=b.record.run_id,
+                deltas=cell_deltas(a, b),
+                busy_a=busy_text(a),
+                busy_b=busy_text(b),
+            )
+        )
         stacks[(ka[0], ka[1], kb[1])] = None
     for platform, stack_a, stack_b in stacks:
         group_a = [c for k, c in cells_a.items() if (k[0], k[1]) == (platform, stack_a)]
         group_b = [c for k, c in cells_b.items() if (k[0], k[1]) == (platform, stack_b)]
-        comp.platforms.append(PlatformComparison(platform=platform, stack_a=stack_a, stack_b=stack_b,
-                                                 deltas=platform_deltas(group_a, group_b),
-                                                 versions=version_changes(group_a, group_b)))
+        comp.platforms.append(
+            PlatformComparison(
+                platform=platform,
+                stack_a=stack_a,
+                stack_b=stack_b,
+                deltas=platform_deltas(group_a, group_b),
+                versions=version_changes(group_a, group_b),
+            )
+        )
     if with_verdicts:
         comp.verdicts, comp.verdicts_compared, comp.verdict_error = verdict_changes(cells_a, cells_b)
     return comp

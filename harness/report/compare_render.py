@@ -1,4 +1,5 @@
 """A Comparison as markdown (for the terminal and notes) and as one self-contained HTML page."""
+
 from __future__ import annotations
 
 import html
@@ -31,6 +32,7 @@ th{{background:#f3f3f3}}td{{text-align:right}}td:first-child{{text-align:left}}c
 def render_html(comparison: Comparison) -> str:
     """The markdown rendered into a page with no external resource (styles inline, nothing fetched)."""
     import markdown
+
     body = markdown.markdown(render_markdown(comparison), extensions=["tables"])
     title = html.escape(f"bench compare: {comparison.label_a} against {comparison.label_b}")
     return PAGE.format(title=title, body=body)

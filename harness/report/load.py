@@ -4,6 +4,7 @@ The report calls `load_report_context(cells)` with its cells (the latest complet
 stack and workload) and renders the partial with the returned mapping; `load_charts(cells, out)`
 draws the charts as the report's own charts are drawn (PNG files plus base64 for the HTML page).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness.report.charts import save_chart  # noqa: E402
 from harness.model.record import LoadResult, LoadStep, RunRecord  # noqa: E402
+from harness.report.charts import save_chart  # noqa: E402
 
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
@@ -47,18 +48,33 @@ def _row(platform: str, label: str, workload: str, record: RunRecord, load: Load
     needs = []
     if load.cpu_ms_per_task:
         for rate in CLAIMED_RATES:
-            needs.append(f"{rate:,} tasks/s at {load.cpu_ms_per_task:.2f} CPU-ms per task needs at least "
-                         f"{rate * load.cpu_ms_per_task / 1000:.1f} cores of this kind")
-    return {"platform": platform, "variant": label, "workload": workload, "run_id": record.run_id,
-            "mst": f"{bound}{mst:g}/s" if mst is not None else (
-                "not determined" if load.max_sustainable_is_lower_bound else "none sustained"),
-            "cpu_ms_per_task": load.cpu_ms_per_task, "memory_growth_mb": load.memory_growth_mb,
-            "memory_growth_of": _memory_basis(load),
-            "saturated_at": load.saturated_at_per_s, "stop_reason": load.stop_reason or "",
-            "ceiling": load.generator_ceiling_per_s, "ceiling_note": load.generator_ceiling_note or "",
-            "load_workers": load.load_workers, "worker_processes": load.worker_processes,
-            "worker_slots": load.worker_slots, "state": load.state, "needs": needs, "retry": load.retry,
-            "generator_setup": " | ".join(sorted({s.generator_setup for s in load.steps if s.generator_setup}))}
+            needs.append(
+                f"{rate:,} tasks/s at {load.cpu_ms_per_task:.2f} CPU-ms per task needs at least "
+                f"{rate * load.cpu_ms_per_task / 1000:.1f} cores of this kind"
+            )
+    return {
+        "platform": platform,
+        "variant": label,
+        "workload": workload,
+        "run_id": record.run_id,
+        "mst": f"{bound}{mst:g}/s"
+        if mst is not None
+        else ("not determined" if load.max_sustainable_is_lower_bound else "none sustained"),
+        "cpu_ms_per_task": load.cpu_ms_per_task,
+        "memory_growth_mb": load.memory_growth_mb,
+        "memory_growth_of": _memory_basis(load),
+        "saturated_at": load.saturated_at_per_s,
+        "stop_reason": load.stop_reason or "",
+        "ceiling": load.generator_ceiling_per_s,
+        "ceiling_note": load.generator_ceiling_note or "",
+        "load_workers": load.load_workers,
+        "worker_processes": load.worker_processes,
+        "worker_slots": load.worker_slots,
+        "state": load.state,
+        "needs": needs,
+        "retry": load.retry,
+        "generator_setup": " | ".join(sorted({s.generator_setup for s in load.steps if s.generator_setup})),
+    }
 
 
 def _memory_basis(load: LoadResult) -> str:
@@ -71,14 +87,31 @@ def _step_row(platform: str, label: str, workload: str, s: LoadStep) -> dict[str
     lat = s.latency_ms.get("intended_to_start")
     send = s.latency_ms.get("send_to_start")
     eng = s.latency_ms.get("engine_queue_to_start")
-    return {"platform": platform, "variant": label, "workload": workload, "phase": s.phase,
-            "warmup": s.warmup, "rate": s.rate_per_s, "sent": s.sent_per_s, "achieved": s.achieved_per_s,
-            "p50": lat.p50_ms if lat else None, "p90": lat.p90_ms if lat else None,
-            "p99": lat.p99_ms if lat else None, "max": lat.max_ms if lat else None,
-            "send_p99": send.p99_ms if send else None, "engine_p50": eng.p50_ms if eng else None,
-            "engine_n": s.engine_sampled, "backlog_slope": s.backlog_slope_per_s, "errors": s.errors,
-            "retried": s.retried, "lag_p99": s.generator_lag_p99_ms, "cpu_ms_per_task": s.cpu_ms_per_task,
-            "memory_growth_mb": s.memory_growth_mb, "verdict": s.verdict, "reasons": "; ".join(s.reasons)}
+    return {
+        "platform": platform,
+        "variant": label,
+        "workload": workload,
+        "phase": s.phase,
+        "warmup": s.warmup,
+        "rate": s.rate_per_s,
+        "sent": s.sent_per_s,
+        "achieved": s.achieved_per_s,
+        "p50": lat.p50_ms if lat else None,
+        "p90": lat.p90_ms if lat else None,
+        "p99": lat.p99_ms if lat else None,
+        "max": lat.max_ms if lat else None,
+        "send_p99": send.p99_ms if send else None,
+        "engine_p50": eng.p50_ms if eng else None,
+        "engine_n": s.engine_sampled,
+        "backlog_slope": s.backlog_slope_per_s,
+        "errors": s.errors,
+        "retried": s.retried,
+        "lag_p99": s.generator_lag_p99_ms,
+        "cpu_ms_per_task": s.cpu_ms_per_task,
+        "memory_growth_mb": s.memory_growth_mb,
+        "verdict": s.verdict,
+        "reasons": "; ".join(s.reasons),
+    }
 
 
 def load_charts(cells: dict[CellKey, Cell], out: Path) -> list[dict]:
@@ -91,8 +124,11 @@ def load_charts(cells: dict[CellKey, Cell], out: Path) -> list[dict]:
     charts = []
     for workload, series in sorted(by_workload.items()):
         fig = _sweep_chart(series)
-        charts.append(save_chart(fig, out, f"load-{workload}",
-                            f"{workload}: scheduling latency and achieved rate against offered rate"))
+        charts.append(
+            save_chart(
+                fig, out, f"load-{workload}", f"{workload}: scheduling latency and achieved rate against offered rate"
+            )
+        )
     return charts
 
 
@@ -102,10 +138,17 @@ def _sweep_chart(series: list[tuple[str, LoadResult]]):
     for label, load in series:
         steps = [s for s in load.steps if not s.warmup and s.latency_ms.get("intended_to_start")]
         rates = [s.rate_per_s for s in steps]
-        line, = lat_ax.plot(rates, [s.latency_ms["intended_to_start"].p50_ms for s in steps], marker="o",
-                            label=f"{label} p50")
-        lat_ax.plot(rates, [s.latency_ms["intended_to_start"].p99_ms for s in steps], marker="^", linestyle="--",
-                    color=line.get_color(), label=f"{label} p99")
+        (line,) = lat_ax.plot(
+            rates, [s.latency_ms["intended_to_start"].p50_ms for s in steps], marker="o", label=f"{label} p50"
+        )
+        lat_ax.plot(
+            rates,
+            [s.latency_ms["intended_to_start"].p99_ms for s in steps],
+            marker="^",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{label} p99",
+        )
         rate_ax.plot(rates, [s.achieved_per_s or 0 for s in steps], marker="o", color=line.get_color(), label=label)
         if load.generator_ceiling_per_s:
             ceilings.append(load.generator_ceiling_per_s * load.load_workers)
@@ -123,4 +166,3 @@ def _sweep_chart(series: list[tuple[str, LoadResult]]):
     rate_ax.set_ylabel("achieved runs/s (log)")
     fig.tight_layout()
     return fig
-

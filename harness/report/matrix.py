@@ -1,30 +1,19 @@
 """The seed document's "Operational Comparison Matrix", laid out as in the document, with what was
 measured beside the document's word in every cell. A row no run can speak to says so, and why;
 a platform without a complete run says "not measured", never a zero."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
 from harness.analysis import stats
+from harness.model.errors import BenchError
 from harness.model.record import RunRecord, Spread
 
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
 
-# The document's columns, in its order, and its words (section "Operational Comparison Matrix").
-DOC_COLUMNS = {"prefect": "Prefect", "temporal": "Temporal", "kestra": "Kestra", "hatchet": "Hatchet",
-               "windmill": "Windmill"}
-DOC_MATRIX: dict[str, tuple[str, str, str, str, str]] = {
-    "Setup Complexity": ("Low-Moderate", "High", "Moderate", "Low", "Low-Moderate"),
-    "Resource Requirements": ("Moderate", "High", "Moderate", "Low", "Moderate"),
-    "Scaling Model": ("Horizontal", "Service-level", "Horizontal", "High-throughput", "Auto-scaling"),
-    "HA Complexity": ("Moderate", "High", "Moderate", "Low", "Moderate"),
-    "Security Features": ("Good", "Excellent", "Good", "Basic", "Good"),
-    "Monitoring": ("Excellent", "Excellent", "Good", "Good", "Good"),
-    "Operational Skills": ("Python/DevOps", "Distributed Systems", "Containers/Java", "Basic", "Containers"),
-    "Maintenance Overhead": ("Low-Moderate", "High", "Moderate", "Low", "Low-Moderate"),
-}
 # Words of claim ids that speak to a row: their verdicts are shown in the row's cells.
 ROW_CLAIM_WORDS = {
     "Setup Complexity": ("setup", "complex", "simple", "deployment", "multi-service"),
@@ -32,7 +21,8 @@ ROW_CLAIM_WORDS = {
     "Scaling Model": ("scal", "throughput", "per-s", "sub-ms", "performance", "13x"),
     "HA Complexity": ("ha-", "failover", "stateless", "reassign", "recovery", "executors"),
     "Security Features": ("security", "auth", "tls", "rbac", "sso", "soc"),
-    "Monitoring": ("monitor", "metrics", "prometheus"), "Operational Skills": ("skill",),
+    "Monitoring": ("monitor", "metrics", "prometheus"),
+    "Operational Skills": ("skill",),
     "Maintenance Overhead": ("maint", "upgrade"),
 }
 DEPLOYMENT_RANK = {"production": 3, "external": 2, "development": 1, "in-process": 0}
@@ -42,37 +32,68 @@ Status = Literal["measured", "not measured", "not measurable"]
 
 @dataclass
 class MatrixCell:
-    claimed: str                        # the document's word
+    claimed: str  # the document's word
     status: Status
-    text: str                           # the measured value, or why there is none
+    text: str  # the measured value, or why there is none
     runs: list[RunRecord] = field(default_factory=list)
-    warning: str | None = None          # spread too large to trust, or a development server only
-    claims: list[tuple[str, str]] = field(default_factory=list)   # (claim id, verdict)
+    warning: str | None = None  # spread too large to trust, or a development server only
+    claims: list[tuple[str, str]] = field(default_factory=list)  # (claim id, verdict)
 
 
 @dataclass
 class MatrixRow:
     aspect: str
-    how: str                            # what we measure for this row, or why nothing can be
+    how: str  # what we measure for this row, or why nothing can be
     cells: dict[str, MatrixCell]
-    claims: list[tuple[str, str]] = field(default_factory=list)   # claims about every platform at once
+    claims: list[tuple[str, str]] = field(default_factory=list)  # claims about every platform at once
 
 
 @dataclass
 class Column:
-    name: str                           # the platform the document names (or a reference platform)
+    name: str  # the platform the document names (or a reference platform)
     title: str
-    cells: dict[str, Cell]              # workload -> the run chosen for this column
-    label: str | None                   # "platform (stack)" of the chosen runs
-    missing: str | None                 # why nothing was measured
+    cells: dict[str, Cell]  # workload -> the run chosen for this column
+    label: str | None  # "platform (stack)" of the chosen runs
+    missing: str | None  # why nothing was measured
+
+
+def doc_columns() -> dict[str, str]:
+    """The document's columns in its order: platform -> title (each platform.yaml's seed_matrix)."""
+    from harness.model.registry import seed_columns
+
+    return {i.name: i.seed_matrix.column for i in seed_columns() if i.seed_matrix}
+
+
+def doc_words() -> dict[str, dict[str, str]]:
+    """The document's word per platform and aspect (seed_matrix.claims); every platform with a column
+    words every row of ROWS and nothing else, or the report would lay out a different matrix."""
+    from harness.model.registry import METADATA_FILE, seed_columns, shown_path
+
+    out = {}
+    for info in seed_columns():
+        claims = info.seed_matrix.claims if info.seed_matrix else {}
+        odd = sorted(set(claims) ^ set(ROWS))
+        if odd:
+            raise BenchError(
+                f"{shown_path(info.stack_dir / METADATA_FILE)}: seed_matrix.claims: "
+                f"{'unknown' if odd[0] in claims else 'missing'} aspect {odd[0]!r} "
+                f"(the rows are: {', '.join(ROWS)})"
+            )
+        out[info.name] = dict(claims)
+    return out
 
 
 def columns(cells: dict[CellKey, Cell]) -> list[Column]:
     """The document's five platforms, plus reference platforms (Airflow) where measured."""
     from harness.model.registry import platforms
+
     registry = platforms()
-    names = list(DOC_COLUMNS) + [n for n, i in registry.items() if i.kind == "reference"
-                                 and any(_represents(p, registry) == n for p, _, _ in cells)]
+    titles = doc_columns()
+    names = list(titles) + [
+        n
+        for n, i in registry.items()
+        if i.kind == "reference" and any(_represents(p, registry) == n for p, _, _ in cells)
+    ]
     out = []
     for name in names:
         chosen = _chosen_runs(cells, name, registry)
@@ -80,7 +101,7 @@ def columns(cells: dict[CellKey, Cell]) -> list[Column]:
         label = f"{first.record.platform} ({_stack(first.record)})" if first else None
         info = registry.get(name)
         why = None if chosen else _missing(info)
-        out.append(Column(name, DOC_COLUMNS.get(name, name.capitalize()), chosen, label, why))
+        out.append(Column(name, titles.get(name, name.capitalize()), chosen, label, why))
     return out
 
 
@@ -104,8 +125,11 @@ def _chosen_runs(cells: dict[CellKey, Cell], column: str, registry: dict) -> dic
         r = cell.record
         rank = (DEPLOYMENT_RANK.get(r.deployment.kind, 0), r.deployment.default_variant is not False, r.started_at)
         old = best.get(workload)
-        if old is None or rank > (DEPLOYMENT_RANK.get(old.record.deployment.kind, 0),
-                                  old.record.deployment.default_variant is not False, old.record.started_at):
+        if old is None or rank > (
+            DEPLOYMENT_RANK.get(old.record.deployment.kind, 0),
+            old.record.deployment.default_variant is not False,
+            old.record.started_at,
+        ):
             best[workload] = cell
     return best
 
@@ -127,8 +151,7 @@ def _span(s: Spread | None, unit: str) -> str:
 
 
 def _same_stack(cells: dict[CellKey, Cell], record: RunRecord) -> list[RunRecord]:
-    return [c.record for (p, label, _), c in cells.items()
-            if p == record.platform and label == _stack(record)]
+    return [c.record for (p, label, _), c in cells.items() if p == record.platform and label == _stack(record)]
 
 
 def setup_cell(col: Column, all_cells: dict[CellKey, Cell]) -> tuple[str, list[RunRecord], str | None, float | None]:
@@ -175,13 +198,18 @@ def scaling_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | None, f
     if tp is None:
         return "", [], None, None
     warn = f"throughput spreads {tp.cv:.0%} (cv) over {tp.n} repetitions" if tp.unstable else None
-    return (f"related: fanout-100-noop {tp.median:.0f} tasks/s [{tp.min:.0f}–{tp.max:.0f}] on one worker",
-            [cell.record], warn, None)
+    return (
+        f"related: fanout-100-noop {tp.median:.0f} tasks/s [{tp.min:.0f}–{tp.max:.0f}] on one worker",
+        [cell.record],
+        warn,
+        None,
+    )
 
 
 def ha_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | None, float | None]:
     """What the platform did in the fault scenarios (harness.analysis.faults, where it has landed)."""
     from harness.report.page import _provider
+
     context = _provider("harness.analysis.faults", "fault_report_context")
     fault_cells = {(c.record.platform, "", w): c for w, c in col.cells.items() if w.startswith("fault-")}
     rows = context(fault_cells).get("rows", []) if context and fault_cells else []
@@ -194,8 +222,10 @@ def ha_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | None, float 
     for (scenario, service), reps in sorted(seen.items()):
         behaviours = sorted({str(r["behaviour"]) for r in reps})
         recovery = stats.spread(r["recovery_s"] for r in reps)
-        parts.append(f"{scenario} ({service}): {'/'.join(behaviours)}"
-                     + (f", first completion after the fault {recovery.median:.1f} s" if recovery else ""))
+        parts.append(
+            f"{scenario} ({service}): {'/'.join(behaviours)}"
+            + (f", first completion after the fault {recovery.median:.1f} s" if recovery else "")
+        )
     runs = [col.cells[w].record for w in sorted(col.cells) if w.startswith("fault-")]
     return "fault scenarios: " + "; ".join(parts), runs, None, None
 
@@ -208,36 +238,69 @@ def maintenance_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | Non
 
 
 Measure = Callable[[Column, dict], tuple[str, list[RunRecord], str | None, float | None]]
-# aspect -> (what we measure, the measurement or None, status when measured, why when nothing is)
+# aspect -> (what we measure, the measurement or None, status when measured, why when nothing is).
+# The rows and their order are the report's layout (the document's row order), not a fact of any one
+# platform, so they are kept here; each platform's words per row are in its platform.yaml (doc_words).
 ROWS: dict[str, tuple[str, Measure | None, Status, str]] = {
-    "Setup Complexity": ("services kept running, and first launch -> every service ready (median over runs)",
-                         setup_cell, "measured", ""),
-    "Resource Requirements": ("memory and CPU of all services, idle-60s (PSS: shared pages counted once)",
-                              resource_cell, "measured", "no idle-60s run"),
-    "Scaling Model": ("a scaling model is an architecture, not a figure; the load sweep measures how throughput "
-                      "follows load", scaling_cell, "not measurable", "no fanout-100-noop run"),
-    "HA Complexity": ("what a platform does when a service is killed, restarted or frozen mid-run (the fault "
-                      "workloads)", ha_cell, "measured", "no fault-scenario results yet"),
-    "Security Features": ("a list of features (authentication, RBAC, TLS, compliance) that no run measures", None,
-                          "not measurable", "feature list, not a behaviour"),
-    "Monitoring": ("a probeable capability (a Prometheus metrics endpoint); see the claims table", None,
-                   "not measured", "no capability probe in these results"),
-    "Operational Skills": ("the skills an operator needs are not a measurement", None, "not measurable",
-                           "a judgement about people"),
-    "Maintenance Overhead": ("needs operation over time (upgrades, migrations); related: what there is to run",
-                             maintenance_cell, "not measured", "needs operation over time"),
+    "Setup Complexity": (
+        "services kept running, and first launch -> every service ready (median over runs)",
+        setup_cell,
+        "measured",
+        "",
+    ),
+    "Resource Requirements": (
+        "memory and CPU of all services, idle-60s (PSS: shared pages counted once)",
+        resource_cell,
+        "measured",
+        "no idle-60s run",
+    ),
+    "Scaling Model": (
+        "a scaling model is an architecture, not a figure; the load sweep measures how throughput follows load",
+        scaling_cell,
+        "not measurable",
+        "no fanout-100-noop run",
+    ),
+    "HA Complexity": (
+        "what a platform does when a service is killed, restarted or frozen mid-run (the fault workloads)",
+        ha_cell,
+        "measured",
+        "no fault-scenario results yet",
+    ),
+    "Security Features": (
+        "a list of features (authentication, RBAC, TLS, compliance) that no run measures",
+        None,
+        "not measurable",
+        "feature list, not a behaviour",
+    ),
+    "Monitoring": (
+        "a probeable capability (a Prometheus metrics endpoint); see the claims table",
+        None,
+        "not measured",
+        "no capability probe in these results",
+    ),
+    "Operational Skills": (
+        "the skills an operator needs are not a measurement",
+        None,
+        "not measurable",
+        "a judgement about people",
+    ),
+    "Maintenance Overhead": (
+        "needs operation over time (upgrades, migrations); related: what there is to run",
+        maintenance_cell,
+        "not measured",
+        "needs operation over time",
+    ),
 }
 
 
 def matrix(cells: dict[CellKey, Cell], claim_views: list) -> tuple[list[Column], list[MatrixRow]]:
-    cols = columns(cells)
+    cols, words = columns(cells), doc_words()
     rows = []
-    for aspect, words in DOC_MATRIX.items():
-        how, measure, status, why = ROWS[aspect]
+    for aspect, (how, measure, status, why) in ROWS.items():
         row = MatrixRow(aspect, how, {})
         values: dict[str, float] = {}
         for col in cols:
-            claimed = words[list(DOC_COLUMNS).index(col.name)] if col.name in DOC_COLUMNS else "not in the document"
+            claimed = words[col.name][aspect] if col.name in words else "not in the document"
             row.cells[col.name] = _cell(col, cells, claimed, measure, status, why, values)
         _rank(row, values)
         row.claims = _attach_claims(row, claim_views)
@@ -245,8 +308,9 @@ def matrix(cells: dict[CellKey, Cell], claim_views: list) -> tuple[list[Column],
     return cols, rows
 
 
-def _cell(col: Column, cells, claimed: str, measure: Measure | None, status: Status, why: str,
-          values: dict[str, float]) -> MatrixCell:
+def _cell(
+    col: Column, cells, claimed: str, measure: Measure | None, status: Status, why: str, values: dict[str, float]
+) -> MatrixCell:
     if measure is None and status == "not measurable":
         return MatrixCell(claimed, status, why)
     if col.missing:

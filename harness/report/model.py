@@ -1,4 +1,5 @@
 """The rows the report's tables are made of."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from harness.model.record import EngineAnomalies, LatencySummary, RunRecord, Set
 @dataclass(frozen=True)
 class LatencyRow:
     platform: str
-    variant: str               # the stack label
+    variant: str  # the stack label
     backend: str
     run_id: str
     ok: int
@@ -18,7 +19,7 @@ class LatencyRow:
     throughput: Spread | None
     p50_spread: Spread | None
     anomalies: EngineAnomalies
-    busy: int                  # measured repetitions taken while the machine was busy
+    busy: int  # measured repetitions taken while the machine was busy
     record: RunRecord
 
 
@@ -30,8 +31,8 @@ class SetupRow:
     platform: str
     variant: str
     runs: int
-    latest: Setup                        # the latest run's setup, for what is not a time
-    times: dict[str, Spread | None]      # SETUP_TIMES over the runs shown
+    latest: Setup  # the latest run's setup, for what is not a time
+    times: dict[str, Spread | None]  # SETUP_TIMES over the runs shown
 
     @property
     def footprint_mb(self) -> float | None:

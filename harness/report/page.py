@@ -1,6 +1,7 @@
 """What the report adds around its tables: the other parts of issue 9 as optional sections, where
 each figure comes from (machine, versions, backend, non-default settings), the figures whose spread
 is too large to trust, and the markdown turned into one self-contained HTML page."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ def _published(cells: dict[CellKey, Cell], against) -> dict | None:
 
 
 def _load(cells: dict[CellKey, Cell], against) -> dict | None:
-    context = (_provider("harness.report.load", "load_report_context")
-               or _provider("harness.analysis.load", "load_report_context"))
+    context = _provider("harness.report.load", "load_report_context") or _provider(
+        "harness.analysis.load", "load_report_context"
+    )
     return context(cells) if context else None
 
 
@@ -79,8 +81,9 @@ PARTIALS: dict[str, tuple[str, Callable]] = {
 }
 
 
-def partials(env: jinja2.Environment, cells: dict[CellKey, Cell],
-             against: tuple[str, dict] | None = None) -> dict[str, str]:
+def partials(
+    env: jinja2.Environment, cells: dict[CellKey, Cell], against: tuple[str, dict] | None = None
+) -> dict[str, str]:
     """name -> rendered markdown, for every section whose provider and template both exist."""
     out = {}
     for name, (template, build) in PARTIALS.items():
@@ -102,12 +105,13 @@ def machine_key(m: Machine) -> str:
 @dataclass(frozen=True)
 class StackProvenance:
     """What every figure of one platform's stack was measured with."""
+
     platform: str
     stack: str
     backend: str
     deployment: str
-    versions: str            # as the runs recorded them; differing sets separated by " / "
-    settings: str            # names of the settings that differ from the platform's defaults
+    versions: str  # as the runs recorded them; differing sets separated by " / "
+    settings: str  # names of the settings that differ from the platform's defaults
 
 
 @dataclass(frozen=True)
@@ -122,16 +126,27 @@ class RunProvenance:
     harness: str
 
 
-def provenance(cells: dict[CellKey, Cell], machine_labels: dict[str, str],
-               link: Callable) -> tuple[list[StackProvenance], list[RunProvenance]]:
+def provenance(
+    cells: dict[CellKey, Cell], machine_labels: dict[str, str], link: Callable
+) -> tuple[list[StackProvenance], list[RunProvenance]]:
     stacks: dict[tuple[str, str], list] = {}
     runs = []
     for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
         r = cell.record
         stacks.setdefault((platform, label), []).append(r)
         sha = (r.harness.git_sha or "?")[:10] + (" (dirty)" if r.harness.dirty else "")
-        runs.append(RunProvenance(platform, label, workload, r.run_id, link(r), r.started_at.strftime("%Y-%m-%d %H:%M"),
-                                  machine_labels[machine_key(r.machine)], sha))
+        runs.append(
+            RunProvenance(
+                platform,
+                label,
+                workload,
+                r.run_id,
+                link(r),
+                r.started_at.strftime("%Y-%m-%d %H:%M"),
+                machine_labels[machine_key(r.machine)],
+                sha,
+            )
+        )
     out = []
     for (platform, label), records in stacks.items():
         latest = max(records, key=lambda r: r.started_at)
@@ -139,10 +154,18 @@ def provenance(cells: dict[CellKey, Cell], machine_labels: dict[str, str],
         names = dict.fromkeys(k for r in records for k in sorted(r.settings))
         d = latest.deployment
         shape = f"{d.kind}: {d.description}" if d.description else d.kind
-        if latest.beyond_loopback:   # the one exception to "loopback only", declared with its reason
+        if latest.beyond_loopback:  # the one exception to "loopback only", declared with its reason
             shape += "; listening beyond loopback: " + "; ".join(latest.beyond_loopback)
-        out.append(StackProvenance(platform, label, latest.backend, shape,
-                                   " / ".join(versions), ", ".join(f"`{k}`" for k in names) or "none"))
+        out.append(
+            StackProvenance(
+                platform,
+                label,
+                latest.backend,
+                shape,
+                " / ".join(versions),
+                ", ".join(f"`{k}`" for k in names) or "none",
+            )
+        )
     return out, runs
 
 
@@ -157,29 +180,43 @@ def spread_warnings(latency: dict[str, list[LatencyRow]], setup: list[SetupRow])
                 out.append(f"{where}: only {r.ok} measured repetition(s) passed; their spread cannot be judged")
             if r.throughput and r.throughput.unstable:
                 t = r.throughput
-                out.append(f"{where}: throughput {t.median:.1f} tasks/s varies {t.cv:.0%} (cv) across {t.n} "
-                           f"repetitions [{t.min:.1f}–{t.max:.1f}]")
+                out.append(
+                    f"{where}: throughput {t.median:.1f} tasks/s varies {t.cv:.0%} (cv) across {t.n} "
+                    f"repetitions [{t.min:.1f}–{t.max:.1f}]"
+                )
             if r.p50_spread and r.p50_spread.unstable:
                 s = r.p50_spread
-                out.append(f"{where}: submit -> first start p50 varies {s.cv:.0%} (cv) across {s.n} repetitions "
-                           f"[{s.min:.2f}–{s.max:.2f} ms]")
+                out.append(
+                    f"{where}: submit -> first start p50 varies {s.cv:.0%} (cv) across {s.n} repetitions "
+                    f"[{s.min:.2f}–{s.max:.2f} ms]"
+                )
             if r.busy:
                 out.append(f"{where}: {r.busy} repetition(s) measured while the machine was busy")
     for s in setup:
         for key, t in s.times.items():
             if t and t.unstable:
-                out.append(f"{s.platform} ({s.variant}), setup: {key} varies {t.cv:.0%} (cv) across {t.n} runs "
-                           f"[{t.min:.2f}–{t.max:.2f} s]")
+                out.append(
+                    f"{s.platform} ({s.variant}), setup: {key} varies {t.cv:.0%} (cv) across {t.n} runs "
+                    f"[{t.min:.2f}–{t.max:.2f} s]"
+                )
     return out
 
 
-VERDICT_CLASSES = ("supported", "contradicted", "inconclusive", "not measured", "not measurable", "not testable",
-                   "error")
+VERDICT_CLASSES = (
+    "supported",
+    "contradicted",
+    "inconclusive",
+    "not measured",
+    "not measurable",
+    "not testable",
+    "error",
+)
 
 
 def html_page(markdown_text: str, charts: list[dict]) -> str:
     """The markdown report as one self-contained page: charts inlined as data URIs, no external resource."""
     import markdown
+
     body = markdown.markdown(markdown_text, extensions=["tables", "toc"])
     for c in charts:
         body = body.replace(f'src="{c["file"]}"', f'src="data:image/png;base64,{c["data"]}"')

@@ -6,13 +6,13 @@ engine_started_ns, engine_finished_ns). Per engine and workload: our median over
 range, theirs, the ratio, and the ranking of engines on both sides; where the rankings disagree,
 the differences we can name (versions, settings, machine, interpreter) are listed.
 """
+
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.analysis import stats
@@ -53,8 +53,8 @@ class Method(_Strict):
     runs: str
     workers: str
     statistic: str
-    figure: str                  # what their number means
-    ours: str                    # what ours means, and how it differs
+    figure: str  # what their number means
+    ours: str  # what ours means, and how it differs
 
 
 class StudyWorkload(_Strict):
@@ -65,12 +65,13 @@ class StudyWorkload(_Strict):
 
 class Figure(_Strict):
     """One engine's published figure for one workload, in seconds."""
+
     median_s: float = Field(gt=0)
     min_s: float = Field(gt=0)
     max_s: float = Field(gt=0)
-    runs_s: list[float] | None = None          # per-run totals, where their raw file was read
-    first_start_s: list[float] | None = None   # per run, first task created -> started (inside their total)
-    file: str                                  # their raw result file, relative to source.path
+    runs_s: list[float] | None = None  # per-run totals, where their raw file was read
+    first_start_s: list[float] | None = None  # per run, first task created -> started (inside their total)
+    file: str  # their raw result file, relative to source.path
 
     @model_validator(mode="after")
     def _consistent(self) -> "Figure":
@@ -91,16 +92,16 @@ class Figure(_Strict):
 
 
 class EngineRow(_Strict):
-    engine: str                  # our platform name for the engine (stacks/<engine>/)
-    row: str                     # their row name
-    config: str                  # "default", "tuned", or what else differs
+    engine: str  # our platform name for the engine (stacks/<engine>/)
+    row: str  # their row name
+    config: str  # "default", "tuned", or what else differs
     version: str
     python: str
-    task_is: str                 # in the worker process, process per task, container per task...
-    timings: str                 # which engine records their timestamps come from
+    task_is: str  # in the worker process, process per task, container per task...
+    timings: str  # which engine records their timestamps come from
     setup: str
-    settings: dict[str, str]     # the settings that decide their figure, with their values
-    figures: dict[str, Figure]   # keyed by our workload name
+    settings: dict[str, str]  # the settings that decide their figure, with their values
+    figures: dict[str, Figure]  # keyed by our workload name
 
 
 class Study(_Strict):
@@ -139,7 +140,7 @@ def load_study(path: Path = DEFAULT_STUDY) -> Study:
 class OurFigure(BaseModel):
     platform: str
     stack: str
-    kind: str                    # the deployment kind the run recorded (production, development...)
+    kind: str  # the deployment kind the run recorded (production, development...)
     run_id: str
     median_s: float
     min_s: float
@@ -148,15 +149,15 @@ class OurFigure(BaseModel):
     versions: str
     python: str
     cores: int | None
-    settings: list[str]          # our non-default settings, "key=value (default d)"
-    default_variant: bool | None = None   # the stack's default variant (None: not recorded)
-    busy: str = ""               # measured repetitions taken while the machine was busy ("2 of 5", "not probed")
+    settings: list[str]  # our non-default settings, "key=value (default d)"
+    default_variant: bool | None = None  # the stack's default variant (None: not recorded)
+    busy: str = ""  # measured repetitions taken while the machine was busy ("2 of 5", "not probed")
 
 
 class PublishedRow(BaseModel):
     row: EngineRow
     figure: Figure
-    ours: list[OurFigure] = Field(default_factory=list)   # empty: not measured here
+    ours: list[OurFigure] = Field(default_factory=list)  # empty: not measured here
 
     @property
     def primary(self) -> OurFigure | None:
@@ -191,6 +192,7 @@ class PublishedComparison(BaseModel):
 def engine_of(platform: str) -> str:
     """The engine a platform measures (temporal-dev measures temporal), from the registry."""
     from harness.model.registry import get
+
     try:
         return get(platform).represents or platform
     except BenchError:  # a platform in old results that is no longer registered
@@ -204,22 +206,39 @@ def our_figure(cell: Cell) -> OurFigure | None:
     if spread is None:
         return None
     from harness.store.cells import stack_label
+
     # in code spans: values such as `bench-<run id>` must survive markdown's HTML pass as text
     settings = [f"`{k}={s.value}` (default `{s.default}`)" for k, s in r.settings.items()]
-    return OurFigure(platform=r.platform, stack=stack_label(r), kind=r.deployment.kind, run_id=r.run_id,
-                     median_s=spread.median, min_s=spread.min, max_s=spread.max, n=spread.n,
-                     versions=", ".join(f"{k} {v}" for k, v in r.versions.items()), python=r.machine.python,
-                     cores=r.machine.logical_cores, settings=settings,
-                     default_variant=r.deployment.default_variant, busy=busy_text(cell))
+    return OurFigure(
+        platform=r.platform,
+        stack=stack_label(r),
+        kind=r.deployment.kind,
+        run_id=r.run_id,
+        median_s=spread.median,
+        min_s=spread.min,
+        max_s=spread.max,
+        n=spread.n,
+        versions=", ".join(f"{k} {v}" for k, v in r.versions.items()),
+        python=r.machine.python,
+        cores=r.machine.logical_cores,
+        settings=settings,
+        default_variant=r.deployment.default_variant,
+        busy=busy_text(cell),
+    )
 
 
 def _ours_by_engine(cells: dict[CellKey, Cell], workload: str) -> dict[str, list[OurFigure]]:
     """Our figures per engine for one workload: production deployments first, the default variant
     before others (as the run recorded it), then the latest."""
     rank = {True: 0, None: 1, False: 2}
-    chosen = sorted((c for k, c in cells.items() if k[2] == workload),
-                    key=lambda c: (c.record.deployment.kind == "development",
-                                   rank[c.record.deployment.default_variant], -c.record.started_at.timestamp()))
+    chosen = sorted(
+        (c for k, c in cells.items() if k[2] == workload),
+        key=lambda c: (
+            c.record.deployment.kind == "development",
+            rank[c.record.deployment.default_variant],
+            -c.record.started_at.timestamp(),
+        ),
+    )
     out: dict[str, list[OurFigure]] = {}
     for cell in chosen:
         fig = our_figure(cell)
@@ -235,9 +254,11 @@ def _reasons(study: Study, workload: str, engines: list[str], rows: dict[str, Pu
         pr = rows[engine]
         ours, theirs = pr.primary, pr.row
         assert ours is not None
-        parts = [f"versions: theirs {theirs.version}, ours {ours.versions or '?'}",
-                 f"a task is {theirs.task_is} in theirs",
-                 f"Python {theirs.python} theirs, {ours.python} ours (the harness's; fib(33) depends on it)"]
+        parts = [
+            f"versions: theirs {theirs.version}, ours {ours.versions or '?'}",
+            f"a task is {theirs.task_is} in theirs",
+            f"Python {theirs.python} theirs, {ours.python} ours (the harness's; fib(33) depends on it)",
+        ]
         if theirs.settings:
             parts.append("their settings: " + "; ".join(f"`{k}` = {v}" for k, v in theirs.settings.items()))
         if ours.settings:
@@ -248,8 +269,10 @@ def _reasons(study: Study, workload: str, engines: list[str], rows: dict[str, Pu
                 parts.append(f"their {other.row} row ({knobs}): {other.figures[workload].median_s:g} s")
         out.append(f"{engine}: " + "; ".join(parts))
     cores = {o.primary.cores for o in rows.values() if o.primary}
-    out.append(f"machine: theirs {study.machine.vcpus} vCPU per engine, one engine per box; ours "
-               f"{', '.join(str(c) for c in sorted(c for c in cores if c)) or '?'} logical cores")
+    out.append(
+        f"machine: theirs {study.machine.vcpus} vCPU per engine, one engine per box; ours "
+        f"{', '.join(str(c) for c in sorted(c for c in cores if c)) or '?'} logical cores"
+    )
     return out
 
 
@@ -284,10 +307,19 @@ def published_comparison(cells: dict[CellKey, Cell], study: Study | None = None)
     tables = []
     for workload, wl in study.workloads.items():
         ours = _ours_by_engine(cells, workload)
-        rows = [PublishedRow(row=e, figure=e.figures[workload], ours=_ours_beside(e, study, ours.get(e.engine, [])))
-                for e in study.engines if workload in e.figures]
+        rows = [
+            PublishedRow(row=e, figure=e.figures[workload], ours=_ours_beside(e, study, ours.get(e.engine, [])))
+            for e in study.engines
+            if workload in e.figures
+        ]
         rows.sort(key=lambda r: r.figure.median_s)
         defaults = {r.row.engine: r for r in rows if r.row.config == "default"}
-        tables.append(WorkloadTable(workload=workload, published_name=wl.published_name, rows=rows,
-                                    ranking=_ranking(study, workload, defaults)))
+        tables.append(
+            WorkloadTable(
+                workload=workload,
+                published_name=wl.published_name,
+                rows=rows,
+                ranking=_ranking(study, workload, defaults),
+            )
+        )
     return PublishedComparison(study=study, workloads=tables)

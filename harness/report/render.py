@@ -1,5 +1,6 @@
 """`bench report`: the latest complete run of each platform/variant/workload, re-analysed from the
 raw samples in results/, rendered to markdown and to one self-contained HTML page."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -30,8 +31,9 @@ from harness.store.cells import (
     collect,
 )
 
-TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=False,
-                               trim_blocks=True, lstrip_blocks=True)
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=False, trim_blocks=True, lstrip_blocks=True
+)
 TEMPLATES.filters["f"] = lambda v, fmt=".1f": "–" if v is None or isinstance(v, jinja2.Undefined) else format(v, fmt)
 # Text inside a markdown table cell: a pipe would end the cell, a newline the row.
 TEMPLATES.filters["cell"] = lambda v: " ".join(str(v or "").split()).replace("|", "\\|")
@@ -52,15 +54,19 @@ def render(results: Path, out: Path | None = None, against: Path | None = None) 
     other = (str(against), collect(against)[0]) if against else None
     drawn = charts.draw_all(cells, _setup_rows(cells), out) + report_page.extra_charts(cells, out)
     md = out / "report.md"
-    md.write_text(TEMPLATES.get_template("report.md.j2").render(**_context(results, out, cells, incomplete, drawn),
-                                                                partials=report_page.partials(TEMPLATES, cells, other)))
+    md.write_text(
+        TEMPLATES.get_template("report.md.j2").render(
+            **_context(results, out, cells, incomplete, drawn), partials=report_page.partials(TEMPLATES, cells, other)
+        )
+    )
     html = out / "report.html"
     html.write_text(report_page.html_page(md.read_text(), drawn))
     return md, html
 
 
-def _context(results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: list[IncompleteRun],
-             drawn: list[dict]) -> dict:
+def _context(
+    results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: list[IncompleteRun], drawn: list[dict]
+) -> dict:
     chosen = claim_cells(cells)
     claim_views = report_claims.views(claims.evaluate(chosen, incomplete), chosen)  # as `bench claims` does
     columns, matrix = report_matrix.matrix(cells, claim_views)
@@ -89,8 +95,7 @@ def _context(results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: l
         "spread_warnings": report_page.spread_warnings(rows, setup),
         "wait_poll": _wait_poll_rows(cells),
         "busy": _busy_rows(cells),
-        "unprobed": sum(1 for c in cells.values()
-                        if any(r.machine_state is None for r in c.record.repetitions)),
+        "unprobed": sum(1 for c in cells.values() if any(r.machine_state is None for r in c.record.repetitions)),
         "not_measured": _not_measured(cells),
         "incomplete": incomplete,
         "metrics": analysis.LATENCY_METRICS,
@@ -126,11 +131,22 @@ def _rows(cells: dict[CellKey, Cell]) -> dict[str, list[LatencyRow]]:
     rows: dict[str, list[LatencyRow]] = {}
     for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
         s = cell.summary
-        rows.setdefault(workload, []).append(LatencyRow(
-            platform=platform, variant=label, backend=cell.record.backend, run_id=cell.record.run_id,
-            ok=s.measured_repetitions_ok, failed=s.measured_repetitions_failed, lat=s.latency_ms,
-            throughput=s.throughput_tasks_per_s, p50_spread=s.submit_to_first_start_p50_by_repetition_ms,
-            anomalies=s.engine_anomalies, busy=len(s.busy_repetitions), record=cell.record))
+        rows.setdefault(workload, []).append(
+            LatencyRow(
+                platform=platform,
+                variant=label,
+                backend=cell.record.backend,
+                run_id=cell.record.run_id,
+                ok=s.measured_repetitions_ok,
+                failed=s.measured_repetitions_failed,
+                lat=s.latency_ms,
+                throughput=s.throughput_tasks_per_s,
+                p50_spread=s.submit_to_first_start_p50_by_repetition_ms,
+                anomalies=s.engine_anomalies,
+                busy=len(s.busy_repetitions),
+                record=cell.record,
+            )
+        )
     return rows
 
 
@@ -186,7 +202,15 @@ def _busy_rows(cells: dict[CellKey, Cell]) -> list[dict]:
     for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
         for rep in cell.record.busy_repetitions():
             state = rep.machine_state
-            rows.append({"platform": platform, "variant": label, "workload": workload, "phase": rep.phase,
-                         "reason": state.busy_reason, "steal_pct": state.steal_pct,
-                         "load": state.load_avg_1m_end})
+            rows.append(
+                {
+                    "platform": platform,
+                    "variant": label,
+                    "workload": workload,
+                    "phase": rep.phase,
+                    "reason": state.busy_reason,
+                    "steal_pct": state.steal_pct,
+                    "load": state.load_avg_1m_end,
+                }
+            )
     return rows

@@ -1,5 +1,6 @@
 """`bench up` / `bench down`: a native stack left running in the background, for poking at by hand
 or measuring with the external backend. Its pids and endpoints live in a mode-0600 state file."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from harness.store.results import new_run_id
 @dataclass
 class BackgroundStack:
     run_dir: str
-    pids: list[int]                 # root of each service, in start order
+    pids: list[int]  # root of each service, in start order
     roles: list[str]
     endpoints: dict[str, str]
     log_dir: str
@@ -32,12 +33,15 @@ def state_file(platform: str) -> Path:
     return STATE_DIR / f"{platform}.json"
 
 
-def up(platform: str, variant: str | None, ports: dict[str, int],
-       progress: Callable[..., None] = lambda *a, **k: None) -> BackgroundStack:
+def up(
+    platform: str, variant: str | None, ports: dict[str, int], progress: Callable[..., None] = lambda *a, **k: None
+) -> BackgroundStack:
     info = platforms.get(platform)
     if not info.has_native:
-        raise BenchError(f"`bench up` starts native stacks and {platform} has none; "
-                         f"`bench run {platform} … --backend compose` runs its compose stack")
+        raise BenchError(
+            f"`bench up` starts native stacks and {platform} has none; "
+            f"`bench run {platform} … --backend compose` runs its compose stack"
+        )
     state = state_file(platform)
     if state.exists():
         raise BenchError(f"{platform} is already up (state in {state}); run `bench down {platform}` first")
@@ -55,8 +59,9 @@ def up(platform: str, variant: str | None, ports: dict[str, int],
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     running = stack.group.services
-    started = BackgroundStack(str(run_dir), [r.pid for r in running], [r.spec.role for r in running],
-                              stack.endpoints(), str(stack.log_dir))
+    started = BackgroundStack(
+        str(run_dir), [r.pid for r in running], [r.spec.role for r in running], stack.endpoints(), str(stack.log_dir)
+    )
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     fd = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # endpoints may carry per-run credentials
     with os.fdopen(fd, "w") as out:

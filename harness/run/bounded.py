@@ -4,14 +4,15 @@ A platform that accepts connections and never answers would otherwise hold a run
 SDK or HTTP call. Each call gets the workload's timeout (wait() a little more, since it enforces the
 timeout itself), and running past it ends the run with one line naming the platform and the step.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from harness.run.guards import deadline
 from harness.platforms.base import Adapter
+from harness.run.guards import deadline
 
-WAIT_GRACE_S = 30.0   # wait() raises TimeoutError itself at the timeout; this only catches a hung wait
+WAIT_GRACE_S = 30.0  # wait() raises TimeoutError itself at the timeout; this only catches a hung wait
 BOUNDED = ("connect", "deploy", "submit", "wait", "records", "versions")
 
 
@@ -30,4 +31,5 @@ class BoundedAdapter:
         def bounded(*args, **kwargs):
             with deadline(limit, f"{self._platform}: {name}()"):
                 return value(*args, **kwargs)
+
         return bounded

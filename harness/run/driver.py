@@ -5,6 +5,7 @@ time.time_ns() on the same host clock the task bodies stamp with; durations are 
 The driver talks to a Stack (harness/stack/base.py) and an Adapter (harness/platforms/base.py)
 and never asks which backend or platform it has.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,18 +18,18 @@ from pathlib import Path
 from typing import Callable
 
 from harness import platforms
-from harness.store import machine
 from harness.model.errors import BenchError, RunInterrupted
+from harness.model.record import DeploymentShape, RunRecord, WorkloadRef
+from harness.model.spec import Workload
 from harness.run.bounded import BoundedAdapter
 from harness.run.guards import interrupts, signals_deferred
 from harness.run.ledger import RunLedger
-from harness.model.record import DeploymentShape, RunRecord, WorkloadRef
-from harness.store.results import Redactor, RunRecorder, new_run_id
 from harness.run.session import RunSession
 from harness.run.shapes import executor_for
-from harness.model.spec import Workload
 from harness.stack.base import Stack
 from harness.stack.factory import StackRequest, open_stack
+from harness.store import machine
+from harness.store.results import Redactor, RunRecorder, new_run_id
 
 Progress = Callable[..., None]  # progress(event, **details); the CLI draws it
 
@@ -38,7 +39,7 @@ class RunOptions:
     platform: str
     workload: Workload
     variant: str | None = None
-    backend: str = "auto"            # auto | native | compose | external
+    backend: str = "auto"  # auto | native | compose | external
     external_config: Path | None = None
     pinned_ports: dict[str, int] = field(default_factory=dict)
     sample_hz: float = 5.0
@@ -56,8 +57,19 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
     stamps_dir.mkdir()
     ledger = RunLedger.open(run_id, run_dir)
     try:
-        stack = open_stack(info, StackRequest(run_dir, run_id, stamps_dir, opts.backend, opts.variant,
-                                              opts.pinned_ports, opts.external_config, ledger=ledger))
+        stack = open_stack(
+            info,
+            StackRequest(
+                run_dir,
+                run_id,
+                stamps_dir,
+                opts.backend,
+                opts.variant,
+                opts.pinned_ports,
+                opts.external_config,
+                ledger=ledger,
+            ),
+        )
         redact = Redactor()
         recorder = RunRecorder(_new_record(opts, run_id, stack, adapter.wait_poll_s), redact, opts.results_root)
     except BaseException:
@@ -66,8 +78,7 @@ def run(opts: RunOptions, progress: Progress = lambda *a, **k: None) -> Path:
         raise
     ledger.set_result_dir(recorder.dir)
     bounded = BoundedAdapter(adapter, opts.platform, opts.workload.timeout_s)
-    session = RunSession(opts.workload, bounded, stack, recorder, redact, run_dir, stamps_dir, opts.sample_hz,
-                         progress)
+    session = RunSession(opts.workload, bounded, stack, recorder, redact, run_dir, stamps_dir, opts.sample_hz, progress)
     status, error = "failed", None
     try:
         with interrupts():
@@ -101,13 +112,23 @@ def _new_record(opts: RunOptions, run_id: str, stack: Stack, wait_poll_s: float 
     shape = stack.shape()
     wl = opts.workload
     return RunRecord(
-        run_id=run_id, platform=opts.platform, started_at=datetime.now(timezone.utc),
-        machine=machine.machine(), harness=machine.harness_revision(),
-        backend=shape.backend, backend_requested=opts.backend,
+        run_id=run_id,
+        platform=opts.platform,
+        started_at=datetime.now(timezone.utc),
+        machine=machine.machine(),
+        harness=machine.harness_revision(),
+        backend=shape.backend,
+        backend_requested=opts.backend,
         workload=WorkloadRef(name=wl.name, hash=wl.digest(), spec=wl.model_dump()),
-        deployment=DeploymentShape(kind=shape.kind, backend=shape.backend, variant=shape.variant,
-                                   description=shape.description, default_variant=shape.default_variant),
-        wait_poll_s=wait_poll_s)
+        deployment=DeploymentShape(
+            kind=shape.kind,
+            backend=shape.backend,
+            variant=shape.variant,
+            description=shape.description,
+            default_variant=shape.default_variant,
+        ),
+        wait_poll_s=wait_poll_s,
+    )
 
 
 def _one_line(platform: str, err: Exception) -> str:

@@ -1,5 +1,6 @@
 """The fault shape: chain or fan-out repetitions with the workload's fault done in each measured one
 (harness/faults/runner.py acts; harness/analysis/faults.py reads what the platform did about it)."""
+
 from __future__ import annotations
 
 import time
@@ -13,7 +14,7 @@ from harness.platforms.base import Deployment
 from harness.run.guards import raise_if_interrupted
 from harness.run.repetitions import Repetitions
 
-REREAD_AFTER_S = 1.0   # a status read the platform refused is asked again after this
+REREAD_AFTER_S = 1.0  # a status read the platform refused is asked again after this
 
 
 class FaultRepetitions(Repetitions):
@@ -23,12 +24,20 @@ class FaultRepetitions(Repetitions):
         s = self.session
         self.refused_reads: list[str] = []
         self.collateral: list[CollateralDeath] = []
-        self.runner = faults.start_runner(s.wl, s.stack, s.stamps_dir, phase, rep, f"{deployment.names}-{phase}-0",
-                                          s.hooks.more_workers(deployment), s.hooks.probe_sender(deployment))
+        self.runner = faults.start_runner(
+            s.wl,
+            s.stack,
+            s.stamps_dir,
+            phase,
+            rep,
+            f"{deployment.names}-{phase}-0",
+            s.hooks.more_workers(deployment),
+            s.hooks.probe_sender(deployment),
+        )
         s.hooks.begin_repetition(self.runner is not None)
 
     def abandon(self) -> None:
-        self.session.hooks.begin_repetition(False)   # a death ends the run again (while it is torn down)
+        self.session.hooks.begin_repetition(False)  # a death ends the run again (while it is torn down)
         if self.runner is not None:
             self.runner.abandon()
 
@@ -40,15 +49,28 @@ class FaultRepetitions(Repetitions):
     def after(self) -> None:
         self.collateral = self.session.hooks.end_repetition()
 
-    def outcome(self, submissions: list[analysis.Submission], stamps: list[dict],
-                engine: dict[str, EngineWorkflow]) -> FaultOutcome | None:
+    def outcome(
+        self, submissions: list[analysis.Submission], stamps: list[dict], engine: dict[str, EngineWorkflow]
+    ) -> FaultOutcome | None:
         s, wl = self.session, self.session.wl
         if self.log is None or wl.fault is None:
             return None
-        return fault_analysis.outcome(fault_analysis.FaultInputs(
-            wl.fault, self.log, wl, submissions, stamps, engine,
-            fault_analysis.warmup_transition_max_ns(s.task_rows), s.record.setup.deploy_s,
-            s.record.platform, s.record.settings, self.refused_reads, self.collateral))
+        return fault_analysis.outcome(
+            fault_analysis.FaultInputs(
+                wl.fault,
+                self.log,
+                wl,
+                submissions,
+                stamps,
+                engine,
+                fault_analysis.warmup_transition_max_ns(s.task_rows),
+                s.record.setup.deploy_s,
+                s.record.platform,
+                s.record.settings,
+                self.refused_reads,
+                self.collateral,
+            )
+        )
 
     def refused(self, err: Exception, left_s: float) -> bool:
         """An error answering the harness's status read (Prefect's server answers 500 while its

@@ -1,5 +1,6 @@
 """Signals around a run: Ctrl-C and SIGTERM that cannot be lost, cleanup that a second Ctrl-C cannot
 cut short, and a watchdog that ends a blocking wait the moment a service dies."""
+
 from __future__ import annotations
 
 import signal
@@ -28,9 +29,11 @@ def interrupts():
     under load, the harness back in an SDK's wait; the exact catch was not found). So the request
     is also kept: the session checks it at every step (`raise_if_interrupted`) and the watchdog
     delivers it again until the run has left its block."""
+
     def handler(signum, frame):
         _interrupt_requested.set()
         raise KeyboardInterrupt
+
     _interrupt_requested.clear()
     # Started with SIGINT ignored (`bench run ... &` in a script: background jobs ignore Ctrl-C), the
     # harness keeps ignoring it, before and during the run alike; SIGTERM always ends a run.
@@ -86,7 +89,7 @@ def watchdog(check_alive: Callable[[], None], period_s: float = WATCHDOG_PERIOD_
     stop = threading.Event()
 
     def handler(signum, frame):
-        if failure and not stop.is_set():   # never raise once the block is being left
+        if failure and not stop.is_set():  # never raise once the block is being left
             raise failure[0]
 
     def watch():

@@ -1,4 +1,5 @@
 """The idle shape: the deployed stack left alone for `duration_s`, sampled, nothing submitted."""
+
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ from harness.platforms.base import Deployment
 from harness.run.guards import raise_if_interrupted
 from harness.run.session import RunSession
 
-CHECK_EVERY_S = 1.0   # how often the stack's services are checked alive while idle
+CHECK_EVERY_S = 1.0  # how often the stack's services are checked alive while idle
 
 
 class Idle:
@@ -24,6 +25,7 @@ class Idle:
             session.stack.check_alive()
             session.progress("advance", amount=min(CHECK_EVERY_S, left))
         session.phase_end()
-        session.record.repetitions.append(Repetition(repetition=0, phase="idle", warmup=False, status="ok",
-                                                     machine_state=probe.end()))
+        session.record.repetitions.append(
+            Repetition(repetition=0, phase="idle", warmup=False, status="ok", machine_state=probe.end())
+        )
         session.recorder.flush()

@@ -7,6 +7,7 @@ never mistaken for ours). A clean end removes the file. Every `bench` command fi
 ledgers whose harness is gone, stops what they list, removes their temporary directory, marks their
 result interrupted, and says so in one line each.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ KILLED = "the harness was killed before it could clean up; found and cleaned by 
 class Entry:
     name: str
     pid: int
-    started: float   # psutil create_time: tells our process from a later one with the same pid
+    started: float  # psutil create_time: tells our process from a later one with the same pid
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RunLedger:
     harness_started: float = field(default_factory=lambda: psutil.Process().create_time())
     processes: list[Entry] = field(default_factory=list)
     compose_project: str | None = None
-    link: tuple[str, str] | None = None   # a worker link's network namespace and host interface
+    link: tuple[str, str] | None = None  # a worker link's network namespace and host interface
 
     @classmethod
     def open(cls, run_id: str, run_dir: Path, root: Path | None = None) -> "RunLedger":
@@ -95,14 +96,21 @@ def reap_orphans(root: Path | None = None) -> list[str]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             doc = json.loads(path.read_text())
-            ledger = RunLedger(path, doc["run_dir"], doc.get("result_dir"), doc["harness_pid"],
-                               doc["harness_started"], [Entry(**e) for e in doc.get("processes", [])],
-                               doc.get("compose_project"), tuple(doc["link"]) if doc.get("link") else None)
+            ledger = RunLedger(
+                path,
+                doc["run_dir"],
+                doc.get("result_dir"),
+                doc["harness_pid"],
+                doc["harness_started"],
+                [Entry(**e) for e in doc.get("processes", [])],
+                doc.get("compose_project"),
+                tuple(doc["link"]) if doc.get("link") else None,
+            )
         except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)   # unreadable: a ledger cut short; nothing we can act on
+            path.unlink(missing_ok=True)  # unreadable: a ledger cut short; nothing we can act on
             continue
         if _alive(ledger.harness_pid, ledger.harness_started):
-            continue   # a run in progress (another terminal, a test)
+            continue  # a run in progress (another terminal, a test)
         lines.append(_clean(ledger))
         ledger.close()
     return lines
@@ -121,8 +129,10 @@ def _clean(ledger: RunLedger) -> str:
         downed += f", removed worker link {ledger.link[1]} and namespace {ledger.link[0]}"
     marked = _mark_interrupted(Path(ledger.result_dir)) if ledger.result_dir else False
     run = Path(ledger.result_dir).name if ledger.result_dir else ledger.path.stem
-    return (f"run {run} was left by a harness that was killed (pid {ledger.harness_pid}): stopped {stopped} "
-            f"process(es), removed {ledger.run_dir}{downed}" + (", marked its result interrupted" if marked else ""))
+    return (
+        f"run {run} was left by a harness that was killed (pid {ledger.harness_pid}): stopped {stopped} "
+        f"process(es), removed {ledger.run_dir}{downed}" + (", marked its result interrupted" if marked else "")
+    )
 
 
 def _compose_down(project: str) -> str:
@@ -131,6 +141,7 @@ def _compose_down(project: str) -> str:
         return f", could not remove compose project {project} (no Docker engine answers)"
     try:
         from python_on_whales import DockerClient
+
         DockerClient(compose_project_name=project).compose.down(volumes=True, remove_orphans=True, timeout=10)
     except Exception as err:  # python_on_whales.DockerException
         return f", compose down -v of {project} failed: {compose.first_line(err)}"

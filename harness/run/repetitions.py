@@ -5,6 +5,7 @@ Off the measured window each repetition reads the engine's records, then the sta
 analysis.assemble judges it. FaultRepetitions (harness/run/fault.py) adds a fault to the measured
 repetitions at the points marked below.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,9 @@ class Repetitions:
     def after(self) -> None:
         """The measured window has closed."""
 
-    def outcome(self, submissions: list[analysis.Submission], stamps: list[dict],
-                engine: dict[str, EngineWorkflow]) -> FaultOutcome | None:
+    def outcome(
+        self, submissions: list[analysis.Submission], stamps: list[dict], engine: dict[str, EngineWorkflow]
+    ) -> FaultOutcome | None:
         """What a fault did, off the measured window; None without one."""
         return None
 
@@ -79,8 +81,10 @@ class Repetitions:
         `submit: all-at-once`: every run submitted first, then each awaited until timeout_s after its
         own submit, so the runs queue in the engine (a backlog of runs, as a scale-out needs)."""
         s, wl = self.session, self.session.wl
-        requests = [WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
-                    for i in range(wl.runs)]
+        requests = [
+            WorkflowRequest(f"{deployment.names}-{phase}-{i}", wl.shape, wl.tasks, wl.task.op, wl.task.n)
+            for i in range(wl.runs)
+        ]
         queued = [self.submit(req) for req in requests] if wl.submit == "all-at-once" else None
         submissions, first_failure = [], None
         for k, req in enumerate(requests):
@@ -96,7 +100,7 @@ class Repetitions:
             s.hooks.check_alive()
             s.progress("advance", amount=1)
             first_failure = first_failure or failure
-            if failure and not queued:   # closed loop: nothing else was submitted
+            if failure and not queued:  # closed loop: nothing else was submitted
                 break
         return submissions, first_failure
 
@@ -107,7 +111,7 @@ class Repetitions:
             try:
                 return self.session.adapter.wait(handle, max(left_s, 0.001))
             except (TimeoutError, RunInterrupted, AttributeError, TypeError, NameError):
-                raise   # the wait's own end, or a bug of the harness's: never the platform's refusal
+                raise  # the wait's own end, or a bug of the harness's: never the platform's refusal
             except Exception as err:
                 if not self.refused(err, left_s):
                     raise

@@ -13,6 +13,7 @@ listing (and the trees' own, read for the sample anyway) are read: a process joi
 forked into it, so a new pid, and pids are allocated in sequence, so one is not reused within a
 second. (A process reparented into a tree by a subreaper inside it is not followed.)
 """
+
 from __future__ import annotations
 
 import os
@@ -23,21 +24,21 @@ from typing import Callable, NamedTuple
 import psutil
 
 CHILD_REFRESH_S = 1.0  # re-scanning /proc for children is the sampler's largest cost
-PSS_REFRESH_S = 5.0    # smaps_rollup makes the kernel walk page tables: PSS every 5 s, RSS every tick
+PSS_REFRESH_S = 5.0  # smaps_rollup makes the kernel walk page tables: PSS every 5 s, RSS every tick
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class Stat(NamedTuple):
     ppid: int
-    cpu_s: float      # user + system
-    start_s: float    # seconds after boot (CLOCK_BOOTTIME)
+    cpu_s: float  # user + system
+    start_s: float  # seconds after boot (CLOCK_BOOTTIME)
     rss_bytes: int
 
 
 def parse_stat(raw: bytes) -> Stat | None:
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    f = raw[raw.rfind(b")") + 2:].split()
+    f = raw[raw.rfind(b")") + 2 :].split()
     if len(f) < 22:
         return None
     # f[0] is field 3 (state): ppid 4, utime 14, stime 15, starttime 22, rss 24 (pages)
@@ -123,8 +124,9 @@ def build_trees(roots: dict[str, int], ppids: dict[int, int]) -> dict[str, list[
 
 
 class ResourceSampler(threading.Thread):
-    def __init__(self, services: Callable[[], dict[str, psutil.Process]], roles: Callable[[], dict[str, str]],
-                 hz: float = 5.0):
+    def __init__(
+        self, services: Callable[[], dict[str, psutil.Process]], roles: Callable[[], dict[str, str]], hz: float = 5.0
+    ):
         super().__init__(name="resource-sampler", daemon=True)
         self._services, self._roles = services, roles
         self.period = 1.0 / hz
@@ -241,9 +243,19 @@ class ResourceSampler(threading.Thread):
                 elif born_after is not None and st.start_s >= born_after:
                     cpu_s += st.cpu_s
             if alive:
-                self.rows.append({"t_ns": t_ns, "phase": self.phase, "service": name, "role": roles.get(name, ""),
-                                  "cpu_pct": None if interval is None else 100.0 * cpu_s / interval,
-                                  "rss_bytes": rss, "pss_bytes": pss, "procs": alive, "source": "procfs"})
+                self.rows.append(
+                    {
+                        "t_ns": t_ns,
+                        "phase": self.phase,
+                        "service": name,
+                        "role": roles.get(name, ""),
+                        "cpu_pct": None if interval is None else 100.0 * cpu_s / interval,
+                        "rss_bytes": rss,
+                        "pss_bytes": pss,
+                        "procs": alive,
+                        "source": "procfs",
+                    }
+                )
         self._last_cpu = seen
         live = {pid for pid, _ in seen}
         self._pss = {pid: v for pid, v in self._pss.items() if pid in live}

@@ -4,6 +4,7 @@ The session owns the stack, the adapter, the samplers and the record; an executo
 idle.py, repetitions.py, fault.py, sweep.py) drives the measured part through the session's public
 phase, probe and record methods.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,18 @@ class Executor(Protocol):
 
 
 class RunSession:
-    def __init__(self, workload: Workload, adapter: Adapter, stack: Stack, recorder: RunRecorder,
-                 redact: Redactor, run_dir: Path, stamps_dir: Path, sample_hz: float,
-                 progress: Callable[..., None]):
+    def __init__(
+        self,
+        workload: Workload,
+        adapter: Adapter,
+        stack: Stack,
+        recorder: RunRecorder,
+        redact: Redactor,
+        run_dir: Path,
+        stamps_dir: Path,
+        sample_hz: float,
+        progress: Callable[..., None],
+    ):
         self.wl, self.adapter, self.stack, self.recorder = workload, adapter, stack, recorder
         self.record = recorder.record
         self.redact, self.run_dir, self.stamps_dir = redact, run_dir, stamps_dir
@@ -90,18 +100,20 @@ class RunSession:
         t0 = time.monotonic()
         try:
             for name in self.stack.bring_up():
-                setup.services_ready_s[name] = time.monotonic() - t0   # seconds since the first launch
+                setup.services_ready_s[name] = time.monotonic() - t0  # seconds since the first launch
                 raise_if_interrupted()
                 self.progress("phase", name="start", detail=f"{name} ready")
         finally:
             self.redact.add(self.stack.secrets())
-        if setup.services_ready_s:   # an external or in-process stack has nothing to bring up
+        if setup.services_ready_s:  # an external or in-process stack has nothing to bring up
             setup.start_to_ready_s = time.monotonic() - t0
         self.t_ready_ns = time.time_ns()
         # The stack's last: a variant that changes a setting the workers hold (worker_env) records it
         # over the adapter's value.
-        self.record.settings = {k: Setting.model_validate(v)
-                                for k, v in {**self.adapter.settings_for(self.wl), **self.stack.settings()}.items()}
+        self.record.settings = {
+            k: Setting.model_validate(v)
+            for k, v in {**self.adapter.settings_for(self.wl), **self.stack.settings()}.items()
+        }
         self.record.endpoints = self.stack.endpoints()
         self.recorder.flush()
 
@@ -109,8 +121,9 @@ class RunSession:
         """Connect, start the harness's workers and register the workload; `deploy_s` is all of it."""
         self.progress("phase", name="deploy", detail="workers")
         env_bin = self.stack.artifacts.env_bin
-        deployment = Deployment(self.record.run_id, deployable(self.wl), self.run_dir, self.stamps_dir, env_bin,
-                                self.record.endpoints)
+        deployment = Deployment(
+            self.record.run_id, deployable(self.wl), self.run_dir, self.stamps_dir, env_bin, self.record.endpoints
+        )
         self.adapter.connect(deployment)
         t = time.monotonic()
         for worker in self.adapter.workers(self.hooks.worker_deployment(deployment)):
@@ -130,13 +143,15 @@ class RunSession:
         """Every stack binds loopback only; what a platform cannot bind there is declared and recorded,
         anything else ends the run before anything is measured."""
         declared = self.stack.beyond_loopback()
-        harness_own = {s.name for s in self.stack.services() if s.role == "harness"}   # a worker link's socat
+        harness_own = {s.name for s in self.stack.services() if s.role == "harness"}  # a worker link's socat
         found = listeners.beyond_loopback({n: p for n, p in self.stack.processes().items() if n not in harness_own})
         self.record.beyond_loopback = [f"{x} ({declared[x.service]})" for x in found if x.service in declared]
         undeclared = [str(x) for x in found if x.service not in declared]
         if undeclared:
-            raise BenchError(f"listening beyond loopback: {', '.join(undeclared)} (every stack binds 127.0.0.1; "
-                             "a service with no setting for its address is declared in its stack file)")
+            raise BenchError(
+                f"listening beyond loopback: {', '.join(undeclared)} (every stack binds 127.0.0.1; "
+                "a service with no setting for its address is declared in its stack file)"
+            )
 
     def add_repetition(self, done: analysis.Assembled) -> None:
         """A finished repetition: its record, its task and workflow rows written as they are."""
@@ -165,7 +180,9 @@ class RunSession:
         me = psutil.Process()
         self.process_sampler = ResourceSampler(
             lambda: {**self.stack.processes(), "harness": me},
-            lambda: {**{s.name: s.role for s in self.stack.services()}, "harness": "harness"}, hz=self.sample_hz)
+            lambda: {**{s.name: s.role for s in self.stack.services()}, "harness": "harness"},
+            hz=self.sample_hz,
+        )
         self.samplers = [self.process_sampler, *self.stack.extra_samplers()]
         for sampler in self.samplers:
             sampler.start()
@@ -176,7 +193,7 @@ class RunSession:
 
     def phase_start(self, name: str) -> None:
         """A named phase of the record begins: the samplers tag what they take with it."""
-        raise_if_interrupted()   # every phase starts at a safe point
+        raise_if_interrupted()  # every phase starts at a safe point
         for sampler in self.samplers:
             sampler.set_phase(name)
         self.record.phases.append(Phase(name=name, start_ns=time.time_ns()))
@@ -218,12 +235,14 @@ class RunSession:
             self.recorder.write_table("resources", rows)
         s = self.process_sampler
         if s is not None:
-            self.record.sampler = SamplerStats(hz=s.hz, ticks=s.ticks, late_ticks=s.late_ticks,
-                                               own_cpu_s=s.own_cpu_s, wall_s=s.wall_s)
+            self.record.sampler = SamplerStats(
+                hz=s.hz, ticks=s.ticks, late_ticks=s.late_ticks, own_cpu_s=s.own_cpu_s, wall_s=s.wall_s
+            )
         if self.record.phases and self.record.phases[-1].end_ns is None:
             self.record.phases[-1].end_ns = time.time_ns()
         try:
             self.record.summary = analysis.summarize_tables(
-                self.record, analysis.frame(self.task_rows), analysis.frame(self.workflow_rows), analysis.frame(rows))
+                self.record, analysis.frame(self.task_rows), analysis.frame(self.workflow_rows), analysis.frame(rows)
+            )
         except Exception as err:  # a summary bug must not lose the raw data
             self.record.summary_error = str(err)[:300]

@@ -1,4 +1,5 @@
 """Which executor runs a workload: one per shape, a fault workload's repetitions with their fault."""
+
 from __future__ import annotations
 
 from harness.model.spec import Workload

@@ -7,6 +7,7 @@ for the step's runs to start (the drain), off the measured window reads the stam
 the engine's records, and judges the step (harness/analysis/load.py). The next step starts only
 after the drain, so every step starts from a platform that has finished the one before it.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,9 +40,13 @@ def run_sweep(session: RunSession, deployment: Deployment) -> LoadResult:
     assert sw is not None  # spec validation: a sweep workload has a sweep block
     target = session.adapter.http_target(deployment)
     pool = wl.workers
-    result = LoadResult(load_workers=sw.load_workers, worker_processes=pool.processes if pool else None,
-                        worker_slots=pool.slots if pool else None, thresholds=sw.thresholds.model_dump(),
-                        retry=target.retry.describe() if target.retry else None)
+    result = LoadResult(
+        load_workers=sw.load_workers,
+        worker_processes=pool.processes if pool else None,
+        worker_slots=pool.slots if pool else None,
+        thresholds=sw.thresholds.model_dump(),
+        retry=target.retry.describe() if target.retry else None,
+    )
     if sw.measure_ceiling:
         session.progress("phase", name="generator ceiling", detail=f"{sw.load_workers} Locust worker(s)")
         result.generator_ceiling_per_s, result.generator_ceiling_note = generator_ceiling(sw.load_workers)
@@ -56,7 +61,7 @@ def run_sweep(session: RunSession, deployment: Deployment) -> LoadResult:
         step = _run_step(session, deployment, target, index, rate, warmup, stamps, raw)
         result.steps.append(step)
         analysis.summarize(result)
-        session.record.load = result   # re-assigned so the record validates it
+        session.record.load = result  # re-assigned so the record validates it
         session.recorder.flush()
         if not warmup and step.verdict != "ok":
             break
@@ -75,8 +80,9 @@ def generator_ceiling(workers: int) -> tuple[float | None, str | None]:
             return None, f"not measured: {err}"
         ceiling.save(found)
     busy = sum(1 for s in found.steps if s.machine_state.busy)
-    note = (f"measured {found.measured_at:%Y-%m-%d %H:%M} UTC with {found.workers} Locust worker(s)"
-            + (f"; {busy} of its {len(found.steps)} steps ran while the machine was busy" if busy else ""))
+    note = f"measured {found.measured_at:%Y-%m-%d %H:%M} UTC with {found.workers} Locust worker(s)" + (
+        f"; {busy} of its {len(found.steps)} steps ran while the machine was busy" if busy else ""
+    )
     return found.per_worker_per_s, note
 
 
@@ -105,16 +111,29 @@ class _StampPool:
         return [s for wf in ids for s in self.by_wf.pop(wf, ())]
 
 
-def _run_step(session: RunSession, deployment: Deployment, target, index: int, rate: float, warmup: bool,
-              stamps: _StampPool, raw: dict[str, list[dict]]) -> LoadStep:
+def _run_step(
+    session: RunSession,
+    deployment: Deployment,
+    target,
+    index: int,
+    rate: float,
+    warmup: bool,
+    stamps: _StampPool,
+    raw: dict[str, list[dict]],
+) -> LoadStep:
     wl, sw = session.wl, session.wl.sweep
     phase = f"warmup-step-{index + 1}" if warmup else f"step-{index + 1 - wl.warmup}"
     session.phase_start(phase)
     session.progress("phase", name=phase, detail=f"{rate:g}/s")
     probe = session.probe()
     spec = Step(rate_per_s=rate, duration_s=sw.step_s - sw.warmup_s, warmup_s=sw.warmup_s)
-    res = run_step(target, spec, id_prefix=f"{deployment.names}-{phase}", out_dir=session.run_dir / "load" / phase,
-                   workers=sw.load_workers)
+    res = run_step(
+        target,
+        spec,
+        id_prefix=f"{deployment.names}-{phase}",
+        out_dir=session.run_dir / "load" / phase,
+        workers=sw.load_workers,
+    )
     session.stack.check_alive()
     sub = res.records
     acked = set(sub.loc[analysis.ok_mask(sub), "workflow_id"]) if len(sub) else set()
@@ -122,23 +141,49 @@ def _run_step(session: RunSession, deployment: Deployment, target, index: int, r
     machine_state = probe.end()
     session.phase_end()
     # Off the measured window: the engine's records of a sample of the step's runs.
-    engine, engine_errors, engine_error = _engine_sample(session, sub, stamps.finished(acked, wl.tasks), sw.engine_sample)
+    engine, engine_errors, engine_error = _engine_sample(
+        session, sub, stamps.finished(acked, wl.tasks), sw.engine_sample
+    )
     start_ns = int(sub["intended_ns"].min()) if len(sub) else session.record.phases[-1].start_ns
     si = analysis.StepInput(
-        step=index, phase=phase, warmup=warmup, rate_per_s=rate, duration_s=sw.step_s, warmup_s=sw.warmup_s,
-        start_ns=start_ns, submissions=sub, stamps=stamps.take(set(sub["workflow_id"]) if len(sub) else set()),
-        tasks_per_run=wl.tasks, drain_end_ns=drain_end, resources=frame(session.resource_rows()),
-        engine=engine, engine_errors=engine_errors, engine_error=engine_error, generator_workers=res.workers,
+        step=index,
+        phase=phase,
+        warmup=warmup,
+        rate_per_s=rate,
+        duration_s=sw.step_s,
+        warmup_s=sw.warmup_s,
+        start_ns=start_ns,
+        submissions=sub,
+        stamps=stamps.take(set(sub["workflow_id"]) if len(sub) else set()),
+        tasks_per_run=wl.tasks,
+        drain_end_ns=drain_end,
+        resources=frame(session.resource_rows()),
+        engine=engine,
+        engine_errors=engine_errors,
+        engine_error=engine_error,
+        generator_workers=res.workers,
         in_flight_limit=spec.max_in_flight * res.workers,
-        offered_per_s=res.offered_per_s, sent_per_s=res.sent_per_s, acked_per_s=res.acked_per_s)
+        offered_per_s=res.offered_per_s,
+        sent_per_s=res.sent_per_s,
+        acked_per_s=res.acked_per_s,
+    )
     step = analysis.analyze_step(si, sw.thresholds)
     step.generator_setup = res.setup
     _keep_raw(session, raw, phase, sub, si.stamps)
-    session.record.repetitions.append(Repetition(
-        repetition=index, phase=phase, warmup=warmup, status="failed" if step.verdict == "failed" else "ok",
-        reasons=step.reasons, tasks_expected=step.tasks_expected, tasks_completed=step.tasks_completed,
-        duplicates=step.duplicates, window_s=(step.end_ns - step.steady_start_ns) / 1e9,
-        machine_state=machine_state))
+    session.record.repetitions.append(
+        Repetition(
+            repetition=index,
+            phase=phase,
+            warmup=warmup,
+            status="failed" if step.verdict == "failed" else "ok",
+            reasons=step.reasons,
+            tasks_expected=step.tasks_expected,
+            tasks_completed=step.tasks_completed,
+            duplicates=step.duplicates,
+            window_s=(step.end_ns - step.steady_start_ns) / 1e9,
+            machine_state=machine_state,
+        )
+    )
     session.progress("advance", amount=1)
     return step
 
@@ -154,8 +199,9 @@ def _drain(session: RunSession, stamps: _StampPool, acked: set[str], tasks: int,
         time.sleep(DRAIN_POLL_S)
 
 
-def _engine_sample(session: RunSession, sub: pd.DataFrame, finished: set[str],
-                   size: int) -> tuple[dict[str, EngineWorkflow], int, str | None]:
+def _engine_sample(
+    session: RunSession, sub: pd.DataFrame, finished: set[str], size: int
+) -> tuple[dict[str, EngineWorkflow], int, str | None]:
     """The engine's own records of up to `size` measured runs whose tasks all ran (by their stamps),
     spread evenly over the step."""
     wl = session.wl
@@ -171,17 +217,20 @@ def _engine_sample(session: RunSession, sub: pd.DataFrame, finished: set[str],
             if handle is None:
                 continue
             record = session.adapter.records(handle, req)
-            if record is None:   # the engine has not finished its bookkeeping of this run
+            if record is None:  # the engine has not finished its bookkeeping of this run
                 raise LookupError(f"no engine record of {wf} yet")
             out[wf] = record
         except Exception as err:  # an engine that cannot report is counted; the stamps decide correctness
             errors += 1
-            first = first or session.redact(f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+            first = first or session.redact(
+                f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            )
     return out, errors, first
 
 
-def _keep_raw(session: RunSession, rows: dict[str, list[dict]], phase: str, sub: pd.DataFrame,
-              stamps: list[dict]) -> None:
+def _keep_raw(
+    session: RunSession, rows: dict[str, list[dict]], phase: str, sub: pd.DataFrame, stamps: list[dict]
+) -> None:
     """The generator's records and the step's stamps, as load_submissions / load_tasks tables."""
     rows["load_submissions"] += [{**r, "phase": phase} for r in sub.to_dict(orient="records")]
     rows["load_tasks"] += [{**s, "phase": phase} for s in stamps]

@@ -3,6 +3,7 @@
 `resolve` is the one place the choice is made: the driver's stack factory, `bench doctor` and
 `bench list` all call it, and none of them works it out again.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -50,22 +51,32 @@ def resolve(requested: str, info: PlatformInfo, engine_check: EngineCheck | None
     engine_check = engine_check or docker_unavailable
     if info.in_process:
         if requested not in ("auto", "native"):
-            raise BackendUnavailable(f"{info.name} runs in-process; it has no {requested} backend",
-                                     f"the {requested} backend", "run it with --backend native")
+            raise BackendUnavailable(
+                f"{info.name} runs in-process; it has no {requested} backend",
+                f"the {requested} backend",
+                "run it with --backend native",
+            )
         return "native"
     if requested == "auto":
         return _auto(info, engine_check)
     if requested == "native" and not info.has_native:
-        raise BackendUnavailable(f"{info.name} has no native stack: {_why_not_native(info)}", "a native stack",
-                                 f"{_why_not_native(info)}; run it with --backend compose where Docker is available")
+        raise BackendUnavailable(
+            f"{info.name} has no native stack: {_why_not_native(info)}",
+            "a native stack",
+            f"{_why_not_native(info)}; run it with --backend compose where Docker is available",
+        )
     if requested == "compose":
         if not info.has_compose:
-            raise BackendUnavailable(f"{info.name} has no compose stack (stacks/{info.name}/compose.yaml is missing)",
-                                     f"stacks/{info.name}/compose.yaml", "this platform has no compose stack")
+            raise BackendUnavailable(
+                f"{info.name} has no compose stack (stacks/{info.name}/compose.yaml is missing)",
+                f"stacks/{info.name}/compose.yaml",
+                "this platform has no compose stack",
+            )
         no_engine = engine_check()
         if no_engine:
-            raise BackendUnavailable(f"the compose backend needs a Docker engine: {no_engine}", DOCKER_ENGINE,
-                                     f"{no_engine}; {DOCKER_FIX}")
+            raise BackendUnavailable(
+                f"the compose backend needs a Docker engine: {no_engine}", DOCKER_ENGINE, f"{no_engine}; {DOCKER_FIX}"
+            )
     return requested
 
 
@@ -76,8 +87,9 @@ def _auto(info: PlatformInfo, engine_check: EngineCheck) -> str:
     if info.has_native:
         return "native"
     natively = f"; natively: {info.native_missing}" if info.native_missing else ""
-    raise BackendUnavailable(f"{info.name} runs only under compose, and {no_engine}{natively}", DOCKER_ENGINE,
-                             f"{no_engine}; {DOCKER_FIX}")
+    raise BackendUnavailable(
+        f"{info.name} runs only under compose, and {no_engine}{natively}", DOCKER_ENGINE, f"{no_engine}; {DOCKER_FIX}"
+    )
 
 
 def _why_not_native(info: PlatformInfo) -> str:

@@ -7,6 +7,7 @@ finishes; the driver reads the clock between them, so setup times mean the same 
 The fault operations (kill, start, restart, pause, resume) address a service by the name
 `services()` gives it, the harness's own workers included.
 """
+
 from __future__ import annotations
 
 import signal
@@ -26,6 +27,7 @@ FAULT_OPERATIONS = ("kill", "start", "restart", "pause", "resume")
 @dataclass(frozen=True)
 class ServiceInfo:
     """A long-running service of the stack: a server, database, queue or worker."""
+
     name: str
     role: str
 
@@ -33,23 +35,25 @@ class ServiceInfo:
 @dataclass
 class Artifacts:
     """What `prepare()` obtained: the platform's environment, binaries or images."""
-    env_bin: Path | None = None          # bin/ of the platform's Python environment (workers, CLIs)
+
+    env_bin: Path | None = None  # bin/ of the platform's Python environment (workers, CLIs)
     go_bin: Path | None = None
     versions: dict[str, str] = field(default_factory=dict)
-    cached: bool | None = None           # everything already existed
+    cached: bool | None = None  # everything already existed
     first_install_s: float | None = None  # how long obtaining them took when it happened
-    footprint_bytes: int = 0             # size on disk: environments, binaries, images
+    footprint_bytes: int = 0  # size on disk: environments, binaries, images
     images: dict[str, int] = field(default_factory=dict)  # compose: image -> bytes
 
 
 @dataclass(frozen=True)
 class Shape:
     """The deployment a run measures, recorded in the run so it is judged by what it measured."""
-    kind: str            # production | development | external | in-process
+
+    kind: str  # production | development | external | in-process
     backend: str
     variant: str
     description: str
-    default_variant: bool | None = None   # native: whether this is the stack's default variant
+    default_variant: bool | None = None  # native: whether this is the stack's default variant
 
 
 class FaultUnsupported(BenchError):
@@ -187,4 +191,3 @@ def tree_pids(roots) -> set[int]:
         except psutil.NoSuchProcess:
             continue
     return pids
-

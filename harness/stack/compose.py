@@ -5,6 +5,7 @@ valid Compose) tells the harness which ports and secrets to generate into the pe
 (BENCH_PORT_<NAME>, BENCH_SECRET_<NAME>), which role each service plays, which one-shot setup
 commands to run once the stack is healthy, and what the adapter connects to.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,18 +33,18 @@ class SetupStep(_Strict):
     service: str
     how: Literal["exec", "run"] = "exec"  # exec: in the running container; run: a fresh one, no dependencies
     command: list[str]
-    capture: str | None = None            # its last line of stdout becomes {secret.<capture>}
+    capture: str | None = None  # its last line of stdout becomes {secret.<capture>}
     retry_s: float = 0
 
 
 class ComposeBench(_Strict):
     description: str = ""
     deployment: str = "production"
-    follows: str                          # the vendor document this file follows
-    roles: dict[str, str] = Field(default_factory=dict)   # service -> server | database | queue | worker
-    oneshots: list[str] = Field(default_factory=list)     # services that run to completion (schema, config)
-    ports: list[str] = Field(default_factory=list)        # published on 127.0.0.1 as ${BENCH_PORT_<NAME>}
-    secrets: list[str] = Field(default_factory=list)      # generated per run as ${BENCH_SECRET_<NAME>}
+    follows: str  # the vendor document this file follows
+    roles: dict[str, str] = Field(default_factory=dict)  # service -> server | database | queue | worker
+    oneshots: list[str] = Field(default_factory=list)  # services that run to completion (schema, config)
+    ports: list[str] = Field(default_factory=list)  # published on 127.0.0.1 as ${BENCH_PORT_<NAME>}
+    secrets: list[str] = Field(default_factory=list)  # generated per run as ${BENCH_SECRET_<NAME>}
     setup: list[SetupStep] = Field(default_factory=list)
     endpoints: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, Setting] = Field(default_factory=dict)
@@ -72,12 +73,14 @@ class ComposeDef:
         for svc in self.services.values():
             deps = svc.get("depends_on") or {}
             if isinstance(deps, dict):
-                done |= {name for name, d in deps.items() if (d or {}).get("condition") == "service_completed_successfully"}
+                done |= {
+                    name for name, d in deps.items() if (d or {}).get("condition") == "service_completed_successfully"
+                }
         return done
 
 
 def compose_path(platform: str) -> Path:
-    return stacks_root() / platform / "compose.yaml"   # BENCH_STACKS_DIR or the repository's
+    return stacks_root() / platform / "compose.yaml"  # BENCH_STACKS_DIR or the repository's
 
 
 def load(platform: str) -> ComposeDef:
@@ -125,6 +128,7 @@ def docker_unavailable(timeout_s: float = 3.0) -> str | None:
         return "no Docker engine answers (DOCKER_HOST is unset and /var/run/docker.sock does not exist)"
     try:
         import docker
+
         client = docker.from_env(timeout=timeout_s)
         try:
             client.ping()
@@ -138,12 +142,18 @@ def docker_unavailable(timeout_s: float = 3.0) -> str | None:
 
 def make_whales(cdef: ComposeDef, env_file: Path, project: str):
     from python_on_whales import DockerClient
-    return DockerClient(compose_files=[cdef.path], compose_env_files=[env_file], compose_project_name=project,
-                        compose_project_directory=cdef.path.parent)
+
+    return DockerClient(
+        compose_files=[cdef.path],
+        compose_env_files=[env_file],
+        compose_project_name=project,
+        compose_project_directory=cdef.path.parent,
+    )
 
 
 def make_engine():
     import docker
+
     return docker.from_env()
 
 

@@ -5,6 +5,7 @@ fault operations and the Engine's stats stream through the docker SDK. The harne
 workers run on the host, as in the native backend, so task bodies stamp into the run directory
 the same way.
 """
+
 from __future__ import annotations
 
 import signal
@@ -15,17 +16,16 @@ from typing import Any, Iterator
 import psutil
 import tenacity
 
-from harness.stack import install
 from harness.model.errors import BenchError, ServiceDied
-from harness.stack import compose
+from harness.stack import compose, install
 from harness.stack.base import Artifacts, ServiceInfo, Shape, tree_pids
 from harness.stack.container_stats import ContainerSampler
 from harness.stack.definition import RenderContext
 from harness.stack.native import HostStack
 from harness.stack.processes import unknown_service
 
-CHECK_EVERY_S = 1.0        # the watchdog asks the engine about containers at most this often
-READY_POLL_S = 0.25        # how often container states are read while waiting for readiness
+CHECK_EVERY_S = 1.0  # the watchdog asks the engine about containers at most this often
+READY_POLL_S = 0.25  # how often container states are read while waiting for readiness
 SETUP_RETRY_EVERY_S = 1.0
 
 
@@ -41,32 +41,49 @@ def _state(container) -> tuple[str, str | None, int]:
 
 class ComposeStack(HostStack):
     """Containers from a compose file plus the harness's host-side workers, as one stack."""
+
     backend = "compose"
 
-    def __init__(self, cdef: compose.ComposeDef, run_dir: Path, run_id: str, stamps_dir: Path,
-                 pinned_ports: dict[str, int] | None = None, whales: Any = None, engine: Any = None, ledger=None):
+    def __init__(
+        self,
+        cdef: compose.ComposeDef,
+        run_dir: Path,
+        run_id: str,
+        stamps_dir: Path,
+        pinned_ports: dict[str, int] | None = None,
+        whales: Any = None,
+        engine: Any = None,
+        ledger=None,
+    ):
         super().__init__(run_dir, ledger=ledger)
         self.cdef, self.run_dir, self.run_id, self.stamps_dir = cdef, run_dir, run_id, stamps_dir
         self.project = f"bench-{run_id}".lower()
         self.pinned_ports = dict(pinned_ports or {})
-        self.whales, self.engine = whales, engine   # python_on_whales / docker clients (injected in tests)
+        self.whales, self.engine = whales, engine  # python_on_whales / docker clients (injected in tests)
         self.ctx: RenderContext | None = None
         self._up = False
         self._checked_at = 0.0
-        self._faulted: set[str] = set()   # containers a fault operation stopped on purpose
+        self._faulted: set[str] = set()  # containers a fault operation stopped on purpose
 
     # -- bring-up -------------------------------------------------------------------------
     def prepare(self) -> Iterator[str]:
         env_bin = None
-        if self.cdef.bench.worker_python:   # only the host-side SDK workers' environment
+        if self.cdef.bench.worker_python:  # only the host-side SDK workers' environment
             got = install.python_env(self.cdef.platform, self.cdef.bench.worker_python)
             env_bin = got.bin_dir
-            self._artifacts = Artifacts(env_bin=env_bin, versions=dict(got.versions), cached=got.cached,
-                                        first_install_s=got.first_install_s, footprint_bytes=got.footprint_bytes)
+            self._artifacts = Artifacts(
+                env_bin=env_bin,
+                versions=dict(got.versions),
+                cached=got.cached,
+                first_install_s=got.first_install_s,
+                footprint_bytes=got.footprint_bytes,
+            )
             yield "install"
         self.ctx = RenderContext(self.run_id, self.run_dir, env_bin or self.run_dir, self.pinned_ports)
-        env_file = compose.write_env_file(self.run_dir / "compose.env",   # in the run's temp dir, never in results
-                                          compose.render_env(self.cdef, self.ctx, self.stamps_dir))
+        env_file = compose.write_env_file(
+            self.run_dir / "compose.env",  # in the run's temp dir, never in results
+            compose.render_env(self.cdef, self.ctx, self.stamps_dir),
+        )
         # mounted into containers whose user is not ours (Kestra's image runs as `kestra`): anyone may add files
         self.stamps_dir.chmod(0o1777)
         if self.whales is None:
@@ -99,10 +116,13 @@ class ComposeStack(HostStack):
 
         def give_up(state: tenacity.RetryCallState) -> None:
             raise BenchError(f"not ready within {timeout_s:.0f}s: {', '.join(sorted(pending))}")
-        for attempt in tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s),
-                                         wait=tenacity.wait_fixed(READY_POLL_S),
-                                         retry=tenacity.retry_if_exception_type(_StillPending),
-                                         retry_error_callback=give_up):
+
+        for attempt in tenacity.Retrying(
+            stop=tenacity.stop_after_delay(timeout_s),
+            wait=tenacity.wait_fixed(READY_POLL_S),
+            retry=tenacity.retry_if_exception_type(_StillPending),
+            retry_error_callback=give_up,
+        ):
             with attempt:
                 for name, container in self.containers().items():
                     if name in pending and self._is_ready(name, container):
@@ -147,9 +167,13 @@ class ComposeStack(HostStack):
         def give_up(state: tenacity.RetryCallState) -> str:
             retried = f" (retried for {step.retry_s:g}s)" if step.retry_s else ""
             raise BenchError(f"setup step {step.name} failed{retried}: {compose.first_line(state.outcome.exception())}")
-        return tenacity.Retrying(stop=tenacity.stop_after_delay(step.retry_s),
-                                 wait=tenacity.wait_fixed(SETUP_RETRY_EVERY_S),
-                                 retry=tenacity.retry_if_exception_type(Exception), retry_error_callback=give_up)(once)
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_delay(step.retry_s),
+            wait=tenacity.wait_fixed(SETUP_RETRY_EVERY_S),
+            retry=tenacity.retry_if_exception_type(Exception),
+            retry_error_callback=give_up,
+        )(once)
 
     def endpoints(self) -> dict[str, str]:
         return {k: self.ctx.render(v) for k, v in self.cdef.bench.endpoints.items()} if self.ctx else {}
@@ -205,7 +229,7 @@ class ComposeStack(HostStack):
     def mark_dead(self, service: str) -> None:
         if self.group.find(service):
             return super().mark_dead(service)
-        self._faulted.add(service)   # exited already: the engine has nothing left to stop
+        self._faulted.add(service)  # exited already: the engine has nothing left to stop
 
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         if self.group.find(service):

@@ -5,6 +5,7 @@ procs) plus `source`, so compose and native runs of a platform sit side by side 
 CPU % is the Docker CLI's formula (100 = one core). Memory is the cgroup's usage minus its
 inactive file cache, again as `docker stats` shows it; it is not RSS, hence `source`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -42,9 +43,17 @@ def stats_row(stats: dict, service: str, role: str, phase: str, t_ns: int | None
     mem = memory_bytes(stats)
     if mem is None:
         return None  # a container that has stopped reports empty stats
-    return {"t_ns": t_ns or time.time_ns(), "phase": phase, "service": service, "role": role,
-            "cpu_pct": cpu_percent(stats), "rss_bytes": mem, "pss_bytes": None,
-            "procs": (stats.get("pids_stats") or {}).get("current"), "source": SOURCE}
+    return {
+        "t_ns": t_ns or time.time_ns(),
+        "phase": phase,
+        "service": service,
+        "role": role,
+        "cpu_pct": cpu_percent(stats),
+        "rss_bytes": mem,
+        "pss_bytes": None,
+        "procs": (stats.get("pids_stats") or {}).get("current"),
+        "source": SOURCE,
+    }
 
 
 class ContainerSampler:
@@ -63,6 +72,7 @@ class ContainerSampler:
 
     def start(self, every_s: float = 1.0) -> None:
         """Look for new containers (replicas, late starters) every `every_s` until stopped."""
+
         def discover():
             while not self._stop.is_set():
                 try:
@@ -70,6 +80,7 @@ class ContainerSampler:
                 except Exception:
                     pass  # the engine being briefly busy must not end sampling
                 self._stop.wait(every_s)
+
         threading.Thread(target=discover, name="stats-discovery", daemon=True).start()
 
     def watch_new(self) -> None:
@@ -77,8 +88,7 @@ class ContainerSampler:
         for name, container in self._containers().items():
             if name in self._threads:
                 continue
-            thread = threading.Thread(target=self._follow, args=(name, container), daemon=True,
-                                      name=f"stats-{name}")
+            thread = threading.Thread(target=self._follow, args=(name, container), daemon=True, name=f"stats-{name}")
             self._threads[name] = thread
             thread.start()
 

@@ -7,6 +7,7 @@ the harness writes), `{run_dir}`, `{env_bin}` (the platform's Python environment
 (the platform's Go binaries) and `{run_id}`. Steps are rendered one at a time, just before they
 run, so a later step can use what an earlier one captured (e.g. an API token).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,15 +46,15 @@ class ServiceDef(_Strict):
     name: str
     role: str = "server"
     kind: Literal["service", "oneshot"] = "service"  # oneshot: runs to completion before the next step
-    capture: str | None = None            # oneshot: its last line of stdout becomes {secret.<capture>}
-    retry_s: float = 0                    # oneshot: retry a failing command for this long
-    builtin: str | None = None            # "postgres": provided by harness/stack/postgres.py
+    capture: str | None = None  # oneshot: its last line of stdout becomes {secret.<capture>}
+    retry_s: float = 0  # oneshot: retry a failing command for this long
+    builtin: str | None = None  # "postgres": provided by harness/stack/postgres.py
     args: list[str] = Field(default_factory=list)  # extra arguments for a builtin (e.g. "-c", "max_connections=300")
     command: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     ports: list[str] = Field(default_factory=list)
     ready: ReadyDef | None = None
-    variants: list[str] | None = None     # only in these variants (default: all)
+    variants: list[str] | None = None  # only in these variants (default: all)
     # Start once these earlier steps are done (ready, or exited 0) instead of after every earlier step:
     # services the vendor's own deployment starts together. Their readiness is then awaited side by side.
     after: list[str] | None = None
@@ -70,9 +71,9 @@ class FileDef(_Strict):
 class VariantDef(_Strict):
     default: bool = False
     description: str = ""
-    env: dict[str, dict[str, str]] = Field(default_factory=dict)   # service -> extra env
-    args: dict[str, list[str]] = Field(default_factory=dict)       # service -> arguments appended to its command
-    files: list[FileDef] = Field(default_factory=list)   # written after the stack's; a file at the same path replaces it
+    env: dict[str, dict[str, str]] = Field(default_factory=dict)  # service -> extra env
+    args: dict[str, list[str]] = Field(default_factory=dict)  # service -> arguments appended to its command
+    files: list[FileDef] = Field(default_factory=list)  # written after the stack's; a file at the same path replaces it
     # Environment added to the harness's worker processes (the adapter's `workers()`), for a setting
     # the workers hold, e.g. Prefect's runner poll interval; the variant's `settings` record it.
     worker_env: dict[str, str] = Field(default_factory=dict)
@@ -82,13 +83,13 @@ class VariantDef(_Strict):
 class GoInstallDef(_Strict):
     module: str
     version: str
-    packages: list[str]                   # paths inside the module, e.g. cmd/hatchet-engine
+    packages: list[str]  # paths inside the module, e.g. cmd/hatchet-engine
     tags: list[str] = Field(default_factory=list)
-    requires_go: str                      # the module's `go` directive: the oldest toolchain that builds it
+    requires_go: str  # the module's `go` directive: the oldest toolchain that builds it
 
 
 class InstallDef(_Strict):
-    python: list[str] = Field(default_factory=list)   # distributions installed into the platform's environment
+    python: list[str] = Field(default_factory=list)  # distributions installed into the platform's environment
     # A requirements lock file with hashes, relative to the stack's folder: the environment is installed
     # from it alone, for a platform whose pins clash with this project's uv.lock (then `python` is empty).
     python_lock: str | None = None
@@ -109,8 +110,8 @@ class StackDef(_Strict):
     deployment: Literal["production", "development"] = "production"
     install: InstallDef = InstallDef()
     variants: dict[str, VariantDef]
-    env: dict[str, str] = Field(default_factory=dict)     # given to every non-builtin step
-    files: list[FileDef] = Field(default_factory=list)    # written (mode 0600) before the first step
+    env: dict[str, str] = Field(default_factory=dict)  # given to every non-builtin step
+    files: list[FileDef] = Field(default_factory=list)  # written (mode 0600) before the first step
     services: list[ServiceDef]
     settings: dict[str, Setting] = Field(default_factory=dict)
     endpoints: dict[str, str] = Field(default_factory=dict)
@@ -124,8 +125,10 @@ class StackDef(_Strict):
         for sdef in self.services:
             unknown = [n for n in sdef.after or [] if n not in seen]
             if unknown:
-                raise ValueError(f"services: {sdef.name}: after names {', '.join(unknown)}, "
-                                 f"not an earlier step (earlier: {', '.join(seen) or 'none'})")
+                raise ValueError(
+                    f"services: {sdef.name}: after names {', '.join(unknown)}, "
+                    f"not an earlier step (earlier: {', '.join(seen) or 'none'})"
+                )
             seen.append(sdef.name)
         return self
 
@@ -135,14 +138,15 @@ class StackDef(_Strict):
         for vname, vdef in self.variants.items():
             unknown = sorted({*vdef.env, *vdef.args} - names)
             if unknown:
-                raise ValueError(f"variants: {vname}: names no service {', '.join(unknown)} "
-                                 f"(services: {', '.join(sorted(names))})")
+                raise ValueError(
+                    f"variants: {vname}: names no service {', '.join(unknown)} (services: {', '.join(sorted(names))})"
+                )
         return self
 
 
 def load(platform: str) -> StackDef:
     """The platform's native.yaml, validated (worded like every YAML file), its python_lock resolved."""
-    path = stacks_root() / platform / "native.yaml"   # BENCH_STACKS_DIR or the repository's
+    path = stacks_root() / platform / "native.yaml"  # BENCH_STACKS_DIR or the repository's
     if not path.is_file():
         raise BenchError(f"no native stack for {platform!r} ({path} is missing)")
     defn = load_yaml_model(path, StackDef, "a native stack file")
@@ -186,8 +190,15 @@ class RenderContext:
 
     def render(self, text: str) -> str:
         try:
-            return text.format(port=self.port, lowport=self.lowport, secret=self.secret, run_dir=self.run_dir,
-                               env_bin=self.env_bin, go_bin=self.go_bin, run_id=self.run_id)
+            return text.format(
+                port=self.port,
+                lowport=self.lowport,
+                secret=self.secret,
+                run_dir=self.run_dir,
+                env_bin=self.env_bin,
+                go_bin=self.go_bin,
+                run_id=self.run_id,
+            )
         except (KeyError, AttributeError, IndexError) as err:
             raise BenchError(f"stack definition references unknown placeholder {err} in {text!r}") from None
 
@@ -201,6 +212,7 @@ class RenderContext:
 @dataclass
 class RenderedStack:
     """A stack definition bound to one run; steps render as they are taken."""
+
     defn: StackDef
     variant: str
     ctx: RenderContext
@@ -243,22 +255,33 @@ class RenderedStack:
         ctx = self.ctx
         if sdef.builtin == "postgres":
             from harness.stack.postgres import postgres_service
+
             return postgres_service(sdef.name, ctx, [ctx.render(a) for a in sdef.args])
         env = {k: ctx.render(v) for k, v in {**self.defn.env, **sdef.env, **vdef.env.get(sdef.name, {})}.items()}
         ready = None
         if sdef.ready:
             r = sdef.ready
-            ready = ReadyCheck(http=ctx.render(r.http) if r.http else None,
-                               tcp=int(ctx.render(r.tcp)) if r.tcp else None,
-                               command=tuple(ctx.render(c) for c in r.command) if r.command else None,
-                               timeout_s=r.timeout_s)
+            ready = ReadyCheck(
+                http=ctx.render(r.http) if r.http else None,
+                tcp=int(ctx.render(r.tcp)) if r.tcp else None,
+                command=tuple(ctx.render(c) for c in r.command) if r.command else None,
+                timeout_s=r.timeout_s,
+            )
         return ServiceSpec(
-            name=sdef.name, role=sdef.role, command=[ctx.render(c) for c in [*sdef.command, *vdef.args.get(sdef.name, [])]],
-            env=env, ready=ready,
-            ports={p: int(ctx.render(("{lowport.%s}" if p in ctx.lowport.values() else "{port.%s}") % p))
-                   for p in sdef.ports},
-            oneshot=sdef.kind == "oneshot", capture=sdef.capture, retry_s=sdef.retry_s,
-            after=tuple(sdef.after) if sdef.after is not None else None)
+            name=sdef.name,
+            role=sdef.role,
+            command=[ctx.render(c) for c in [*sdef.command, *vdef.args.get(sdef.name, [])]],
+            env=env,
+            ready=ready,
+            ports={
+                p: int(ctx.render(("{lowport.%s}" if p in ctx.lowport.values() else "{port.%s}") % p))
+                for p in sdef.ports
+            },
+            oneshot=sdef.kind == "oneshot",
+            capture=sdef.capture,
+            retry_s=sdef.retry_s,
+            after=tuple(sdef.after) if sdef.after is not None else None,
+        )
 
 
 def render(defn: StackDef, variant: str, ctx: RenderContext) -> RenderedStack:

@@ -1,5 +1,6 @@
 """The one place a run's stack is made: the backend chosen (backends.resolve), the platform's stack
 file loaded, the variant checked. The driver gets a Stack and never asks which kind it is."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,12 +20,12 @@ class StackRequest:
     run_dir: Path
     run_id: str
     stamps_dir: Path
-    backend: str = "auto"                 # auto | native | compose | external
-    variant: str | None = None            # native stacks only
+    backend: str = "auto"  # auto | native | compose | external
+    variant: str | None = None  # native stacks only
     pinned_ports: dict[str, int] = field(default_factory=dict)
     external_config: Path | None = None
-    attached: bool = True                 # services die with the harness (False for `bench up`)
-    ledger: object = None                 # harness.run.ledger.RunLedger, if the run keeps one
+    attached: bool = True  # services die with the harness (False for `bench up`)
+    ledger: object = None  # harness.run.ledger.RunLedger, if the run keeps one
 
 
 def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
@@ -36,11 +37,19 @@ def open_stack(info: PlatformInfo, req: StackRequest) -> Stack:
             raise BenchError(f"{info.name} runs in-process and has no variants")
         return InProcessStack(req.run_dir, req.ledger)
     if backend == "native":
-        return NativeStack(definition.load(info.name), req.variant, req.run_dir, req.run_id, req.pinned_ports,
-                           attached=req.attached, ledger=req.ledger)
+        return NativeStack(
+            definition.load(info.name),
+            req.variant,
+            req.run_dir,
+            req.run_id,
+            req.pinned_ports,
+            attached=req.attached,
+            ledger=req.ledger,
+        )
     if backend == "compose":
-        return ComposeStack(compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports,
-                            ledger=req.ledger)
+        return ComposeStack(
+            compose.load(info.name), req.run_dir, req.run_id, req.stamps_dir, req.pinned_ports, ledger=req.ledger
+        )
     config = load_config(req.external_config, endpoint_names(info), info.name)
     return ExternalStack(config, worker_python(info), info.name, req.run_dir, req.ledger)
 

@@ -8,6 +8,7 @@
 - Go modules: binaries built with the ordinary `go` client from the module at a pinned version.
 A second run finds the artifacts and is reported as cached.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,14 @@ def platform(defn) -> Installed:
         return env
     go = go_binaries(defn.platform, defn.install.go)
     firsts = [x for x in (env.first_install_s, go.first_install_s) if x is not None]
-    return Installed(env.env_dir, env.cached and go.cached, {**env.versions, **go.versions},
-                     env.footprint_bytes + go.footprint_bytes, sum(firsts) if firsts else None, go_bin=go.bin_dir)
+    return Installed(
+        env.env_dir,
+        env.cached and go.cached,
+        {**env.versions, **go.versions},
+        env.footprint_bytes + go.footprint_bytes,
+        sum(firsts) if firsts else None,
+        go_bin=go.bin_dir,
+    )
 
 
 def go_version() -> str | None:
@@ -89,12 +96,17 @@ def go_binaries(platform: str, spec) -> Installed:
         # module's own go.sum: `go install pkg@version` would also ask the proxy for the module's
         # version list, which is refused for some modules.
         (build / "go.mod").write_text(f"module benchbuild\n\ngo {have}\n\nrequire {spec.module} {spec.version}\n")
-        done = _run([shutil.which("go"), "mod", "download", "-json", f"{spec.module}@{spec.version}"], cwd=build, env=env)
+        done = _run(
+            [shutil.which("go"), "mod", "download", "-json", f"{spec.module}@{spec.version}"], cwd=build, env=env
+        )
         module_dir = Path(json.loads(done)["Dir"])
         (build / "go.sum").write_bytes((module_dir / "go.sum").read_bytes())
         tags = ["-tags", ",".join(spec.tags)] if spec.tags else []
-        _run([shutil.which("go"), "install", "-trimpath", *tags, *(f"{spec.module}/{p}" for p in spec.packages)],
-             cwd=build, env=env)
+        _run(
+            [shutil.which("go"), "install", "-trimpath", *tags, *(f"{spec.module}/{p}" for p in spec.packages)],
+            cwd=build,
+            env=env,
+        )
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -108,6 +120,7 @@ def go_binaries(platform: str, spec) -> Installed:
 def uv_bin() -> str:
     try:
         from uv import find_uv_bin
+
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
@@ -128,8 +141,21 @@ def pins(packages: list[str]) -> dict[str, str]:
 
 def lock_constraints() -> str:
     """Every version in uv.lock, as constraints, so transitive dependencies match the lock too."""
-    done = subprocess.run([uv_bin(), "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-dev",
-                           "--no-header", "--no-annotate"], cwd=REPO_ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            uv_bin(),
+            "export",
+            "--frozen",
+            "--no-hashes",
+            "--no-emit-project",
+            "--no-dev",
+            "--no-header",
+            "--no-annotate",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise BenchError(f"uv export failed: {_last(done.stderr)}")
     return done.stdout
@@ -144,8 +170,20 @@ def python_env(platform: str, packages: list[str]) -> Installed:
     def fill(python: str) -> None:
         constraints_file = env_dir / "constraints.txt"
         constraints_file.write_text(constraints)
-        _run([uv_bin(), "pip", "install", "--quiet", "--python", python,
-              "-c", str(constraints_file), *(f"{n}=={v}" for n, v in versions.items())])
+        _run(
+            [
+                uv_bin(),
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                python,
+                "-c",
+                str(constraints_file),
+                *(f"{n}=={v}" for n, v in versions.items()),
+            ]
+        )
+
     return _cached_env(env_dir, versions, fill)
 
 
@@ -200,8 +238,11 @@ def python_env_from_lock(platform: str, lock: Path) -> Installed:
     key = hashlib.sha256(json.dumps([text, sys.version]).encode()).hexdigest()[:12]
     env_dir = CACHE_DIR / "envs" / f"{platform}-lock-{key}"
     versions = locked_versions(lock)
-    return _cached_env(env_dir, versions, lambda python: _run(
-        [uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", python, str(lock)]))
+    return _cached_env(
+        env_dir,
+        versions,
+        lambda python: _run([uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", python, str(lock)]),
+    )
 
 
 def tree_size(path: Path) -> int:

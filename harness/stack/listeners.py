@@ -5,6 +5,7 @@ Every stack here binds 127.0.0.1 only. A platform whose server offers no setting
 service, with the reason); the session records every such listener in the run and ends a run whose
 stack opened one that is not declared.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,8 +19,8 @@ WILDCARDS = ("0.0.0.0", "::")
 @dataclass(frozen=True)
 class Listener:
     service: str
-    address: str        # "0.0.0.0:8080", "[::]:8080"
-    protocol: str       # tcp | udp
+    address: str  # "0.0.0.0:8080", "[::]:8080"
+    protocol: str  # tcp | udp
 
     def __str__(self) -> str:
         return f"{self.service} {self.protocol} {self.address}"
@@ -40,10 +41,10 @@ def beyond_loopback(processes: dict[str, psutil.Process]) -> list[Listener]:
             for p in (proc, *proc.children(recursive=True)):
                 owner[p.pid] = name
         except psutil.Error:
-            continue   # gone: a dead service is check_alive's to report
+            continue  # gone: a dead service is check_alive's to report
     found = set()
     for c in psutil.net_connections(kind="inet"):
-        listening = c.status == psutil.CONN_LISTEN or (c.type == 2 and not c.raddr)   # 2: SOCK_DGRAM
+        listening = c.status == psutil.CONN_LISTEN or (c.type == 2 and not c.raddr)  # 2: SOCK_DGRAM
         if not listening or c.pid not in owner or not c.laddr or _loopback(c.laddr.ip):
             continue
         host = f"[{c.laddr.ip}]" if ":" in c.laddr.ip else c.laddr.ip
@@ -53,5 +54,8 @@ def beyond_loopback(processes: dict[str, psutil.Process]) -> list[Listener]:
 
 def wildcard_ports() -> set[int]:
     """TCP ports something on this host listens on for every interface."""
-    return {c.laddr.port for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.ip in WILDCARDS}
+    return {
+        c.laddr.port
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.ip in WILDCARDS
+    }

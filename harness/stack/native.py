@@ -4,6 +4,7 @@ HostStack holds what every backend shares: the harness's own workers run as loca
 each of them. NativeStack adds the platform's servers to the same process group; InProcessStack
 is the null platform's (nothing to start).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,6 +36,7 @@ from harness.stack.worker_link import WorkerLink
 
 class HostStack(Stack, FaultControl, LinkControl):
     """The part of a stack that runs on this host: a process group for workers (and servers)."""
+
     backend = "native"
 
     def __init__(self, run_dir: Path, attached: bool = True, ledger=None):
@@ -136,8 +138,16 @@ class NativeStack(HostStack):
     """A stack definition's services as local processes, started in order, each awaited before the next
     one starts unless the next names with `after` the only steps it needs."""
 
-    def __init__(self, defn: definition.StackDef, variant: str | None, run_dir: Path, run_id: str,
-                 pinned_ports: dict[str, int] | None = None, attached: bool = True, ledger=None):
+    def __init__(
+        self,
+        defn: definition.StackDef,
+        variant: str | None,
+        run_dir: Path,
+        run_id: str,
+        pinned_ports: dict[str, int] | None = None,
+        attached: bool = True,
+        ledger=None,
+    ):
         super().__init__(run_dir, attached, ledger)
         variant = variant or defn.default_variant()
         if variant not in defn.variants:
@@ -151,11 +161,19 @@ class NativeStack(HostStack):
         footprint = got.footprint_bytes
         if self._uses_postgres():
             footprint += install.tree_size(install_dir())
-        self._artifacts = Artifacts(env_bin=got.bin_dir, go_bin=got.go_bin, versions=dict(got.versions),
-                                    cached=got.cached, first_install_s=got.first_install_s,
-                                    footprint_bytes=footprint)
-        self.rendered = definition.render(self.defn, self.variant, definition.RenderContext(
-            self.run_id, self.run_dir, got.bin_dir, self.pinned_ports, go_bin=got.go_bin))
+        self._artifacts = Artifacts(
+            env_bin=got.bin_dir,
+            go_bin=got.go_bin,
+            versions=dict(got.versions),
+            cached=got.cached,
+            first_install_s=got.first_install_s,
+            footprint_bytes=footprint,
+        )
+        self.rendered = definition.render(
+            self.defn,
+            self.variant,
+            definition.RenderContext(self.run_id, self.run_dir, got.bin_dir, self.pinned_ports, go_bin=got.go_bin),
+        )
         yield "install"
 
     def bring_up(self) -> Iterator[str]:
@@ -204,12 +222,18 @@ class NativeStack(HostStack):
         return {s.name: s.beyond_loopback for s in self.defn.services if s.beyond_loopback}
 
     def shape(self) -> Shape:
-        return Shape(self.defn.deployment, "native", self.variant, self.defn.description,
-                     default_variant=self.variant == self.defn.default_variant())
+        return Shape(
+            self.defn.deployment,
+            "native",
+            self.variant,
+            self.defn.description,
+            default_variant=self.variant == self.defn.default_variant(),
+        )
 
     def _uses_postgres(self) -> bool:
-        return any(s.builtin == "postgres" for s in self.defn.services
-                   if s.variants is None or self.variant in s.variants)
+        return any(
+            s.builtin == "postgres" for s in self.defn.services if s.variants is None or self.variant in s.variants
+        )
 
 
 def _last_nonblank(out: str, spec: ServiceSpec) -> str:

@@ -1,4 +1,5 @@
 """Loopback ports: every stack binds 127.0.0.1 only."""
+
 from __future__ import annotations
 
 import random

@@ -10,6 +10,7 @@ checkout's .venv, which it cannot enter when the checkout is private (a home dir
 700), so root runs a copy made once into SHARED_DIR; the data directory stays in the run's
 temporary directory (removed with it), whose parents inside the temp dir are made traversable.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -96,19 +97,26 @@ def make_reachable(data: Path) -> None:
         if parent == temp or temp in parent.parents:
             parent.chmod(mode | stat.S_IXOTH)
         else:
-            raise BenchError(f"PostgreSQL runs as the unprivileged user {SYSTEM_USER}, which cannot enter {parent} "
-                             f"(mode {stat.S_IMODE(mode):04o}); set TMPDIR to a directory every user can traverse")
+            raise BenchError(
+                f"PostgreSQL runs as the unprivileged user {SYSTEM_USER}, which cannot enter {parent} "
+                f"(mode {stat.S_IMODE(mode):04o}); set TMPDIR to a directory every user can traverse"
+            )
 
 
 def _system_user():
     try:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:  # created as the wheel's own wrapper would create it
-        done = subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SYSTEM_USER],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SYSTEM_USER],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
-            raise BenchError(f"PostgreSQL needs the system user {SYSTEM_USER}: useradd failed: "
-                             f"{(done.stderr or done.stdout).strip()}") from None
+            raise BenchError(
+                f"PostgreSQL needs the system user {SYSTEM_USER}: useradd failed: "
+                f"{(done.stderr or done.stdout).strip()}"
+            ) from None
         return pwd.getpwnam(SYSTEM_USER)
 
 
@@ -132,9 +140,22 @@ def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSp
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         try:
             done = subprocess.run(
-                [str(bins / "initdb"), "-D", str(data), "-U", DB_USER, f"--pwfile={pwfile}",
-                 "--auth=scram-sha-256", "--encoding=UTF8", "--no-instructions"],
-                user=user, group=user, capture_output=True, text=True)
+                [
+                    str(bins / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    DB_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                user=user,
+                group=user,
+                capture_output=True,
+                text=True,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
@@ -142,10 +163,25 @@ def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSp
             raise BenchError(f"{name}: initdb failed: {tail[0]}")
 
     return ServiceSpec(
-        name=name, role="database", user=user, ports={"postgres": port},
-        command=[str(bins / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                 "-k", str(data), *(args or [])],
-        ready=ReadyCheck(command=(str(bins / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port),
-                                  "-U", DB_USER, "-d", DB_NAME), timeout_s=60),
+        name=name,
+        role="database",
+        user=user,
+        ports={"postgres": port},
+        command=[
+            str(bins / "postgres"),
+            "-D",
+            str(data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(data),
+            *(args or []),
+        ],
+        ready=ReadyCheck(
+            command=(str(bins / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER, "-d", DB_NAME),
+            timeout_s=60,
+        ),
         prepare=prepare,
     )

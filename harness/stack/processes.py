@@ -4,6 +4,7 @@ Processes start in their own session so one signal reaches a service's whole tre
 attached) with a parent-death signal so a harness killed outright does not leave servers behind.
 Used for every service of a native stack, and for the harness's own workers on every backend.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,13 @@ from harness.model.errors import BenchError, ServiceDied
 from harness.stack.ports import accepts, ensure_free
 from harness.stack.service import ReadyCheck, ServiceSpec
 
-READY_PROBE_EVERY_S = 0.05   # how often a starting service's readiness check is repeated
+READY_PROBE_EVERY_S = 0.05  # how often a starting service's readiness check is repeated
 # A command check starts a process (an interpreter, often): every 50 ms it would take a good part of
 # a core from the services starting beside it.
 COMMAND_PROBE_EVERY_S = 0.5
 ONESHOT_RETRY_EVERY_S = 0.5
 STOP_GRACE_S = 15.0
-TREE_POLL_S = 0.01           # how often a signalled tree's states are read until the signal is in force
+TREE_POLL_S = 0.01  # how often a signalled tree's states are read until the signal is in force
 HTTP_PROBE_TIMEOUT_S = 2.0
 
 
@@ -37,7 +38,7 @@ class Running:
     spec: ServiceSpec
     popen: subprocess.Popen
     log_path: Path
-    state: str = "running"   # running | paused | stopped (by a fault operation, on purpose)
+    state: str = "running"  # running | paused | stopped (by a fault operation, on purpose)
     launched_at: float = field(default_factory=time.monotonic)
     probed_at: float = 0.0
 
@@ -51,12 +52,12 @@ class ProcessGroup:
 
     def __init__(self, run_dir: Path, attached: bool = True, ledger=None):
         self.run_dir = run_dir
-        self.ledger = ledger   # harness.run.ledger.RunLedger: what to stop if the harness is killed outright
+        self.ledger = ledger  # harness.run.ledger.RunLedger: what to stop if the harness is killed outright
         self.log_dir = run_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.attached = attached
         self.services: list[Running] = []
-        self._prepared: set[str] = set()   # `prepare` (e.g. initdb) runs on the first launch only
+        self._prepared: set[str] = set()  # `prepare` (e.g. initdb) runs on the first launch only
 
     # -- lifecycle -------------------------------------------------------------------------
     def launch(self, spec: ServiceSpec) -> Running:
@@ -74,9 +75,17 @@ class ProcessGroup:
             command = ["setpriv", "--pdeathsig", "SIGTERM", "--", *command]
         env = {**os.environ, **spec.env}
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=spec.cwd or self.run_dir, start_new_session=True,
-                                     user=spec.user, group=spec.user)
+            popen = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.cwd or self.run_dir,
+                start_new_session=True,
+                user=spec.user,
+                group=spec.user,
+            )
         running = Running(spec, popen, log_path)
         self.services.append(running)
         if self.ledger is not None:
@@ -86,8 +95,9 @@ class ProcessGroup:
     def wait_ready(self, running: Running) -> None:
         """Probe until ready. No stop here: ready_now raises at the check's own deadline (counted from the
         launch, not from this call) or as soon as the process exited, naming the service either way."""
-        tenacity.Retrying(wait=tenacity.wait_fixed(READY_PROBE_EVERY_S),
-                          retry=tenacity.retry_if_not_result(bool))(self.ready_now, [running])
+        tenacity.Retrying(wait=tenacity.wait_fixed(READY_PROBE_EVERY_S), retry=tenacity.retry_if_not_result(bool))(
+            self.ready_now, [running]
+        )
 
     def ready_now(self, starting: list[Running]) -> list[Running]:
         """One readiness probe of each starting service: those ready now. A service that exited, or
@@ -97,16 +107,20 @@ class ProcessGroup:
             check = running.spec.ready
             code = running.popen.poll()
             if code is not None:
-                raise BenchError(f"{running.spec.name} exited with code {code} before it was ready; "
-                                 f"last log line: {last_line(running.log_path)!r}")
+                raise BenchError(
+                    f"{running.spec.name} exited with code {code} before it was ready; "
+                    f"last log line: {last_line(running.log_path)!r}"
+                )
             if check is not None and check.command and time.monotonic() - running.probed_at < COMMAND_PROBE_EVERY_S:
                 continue
             running.probed_at = time.monotonic()
             if check is None or probe(check):
                 ready.append(running)
             elif time.monotonic() > running.launched_at + check.timeout_s:
-                raise BenchError(f"{running.spec.name} not ready after {check.timeout_s:.0f}s "
-                                 f"({check.describe()}); log: {running.log_path}")
+                raise BenchError(
+                    f"{running.spec.name} not ready after {check.timeout_s:.0f}s "
+                    f"({check.describe()}); log: {running.log_path}"
+                )
         return ready
 
     def start(self, spec: ServiceSpec) -> Running:
@@ -124,18 +138,29 @@ class ProcessGroup:
             tail = last_line(self.log_dir / f"{spec.name}.log")
             retried = f" (retried for {spec.retry_s:g}s)" if spec.retry_s else ""
             raise BenchError(f"{spec.name} failed with exit code {code}{retried}; last log line: {tail!r}")
+
         # A failed exit is retried until retry_s has passed (a server still starting); an error, never.
-        code_and_out = tenacity.Retrying(stop=tenacity.stop_after_delay(spec.retry_s),
-                                         wait=tenacity.wait_fixed(ONESHOT_RETRY_EVERY_S),
-                                         retry=tenacity.retry_if_result(lambda got: got[0] != 0),
-                                         retry_error_callback=give_up)(self._oneshot_attempt, spec)
+        code_and_out = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(spec.retry_s),
+            wait=tenacity.wait_fixed(ONESHOT_RETRY_EVERY_S),
+            retry=tenacity.retry_if_result(lambda got: got[0] != 0),
+            retry_error_callback=give_up,
+        )(self._oneshot_attempt, spec)
         return code_and_out[1]
 
     def _oneshot_attempt(self, spec: ServiceSpec) -> tuple[int, str]:
         timeout = spec.ready.timeout_s if spec.ready else 300.0
-        proc = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env={**os.environ, **spec.env}, cwd=spec.cwd or self.run_dir,
-                                start_new_session=True, user=spec.user, group=spec.user)
+        proc = subprocess.Popen(
+            spec.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **spec.env},
+            cwd=spec.cwd or self.run_dir,
+            start_new_session=True,
+            user=spec.user,
+            group=spec.user,
+        )
         if self.ledger is not None:
             self.ledger.launched(spec.name, proc.pid)
         try:
@@ -209,7 +234,7 @@ class ProcessGroup:
             raise BenchError(f"{name} is {old.state}; only a stopped service can be started again")
         self.services.remove(old)
         if old.spec.ready is not None and old.spec.ready.file:
-            Path(old.spec.ready.file).unlink(missing_ok=True)   # the old process's "ready" is not the new one's
+            Path(old.spec.ready.file).unlink(missing_ok=True)  # the old process's "ready" is not the new one's
         self.start(old.spec)
 
     def restart(self, name: str) -> None:
@@ -279,10 +304,16 @@ def _signal_tree(pid: int, sig: int) -> None:
 def _await_tree(pid: int, stopped: bool, timeout_s: float = 5.0) -> None:
     """Signals are delivered asynchronously: return once every process of the tree is (not) stopped,
     so a pause is in force when pause() returns. No look is taken past the deadline."""
+
     def give_up(state: tenacity.RetryCallState) -> None:
         raise BenchError(f"process group {pid} did not {'stop' if stopped else 'continue'} within {timeout_s:.0f}s")
-    tenacity.Retrying(stop=tenacity.stop_before_delay(timeout_s), wait=tenacity.wait_fixed(TREE_POLL_S),
-                      retry=tenacity.retry_if_not_result(bool), retry_error_callback=give_up)(_tree_is, pid, stopped)
+
+    tenacity.Retrying(
+        stop=tenacity.stop_before_delay(timeout_s),
+        wait=tenacity.wait_fixed(TREE_POLL_S),
+        retry=tenacity.retry_if_not_result(bool),
+        retry_error_callback=give_up,
+    )(_tree_is, pid, stopped)
 
 
 def _tree_is(pid: int, stopped: bool) -> bool:
@@ -321,7 +352,7 @@ def stop_tree(pid: int, sig: int = signal.SIGTERM, grace_s: float = STOP_GRACE_S
 
 def probe(check: ReadyCheck) -> bool:
     if check.http:
-        try:   # urlopen followed redirects: a 2xx after them is ready
+        try:  # urlopen followed redirects: a 2xx after them is ready
             return httpx.get(check.http, timeout=HTTP_PROBE_TIMEOUT_S, follow_redirects=True).is_success
         except (httpx.HTTPError, OSError):
             return False

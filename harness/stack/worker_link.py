@@ -10,6 +10,7 @@ Cutting sets the host end of the link down: packets are dropped and no connectio
 a partition, and the kernel's retransmissions and the platforms' own timeouts decide what follows.
 Restoring sets it up again. Needs root (CAP_NET_ADMIN), `ip` (iproute2) and `socat`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from harness.model.errors import BenchError
 from harness.stack.service import ServiceSpec
 
-SUBNETS = 256                     # 10.231.<k>.0/30, k = 0..255: one per link on this host
+SUBNETS = 256  # 10.231.<k>.0/30, k = 0..255: one per link on this host
 LISTEN_TIMEOUT_S = 10.0
 IP_TIMEOUT_S = 10.0
 
@@ -62,7 +63,7 @@ class WorkerLink:
         for index in range(SUBNETS):
             host_if = f"bwl{index}h"
             if ip("link", "add", host_if, "type", "veth", "peer", "name", f"bwl{index}n", check=False).returncode:
-                continue   # taken by another run's link
+                continue  # taken by another run's link
             link = cls(f"bench-{tag}-{index}", host_if, index)
             try:
                 link._configure()
@@ -84,9 +85,14 @@ class WorkerLink:
 
     def forwarders(self, ports: list[int]) -> list[ServiceSpec]:
         """One socat per port: the link's host address -> 127.0.0.1 (role harness: not the platform's)."""
-        return [ServiceSpec(name=f"link-{port}", role="harness",
-                            command=["socat", f"TCP-LISTEN:{port},bind={self.host_ip},fork,reuseaddr",
-                                     f"TCP:127.0.0.1:{port}"]) for port in ports]
+        return [
+            ServiceSpec(
+                name=f"link-{port}",
+                role="harness",
+                command=["socat", f"TCP-LISTEN:{port},bind={self.host_ip},fork,reuseaddr", f"TCP:127.0.0.1:{port}"],
+            )
+            for port in ports
+        ]
 
     def await_listening(self, ports: list[int]) -> None:
         deadline = time.monotonic() + LISTEN_TIMEOUT_S
@@ -97,8 +103,9 @@ class WorkerLink:
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise BenchError(f"worker link: nothing listens on {self.host_ip}:{port} "
-                                         f"after {LISTEN_TIMEOUT_S:g}s (socat)") from None
+                        raise BenchError(
+                            f"worker link: nothing listens on {self.host_ip}:{port} after {LISTEN_TIMEOUT_S:g}s (socat)"
+                        ) from None
                     time.sleep(0.05)
 
     def wrap(self, spec: ServiceSpec) -> ServiceSpec:

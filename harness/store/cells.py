@@ -1,6 +1,7 @@
 """The results set read back: the latest complete run of each (platform, stack, workload) as a
 Cell, its summary recomputed from the raw samples, and every run that did not complete. The report
 and the claims both start from here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from harness.store.results import RunData, iter_runs, load_run
 class Cell:
     """The latest complete run of one (platform, stack, workload), its summary recomputed from the
     raw samples (so a change to the analysis applies to old results too)."""
+
     record: RunRecord
     data: RunData
 
@@ -34,7 +36,7 @@ class IncompleteRun:
     error: str
 
 
-CellKey = tuple[str, str, str]   # (platform, stack label, workload)
+CellKey = tuple[str, str, str]  # (platform, stack label, workload)
 
 
 def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
@@ -51,8 +53,9 @@ def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
             incomplete.append(IncompleteRun(run_dir.parent.name, "?", run_dir.name, "unreadable", str(err)))
             continue
         if record.status != "complete":
-            incomplete.append(IncompleteRun(record.platform, record.workload.name, record.run_id, record.status,
-                                            record.error or ""))
+            incomplete.append(
+                IncompleteRun(record.platform, record.workload.name, record.run_id, record.status, record.error or "")
+            )
             continue
         key = (record.platform, stack_label(record), record.workload.name)
         if key not in latest or record.started_at > latest[key].started_at:
@@ -82,7 +85,9 @@ def claim_cells(cells: dict[CellKey, Cell]) -> dict[tuple[str, str], RunRecord]:
     for (platform, _, workload), cell in cells.items():
         r = cell.record
         best = chosen.get((platform, workload))
-        if best is None or ((rank[r.deployment.default_variant], r.started_at)
-                            > (rank[best.deployment.default_variant], best.started_at)):
+        if best is None or (
+            (rank[r.deployment.default_variant], r.started_at)
+            > (rank[best.deployment.default_variant], best.started_at)
+        ):
             chosen[(platform, workload)] = r
     return chosen

@@ -5,6 +5,7 @@ Python, CI, CPU governor and frequency where /sys or /proc expose them; None whe
 in many VMs). `RepetitionProbe` watches one repetition: load average, CPU steal time and other
 processes competing for the CPU, so a repetition measured on a busy machine is flagged, not trusted.
 """
+
 from __future__ import annotations
 
 import os
@@ -141,8 +142,9 @@ class RepetitionProbe:
         return _judge(duration, self._load0, load_avg_1m(), steal, others)
 
 
-def _judge(duration: float, load0: float | None, load1: float | None, steal: float | None,
-           others: list[BusyProcess]) -> MachineState:
+def _judge(
+    duration: float, load0: float | None, load1: float | None, steal: float | None, others: list[BusyProcess]
+) -> MachineState:
     total = sum(p.cpu_pct for p in others)
     reasons = []
     if steal is not None and steal > BUSY_STEAL_PCT:
@@ -152,8 +154,15 @@ def _judge(duration: float, load0: float | None, load1: float | None, steal: flo
         who = ", ".join(f"{p.name} {p.cpu_pct:.0f}%" for p in named[:3])
         reasons.append(f"other processes used {total:.0f}% of a core" + (f" ({who})" if who else ""))
     busy = sorted((p for p in others if p.cpu_pct > BUSY_PROCESS_PCT), key=lambda p: -p.cpu_pct)
-    return MachineState(duration_s=duration, load_avg_1m_start=load0, load_avg_1m_end=load1, steal_pct=steal,
-                        busy_processes=busy, busy=bool(reasons), busy_reason="; ".join(reasons) or None)
+    return MachineState(
+        duration_s=duration,
+        load_avg_1m_start=load0,
+        load_avg_1m_end=load1,
+        steal_pct=steal,
+        busy_processes=busy,
+        busy=bool(reasons),
+        busy_reason="; ".join(reasons) or None,
+    )
 
 
 class _ProcSample:
@@ -179,10 +188,11 @@ def _process_table() -> dict[int, _ProcSample]:
                 data = f.read()
             # comm may hold spaces and parentheses: it ends at the last ')'
             end = data.rindex(b")")
-            name = data[data.index(b"(") + 1:end].decode(errors="replace")
-            rest = data[end + 2:].split()
-            table[int(entry.name)] = _ProcSample(name, int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks,
-                                                 boot + int(rest[19]) / ticks)
+            name = data[data.index(b"(") + 1 : end].decode(errors="replace")
+            rest = data[end + 2 :].split()
+            table[int(entry.name)] = _ProcSample(
+                name, int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks, boot + int(rest[19]) / ticks
+            )
         except (OSError, ValueError, IndexError):
             continue  # gone between listing and reading
     return table
@@ -195,8 +205,9 @@ def _process_table_psutil() -> dict[int, _ProcSample]:
         times = info.get("cpu_times")
         if times is None or info.get("create_time") is None:
             continue  # gone, or not ours to read
-        table[proc.pid] = _ProcSample(info.get("name") or "?", info.get("ppid") or 0,
-                                      times.user + times.system, info["create_time"])
+        table[proc.pid] = _ProcSample(
+            info.get("name") or "?", info.get("ppid") or 0, times.user + times.system, info["create_time"]
+        )
     return table
 
 

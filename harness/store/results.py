@@ -3,6 +3,7 @@
 Everything is written as it is measured (atomic replace), so an interrupted run leaves what
 it had, with its status saying so. Secrets are removed from every string before it is written.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,7 +31,7 @@ from harness.model.record import (
 
 __all__ = ["SCHEMA_VERSION", "RunRecorder", "RunData", "Redactor", "load_run", "iter_runs", "new_run_id"]
 TABLES = ("tasks", "workflows", "resources")
-LOAD_TABLES = ("load_submissions", "load_tasks")   # a rate sweep's raw records, beside the run's tables
+LOAD_TABLES = ("load_submissions", "load_tasks")  # a rate sweep's raw records, beside the run's tables
 
 
 def new_run_id(workload: str) -> str:
@@ -76,8 +77,9 @@ class RunRecorder:
         try:
             RunRecord.model_validate(doc)
         except ValidationError as err:
-            raise BenchError(f"{self.dir / 'run.json'}: the harness built an invalid record: "
-                             f"{validation_line(err)}") from None
+            raise BenchError(
+                f"{self.dir / 'run.json'}: the harness built an invalid record: {validation_line(err)}"
+            ) from None
         atomic_write(self.dir / "run.json", json.dumps(doc, indent=2, allow_nan=False).encode())
 
     def write_table(self, name: str, rows: list) -> None:
@@ -108,6 +110,7 @@ class RunRecorder:
 @dataclass
 class RunData:
     """One run read back: the record and its raw tables (empty frames where a table was never written)."""
+
     record: RunRecord
     tasks: pd.DataFrame
     workflows: pd.DataFrame

@@ -1,4 +1,5 @@
 """Reads the stamp files task bodies append to (see taskbody.StampSink), incrementally."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@
 
 `python -m harness.tools.selfbench [RESULTS_DIR]`; `--sampler-only` skips the null-platform run.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ from harness.run.driver import RunOptions, run
 from harness.run.sampler import ResourceSampler
 
 # one service: a process with two children (PostgreSQL and Python workers fork; Go servers do not)
-SLEEPER = ("import subprocess,sys,time; [subprocess.Popen([sys.executable,'-c','import time; time.sleep(600)'])"
-           " for _ in range(2)]; time.sleep(600)")
+SLEEPER = (
+    "import subprocess,sys,time; [subprocess.Popen([sys.executable,'-c','import time; time.sleep(600)'])"
+    " for _ in range(2)]; time.sleep(600)"
+)
 
 
 def overhead(results: Path | None) -> dict:
@@ -54,9 +57,14 @@ def sampler_cost(seconds: float = 20.0, services: int = 10, hz: float = 5.0) -> 
         for p in started:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-    return {"hz": hz, "processes": count, "ticks": sampler.ticks, "late_ticks": sampler.late_ticks,
-            "cpu_pct_of_core": 100 * sampler.own_cpu_s / sampler.wall_s,
-            "achieved_hz": sampler.ticks / sampler.wall_s}
+    return {
+        "hz": hz,
+        "processes": count,
+        "ticks": sampler.ticks,
+        "late_ticks": sampler.late_ticks,
+        "cpu_pct_of_core": 100 * sampler.own_cpu_s / sampler.wall_s,
+        "achieved_hz": sampler.ticks / sampler.wall_s,
+    }
 
 
 def main() -> None:
@@ -69,15 +77,19 @@ def main() -> None:
 
 
 def _print_overhead(o: dict) -> None:
-    print(f"null platform submit -> task start, {o['count']} samples: p50 {o['p50_ms'] * 1000:.0f} us, "
-          f"p90 {o['p90_ms'] * 1000:.0f} us, p99 {o['p99_ms'] * 1000:.0f} us, max {o['max_ms'] * 1000:.0f} us "
-          f"(goal p50 < 200 us: {'met' if o['p50_ms'] < 0.2 else 'MISSED'}); raw samples in {o['run']}")
+    print(
+        f"null platform submit -> task start, {o['count']} samples: p50 {o['p50_ms'] * 1000:.0f} us, "
+        f"p90 {o['p90_ms'] * 1000:.0f} us, p99 {o['p99_ms'] * 1000:.0f} us, max {o['max_ms'] * 1000:.0f} us "
+        f"(goal p50 < 200 us: {'met' if o['p50_ms'] < 0.2 else 'MISSED'}); raw samples in {o['run']}"
+    )
 
 
 def _print_sampler(s: dict) -> None:
-    print(f"sampler at {s['hz']:.0f} Hz over {s['processes']} processes: {s['cpu_pct_of_core']:.2f}% of one core, "
-          f"{s['achieved_hz']:.2f} Hz achieved, {s['late_ticks']} late ticks "
-          f"(goal < 1%: {'met' if s['cpu_pct_of_core'] < 1 else 'MISSED'})")
+    print(
+        f"sampler at {s['hz']:.0f} Hz over {s['processes']} processes: {s['cpu_pct_of_core']:.2f}% of one core, "
+        f"{s['achieved_hz']:.2f} Hz achieved, {s['late_ticks']} late ticks "
+        f"(goal < 1%: {'met' if s['cpu_pct_of_core'] < 1 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ with Airflow's own Python; harness.workers.taskbody (standard library only) is i
 named in the JSON file. The words "airflow" and "dag" in this file let the DAG processor's safe
 mode parse it.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,20 +29,33 @@ SINK = StampSink(CONFIG["stamps_dir"])  # opens its file on the first stamp, in 
 
 def body(index: int):
     """Task `index`'s callable: its first statement is the start stamp; the run's conf says what to do."""
+
     def run(**context) -> None:
         start = time.time_ns()
         conf = context["dag_run"].conf
         run_task(conf["workflow_id"], index, conf["op"], conf["n"], start, sink=SINK)
+
     return run
 
 
 def build(config: dict) -> DAG:
-    with DAG(dag_id=config["dag_id"], schedule=None, catchup=False, is_paused_upon_creation=False,
-             default_args={"retries": 0}) as dag:
+    with DAG(
+        dag_id=config["dag_id"],
+        schedule=None,
+        catchup=False,
+        is_paused_upon_creation=False,
+        default_args={"retries": 0},
+    ) as dag:
         # do_xcom_push=False: the body returns nothing to the engine (no XCom round trip per task).
-        tasks = [PythonOperator(task_id=f"t{i}", python_callable=body(i), do_xcom_push=False,
-                                execution_timeout=timedelta(seconds=config["timeout_s"]))
-                 for i in range(config["tasks"])]
+        tasks = [
+            PythonOperator(
+                task_id=f"t{i}",
+                python_callable=body(i),
+                do_xcom_push=False,
+                execution_timeout=timedelta(seconds=config["timeout_s"]),
+            )
+            for i in range(config["tasks"])
+        ]
         if config["shape"] == "chain" and len(tasks) > 1:
             chain(*tasks)
     return dag

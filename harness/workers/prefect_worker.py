@@ -3,6 +3,7 @@
 The runner polls the API for scheduled flow runs every BENCH_PREFECT_POLL_S seconds and runs
 each flow run in a subprocess; tasks run inside the flow run on Prefect's default task runner.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,9 +45,11 @@ def bench_flow(workflow_id: str, shape: str, tasks: int, op: str, n: int) -> int
 
 def main() -> None:
     from prefect.runner import Runner
-    limit = {"limit": SLOTS} if SLOTS else {}   # else Prefect's default process limit
-    runner = Runner(name=os.environ["BENCH_DEPLOYMENT"], query_seconds=float(os.environ["BENCH_PREFECT_POLL_S"]),
-                    **limit)
+
+    limit = {"limit": SLOTS} if SLOTS else {}  # else Prefect's default process limit
+    runner = Runner(
+        name=os.environ["BENCH_DEPLOYMENT"], query_seconds=float(os.environ["BENCH_PREFECT_POLL_S"]), **limit
+    )
     runner.add_flow(bench_flow, name=os.environ["BENCH_DEPLOYMENT"])
     Path(os.environ["BENCH_READY_FILE"]).touch()
     asyncio.run(runner.start())

@@ -4,6 +4,7 @@ Standard library only: workers import this from each platform's own environment.
 The first statement of a task takes the start stamp, so "submit -> start" includes
 everything the orchestrator and its SDK do before user code runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,19 @@ class StampSink:
         self._tag = tag  # tells apart same-numbered pids of different containers sharing the folder
 
     def write(self, workflow_id: str, index: int, start_ns: int, end_ns: int) -> None:
-        line = json.dumps({"workflow_id": workflow_id, "index": index, "body_start_ns": start_ns,
-                           "body_end_ns": end_ns, "pid": os.getpid(),
-                           "worker": os.environ.get(WORKER_NAME_ENV)}) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "workflow_id": workflow_id,
+                    "index": index,
+                    "body_start_ns": start_ns,
+                    "body_end_ns": end_ns,
+                    "pid": os.getpid(),
+                    "worker": os.environ.get(WORKER_NAME_ENV),
+                }
+            )
+            + "\n"
+        )
         with self._lock:
             if self._pid != os.getpid():  # a forked child must not share the parent's file offset
                 self._file = open(os.path.join(self._dir, f"stamps-{self._tag}{os.getpid()}.jsonl"), "a", buffering=1)

@@ -2,6 +2,7 @@
 
 Runs as its own process from the platform's environment; configured through BENCH_* variables.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,12 @@ class BenchWorkflow:
         timeout = timedelta(seconds=params.get("task_timeout_s", 600))
 
         def call(i: int):
-            return workflow.execute_activity(bench_task, args=[params["workflow_id"], i, params["op"], params["n"]],
-                                             activity_id=str(i), start_to_close_timeout=timeout)
+            return workflow.execute_activity(
+                bench_task,
+                args=[params["workflow_id"], i, params["op"], params["n"]],
+                activity_id=str(i),
+                start_to_close_timeout=timeout,
+            )
 
         if params["shape"] == "chain":
             for i in range(params["tasks"]):
@@ -50,9 +55,14 @@ class BenchWorkflow:
 async def main() -> None:
     client = await Client.connect(os.environ["TEMPORAL_ADDRESS"], namespace=os.environ["TEMPORAL_NAMESPACE"])
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = Worker(client, task_queue=os.environ["BENCH_TASK_QUEUE"], workflows=[BenchWorkflow],
-                        activities=[bench_task], activity_executor=executor,
-                        max_concurrent_activities=ACTIVITY_THREADS)
+        worker = Worker(
+            client,
+            task_queue=os.environ["BENCH_TASK_QUEUE"],
+            workflows=[BenchWorkflow],
+            activities=[bench_task],
+            activity_executor=executor,
+            max_concurrent_activities=ACTIVITY_THREADS,
+        )
         async with worker:
             Path(os.environ["BENCH_READY_FILE"]).touch()
             await asyncio.Event().wait()

@@ -85,7 +85,8 @@ class PrefectAdapter(Adapter):
         WriteError, RemoteProtocolError for "a uvicorn bug", PrefectHQ/prefect#7512). Seen here: one
         503 at 0.5 submissions/s in 1 of 3 short sweeps; at 2/s, in a sweep before this retry (not
         kept), 9 of 160 submissions whose retry after a 503 met a connection closed before the answer.
-        The generator retries the same way; the workflow id is the idempotency key, so a retry can never start a second run."""
+        The generator retries the same way; the workflow id is the idempotency key, so a retry can
+        never start a second run."""
         from harness.load.schedule import HttpTarget, RetryPolicy
 
         retry = RetryPolicy(

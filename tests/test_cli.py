@@ -112,7 +112,7 @@ def test_no_runtime_dir_warning_without_xdg_runtime_dir(tmp_path, monkeypatch):
 def test_endpoints_print_one_line_each_at_any_width():
     token = "eyJhbGciOiJFUzI1NiJ9." + "x" * 300  # a Hatchet API token is about this long
     code = (
-        "from pathlib import Path; from harness.cli.app import _print_endpoints; "
+        "from pathlib import Path; from harness.cli.stacks import _print_endpoints; "
         f"_print_endpoints({{'api': 'http://127.0.0.1:1/[x]', 'token': {token!r}}}, Path('/tmp/logs'))"
     )
     done = subprocess.run(

@@ -19,6 +19,33 @@ from .record_factory import MACHINE, make_record
 T0 = 1_790_000_000_000_000_000
 
 
+def chain_repetition(wl, rng, rep, run_id, *, gap_ms, body_ns):
+    """One repetition of the chain, assembled: bodies of body_ns after transitions of about gap_ms
+    (drawn from rng), and the engine's records of every task."""
+    tasks = wl.tasks
+    t = T0 + rep * 100 * 10**9
+    req = WorkflowRequest(f"{run_id}-{rep}", "chain", tasks, "noop", 0)
+    stamps, engine_tasks, end = [], [], t + 1_000_000
+    for i in range(tasks):
+        gap = int(max(0.05, rng.normal(gap_ms, gap_ms / 10)) * 1e6)
+        start = end + gap
+        end = start + body_ns
+        stamps.append(
+            {"workflow_id": req.workflow_id, "index": i, "pid": 1, "body_start_ns": start, "body_end_ns": end}
+        )
+        engine_tasks.append(EngineTask(i, start - gap // 2, start - gap // 2, start - 1000, end))
+    engine = {req.workflow_id: EngineWorkflow("completed", t, t + 500, end + 500_000, engine_tasks)}
+    return analysis.assemble(
+        rep,
+        f"rep-{rep + 1}",
+        False,
+        wl,
+        [analysis.Submission(req, None, t, end + 1_000_000, "completed")],
+        stamps,
+        engine,
+    )
+
+
 def write_chain_run(
     root,
     platform="prefect",
@@ -54,28 +81,8 @@ def write_chain_run(
         rec.record.machine = machine
     task_rows, wf_rows = [], []
     for rep in range(reps):
-        t = T0 + rep * 100 * 10**9
-        req = WorkflowRequest(f"{run_id}-{rep}", "chain", tasks, "noop", 0)
         body = int((paths_s[rep] - (tasks - 1) * gap_ms / 1000) * 1e9 / tasks) if paths_s else 100_000
-        stamps, engine_tasks, end = [], [], t + 1_000_000
-        for i in range(tasks):
-            gap = int(max(0.05, rng.normal(gap_ms, gap_ms / 10)) * 1e6)
-            start = end + gap
-            end = start + body
-            stamps.append(
-                {"workflow_id": req.workflow_id, "index": i, "pid": 1, "body_start_ns": start, "body_end_ns": end}
-            )
-            engine_tasks.append(EngineTask(i, start - gap // 2, start - gap // 2, start - 1000, end))
-        engine = {req.workflow_id: EngineWorkflow("completed", t, t + 500, end + 500_000, engine_tasks)}
-        done = analysis.assemble(
-            rep,
-            f"rep-{rep + 1}",
-            False,
-            wl,
-            [analysis.Submission(req, None, t, end + 1_000_000, "completed")],
-            stamps,
-            engine,
-        )
+        done = chain_repetition(wl, rng, rep, run_id, gap_ms=gap_ms, body_ns=body)
         rec.record.repetitions.append(done.repetition)
         task_rows += done.task_rows
         wf_rows += done.workflow_rows

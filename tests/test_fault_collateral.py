@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from harness.analysis.faults import describe_death
+from harness.analysis.fault_detail import describe_death
 from harness.model.errors import BenchError, ServiceDied
 from harness.model.fault_record import CollateralDeath
 from harness.run.driver import RunOptions, run

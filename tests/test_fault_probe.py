@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.analysis.faults import describe_probe, probe_verdict
+from harness.analysis.fault_detail import describe_probe, probe_verdict
 from harness.faults.probe import probe_id, probe_sender
 from harness.load.schedule import HttpTarget, RetryPolicy
 from harness.model.fault_record import FaultLog, SubmissionProbe

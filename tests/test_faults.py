@@ -1,6 +1,6 @@
-"""Fault blocks, triggers, targets, outcomes, the runner, the session, and real platforms under faults."""
+"""Fault outcomes, the runner, the session, and the report's fault table. The fault block, its trigger and
+target: test_fault_spec.py."""
 
-import hashlib
 import json
 import sys
 import time
@@ -10,7 +10,7 @@ import pytest
 
 from harness.analysis.faults import FaultInputs, outcome, repetition_done, warmup_transition_max_ns
 from harness.analysis.runs import Submission
-from harness.faults.runner import FaultRunner, pick_target, trigger_ns
+from harness.faults.runner import FaultRunner
 from harness.model import spec
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
@@ -18,7 +18,6 @@ from harness.model.fault_record import CollateralDeath, FaultLog, FaultOperation
 from harness.model.record import Repetition
 from harness.platforms.null import NullAdapter
 from harness.run.driver import RunOptions, run
-from harness.stack.base import ServiceInfo
 from harness.stack.native import InProcessStack
 from harness.stack.service import ServiceSpec
 
@@ -39,58 +38,7 @@ def workload(fault=KILL, **over) -> spec.Workload:
     return spec.Workload.model_validate({**CHAIN, **over, "fault": fault})
 
 
-# -- the workload's fault block ----------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "fault,over,message",
-    [
-        ({**KILL, "trigger": {"mid_task": 3, "at_s": 1}}, {}, "exactly one of after_tasks, at_s or mid_task"),
-        ({**KILL, "target": {"role": "worker", "service": "w"}}, {}, "exactly one of role or service"),
-        ({**KILL, "action": "pause", "undo_after_s": []}, {}, "a pause needs undo_after_s"),
-        ({**KILL, "action": "restart"}, {}, "a restart is not undone after a delay"),
-        ({**KILL, "action": "scale-out"}, {}, "a scale-out is not undone after a delay"),
-        (
-            {**KILL, "action": "scale-out", "undo_after_s": [], "target": {"role": "server"}},
-            {},
-            "its target is {role: worker}",
-        ),
-        ({**KILL, "action": "scale-out", "undo_after_s": [], "add_workers": 9}, {}, "add_workers"),
-        ({**KILL, "trigger": {"mid_task": 6}}, {}, "mid_task needs a chain of more than 6 tasks"),
-        ({**KILL, "trigger": {"mid_task": 2}}, {"shape": "fanout"}, "mid_task needs a chain"),
-        ({**KILL, "trigger": {"after_tasks": 6}}, {}, "after_tasks must be below the 6 tasks"),
-        ({**KILL, "signal": "SIGHUP"}, {}, "signal"),
-    ],
-)
-def test_bad_fault_blocks_are_refused_naming_the_field(fault, over, message):
-    text = json.dumps({**CHAIN, **over, "fault": fault})
-    with pytest.raises(BenchError, match=message):
-        spec.parse(text, "w.yaml")
-
-
-def test_every_committed_result_still_names_its_workload_by_the_same_hash():
-    """Fields added to the workload spec since (submit, a fault's add_workers) leave old hashes alone."""
-    from harness.model.paths import REPO_ROOT
-
-    runs = sorted((REPO_ROOT / "results").glob("*/*/run.json"))
-    assert runs
-    for path in runs:
-        ref = json.loads(path.read_text())["workload"]
-        assert spec.Workload.model_validate(ref["spec"]).digest() == ref["hash"], path
-
-
-def test_fault_workloads_load_and_a_workload_without_fault_keeps_its_hash():
-    for name in spec.available():
-        if name.startswith("fault-"):
-            wl = spec.load(name)
-            # a fault that waits for the engine's timeout costs timeout_s per repetition
-            limit = 300 if wl.fault.action == "scale-out" else 120
-            assert wl.fault is not None and wl.timeout_s <= limit, name
-    plain = spec.Workload.model_validate(CHAIN)
-    unset = plain.model_dump_json(exclude={"description", "workers", "sweep", "fault", "submit"})
-    assert plain.digest() == hashlib.sha256(unset.encode()).hexdigest()[:16]
-    assert plain.digest() != workload().digest()
-
-
-# -- trigger and target ------------------------------------------------------------------------------
+# -- stamps, for the outcomes and the runner ----------------------------------------------------------
 def stamp(wf, index, start_s, end_s, pid=1):
     return {
         "workflow_id": wf,
@@ -99,40 +47,6 @@ def stamp(wf, index, start_s, end_s, pid=1):
         "body_end_ns": int(end_s * S),
         "pid": pid,
     }
-
-
-def test_trigger_counts_from_the_stamps_own_times():
-    t = spec.FaultTrigger
-    stamps = [stamp("wf-0", 0, 1, 2), stamp("wf-0", 1, 2, 3), stamp("wf-1", 2, 0, 1.5)]
-    assert trigger_ns(t(at_s=4), [], 10 * S, "wf-0") == 14 * S
-    assert trigger_ns(t(after_tasks=2, delay_s=0.5), stamps, 0, "wf-0") == 2 * S + S // 2
-    assert trigger_ns(t(after_tasks=4), stamps, 0, "wf-0") is None
-    # mid_task: only the first workflow run's previous task counts, not another run's same index
-    assert trigger_ns(t(mid_task=3, delay_s=0.2), stamps, 0, "wf-0") is None
-    assert trigger_ns(t(mid_task=2, delay_s=0.2), stamps, 0, "wf-0") == 3 * S + S // 5
-
-
-def test_target_by_role_in_turn_by_name_and_unknown():
-    services = [
-        ServiceInfo("postgres", "database"),
-        ServiceInfo("history", "server"),
-        ServiceInfo("frontend", "server"),
-        ServiceInfo("matching", "server"),
-        ServiceInfo("worker", "worker"),
-        ServiceInfo("schema", "oneshot"),
-    ]
-    role = spec.FaultTarget(role="server", in_turn=True)
-    assert [pick_target(role, services, k).name for k in range(4)] == ["frontend", "history", "matching", "frontend"]
-    assert pick_target(spec.FaultTarget(role="server"), services, 2).name == "frontend"
-    assert pick_target(spec.FaultTarget(service="postgres"), services, 0).role == "database"
-    with pytest.raises(
-        BenchError,
-        match=r"no service with role 'queue' in this stack; "
-        r"services: postgres \(database\)",
-    ):
-        pick_target(spec.FaultTarget(role="queue"), services, 0)
-    with pytest.raises(BenchError, match="no service 'schema'"):
-        pick_target(spec.FaultTarget(service="schema"), services, 0)
 
 
 # -- outcomes on synthetic stamps and engine records ---------------------------------------------------
@@ -405,16 +319,6 @@ def test_session_records_the_fault_and_a_platform_losing_tasks_is_still_a_comple
         assert [op["operation"] for op in f["operations"]] == ["kill(SIGKILL)", "start"]
         assert f["service"] == "worker" and f["undo_after_s"] == 0.1 and f["timeout_s"] == 60
     assert doc["summary"]["measured_repetitions_ok"] == (2 if rep_status == "ok" else 0)
-
-
-def test_a_fault_on_a_service_the_stack_lacks_is_one_line(tmp_path):
-    wl = workload(fault={**KILL, "target": {"role": "database"}})
-    with pytest.raises(
-        BenchError,
-        match=r"fault target: no service with role 'database' in this stack; "
-        r"services: none \(partial results in",
-    ):
-        run(RunOptions("null", wl, results_root=tmp_path))
 
 
 # -- the report's fault table ---------------------------------------------------------------------------

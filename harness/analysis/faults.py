@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.analysis.fault_detail import describe_death, describe_probe, probe_verdict
+from harness.analysis.fault_table import fault_report_context  # noqa: F401  report/page.py looks it up here
 from harness.analysis.runs import Submission
 from harness.model import registry
 from harness.model.engine import EngineTask, EngineWorkflow
@@ -26,7 +28,6 @@ from harness.model.fault_record import (
     FaultLog,
     FaultOutcome,
     InterruptedTask,
-    SubmissionProbe,
     Throughput,
 )
 from harness.model.record import Repetition, Setting
@@ -117,54 +118,6 @@ def outcome(x: FaultInputs) -> FaultOutcome:
     for death in x.collateral:
         out.behaviour_detail += "; " + describe_death(death, log.fired_ns)
     return out
-
-
-def describe_death(death: CollateralDeath, fired_ns: int | None) -> str:
-    gap_s = (death.seen_ns - fired_ns) / 1e9 if fired_ns is not None else None
-    when = "" if gap_s is None else f", seen {abs(gap_s):.1f}s {'after' if gap_s >= 0 else 'before'} the fault"
-    again = (
-        f"; started again after the repetition in {death.started_again_s:.1f}s"
-        if death.started_again_s is not None
-        else ""
-    )
-    return f"{death.service} died too (exit code {death.exit_code}{when}: {death.last_log_line!r}){again}"
-
-
-def probe_verdict(probe: SubmissionProbe, stamps: list[dict]) -> SubmissionProbe:
-    """Refused or no-answer from the answer; queued, failed or lost from the run's fate and its stamps."""
-    ends = [s["body_end_ns"] for s in stamps if s["workflow_id"] == probe.workflow_id]
-    done = probe.model_copy(update={"ended_ns": max(ends) if ends else None})
-    status = probe.final_status or ""
-    if probe.http_status is None or probe.http_status >= 400:
-        done.verdict = "refused" if probe.answered_ns is not None else "no-answer"
-    elif status == "completed":
-        done.verdict = "queued" if ends else "lost"
-    elif status in ("timeout", "not found"):
-        done.verdict = "lost"
-    elif not status.startswith("unknown"):
-        done.verdict = "failed"
-    return done
-
-
-def describe_probe(p: SubmissionProbe, log: FaultLog) -> str:
-    sent = (p.sent_ns - (p.sent_ns if log.fired_ns is None else log.fired_ns)) / 1e9
-    when = (
-        "while the fault was in force"
-        if log.undone_ns is None or p.sent_ns < log.undone_ns
-        else "just after the fault was undone"
-    )
-    head = f"a run submitted {sent:.1f}s after the fault ({when})"
-    answer = (f"answered in {(p.answered_ns - p.sent_ns) / 1e9:.2f}s" if p.answered_ns is not None else "no answer") + (
-        f" after {p.retries} retries" if p.retries else ""
-    )
-    if p.verdict in ("refused", "no-answer"):
-        return f"{head} was {p.verdict} ({answer}: {p.error})"
-    fate = (
-        f"its task ended {(p.ended_ns - p.sent_ns) / 1e9:.1f}s after it was sent"
-        if p.ended_ns
-        else f"final status {p.final_status}"
-    )
-    return f"{head} was {p.verdict or 'of unknown fate'} ({answer}; {fate})"
 
 
 def _ran(spec: FaultSpec, log: FaultLog) -> tuple[bool, str | None]:
@@ -364,47 +317,3 @@ def warmup_transition_max_ns(task_rows: list) -> int | None:
         for a, b in zip(sorted(rows, key=lambda r: r["index"]), sorted(rows, key=lambda r: r["index"])[1:])
     ]
     return max(gaps) if gaps else None
-
-
-def fault_report_context(cells: dict) -> dict:
-    """The fault table for the report (templates/faults.md.j2 reads it as `faults`): one row per
-    measured repetition of every fault workload's run, keyed like the report's cells by
-    (platform, stack label, workload). Repetitions whose experiment did not run are listed apart."""
-    rows, not_run = [], []
-    for (platform, label, workload), cell in sorted(cells.items(), key=lambda kv: kv[0]):
-        record = cell.record
-        for rep in record.repetitions:
-            f = rep.fault
-            if rep.warmup or f is None:
-                continue
-            row = {
-                "platform": platform,
-                "stack": label,
-                "workload": workload,
-                "run_id": record.run_id,
-                "repetition": rep.phase,
-                "scenario": f.scenario,
-                "service": f.service or "–",
-                "operation": "+".join(op.operation for op in f.operations) or f.action,
-                "undo_after_s": f.undo_after_s,
-                "lost": f.tasks_lost,
-                "duplicated": f.tasks_duplicated,
-                "expected": f.tasks_expected,
-                "runs_failed": f.runs_failed,
-                "runs_unfinished": f.runs_unfinished,
-                "recovery_s": f.first_completion_after_fault_s,
-                "after_undo_s": f.first_completion_after_undo_s,
-                "to_end_s": f.fault_to_end_s,
-                "behaviour": f.behaviour,
-                "detail": f.behaviour_detail,
-                "timeout_s": f.timeout_s,
-                "verdict": rep.status,
-                "decided_by": f.decided_by,
-                "submitted_during": f.probe.verdict or "unknown" if f.probe else None,
-                "collateral": ", ".join(d.service for d in f.collateral),
-            }
-            (rows if f.ran_as_designed else not_run).append({**row, "reason": f.not_run_reason})
-    settings = {}
-    for row in rows:
-        settings.setdefault(row["platform"], row["decided_by"])
-    return {"rows": rows, "not_run": not_run, "settings": settings}

@@ -80,19 +80,9 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
     starts = first_starts(si.stamps)
     count = _count_tasks(si.stamps, set(acked["workflow_id"]), si.tasks_per_run)
     lat = _latencies(sub[ok & ~sub["warmup"]] if len(sub) else sub, starts, si)
-    lag = _generator_lag(sub)
     window_s = (end_ns - steady_ns) / 1e9
     started_in_steady = _started_in_window(starts, steady_ns, end_ns, lat["intended_to_start"], si.drain_end_ns)
     backlog, slope = _backlog(acked, starts, si.start_ns, end_ns, steady_ns)
-    services = service_loads(si.resources, si.start_ns, steady_ns, end_ns)
-    ends = pd.Series([s["body_end_ns"] for s in si.stamps], dtype="int64")
-    tasks_in_steady = int(((ends >= steady_ns) & (ends <= end_ns)).sum())
-    platform = [s for s in services if s.platform]
-    cpu_s = sum(s.cpu_s for s in platform) if platform else None
-    growth = _memory_growth(platform)
-    unsent = sub["send_ns"].isna() if len(sub) else pd.Series(dtype=bool)
-    errors = int((~ok & ~unsent).sum()) if len(sub) else 0  # the platform's: a submission never sent is the generator's
-    pressure = back_pressure(acked_or_failed=sub[~unsent] if len(sub) else sub, limit=si.in_flight_limit)
     step = LoadStep(
         step=si.step,
         phase=si.phase,
@@ -107,17 +97,7 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
         sent_per_s=si.sent_per_s,
         acked_per_s=si.acked_per_s,
         achieved_per_s=started_in_steady / window_s,
-        submissions=len(sub),
-        errors=errors,
-        error_share=errors / int((~unsent).sum()) if errors else 0.0,
-        error_samples=_error_samples(sub[~ok]) if errors else [],
-        retried=int((sub["retries"] > 0).sum()) if "retries" in sub else 0,
-        generator_workers=si.generator_workers,
-        generator_late=lag[0],
-        generator_lag_p99_ms=lag[1],
-        generator_unsent=int(unsent.sum()),
-        generator_limited=not pressure and (bool(unsent.sum()) or (lag[1] or 0) > th.generator_lag_p99_ms),
-        back_pressure=pressure,
+        **_submission_fields(sub, ok, si, th),
         tasks_expected=len(acked) * si.tasks_per_run,
         tasks_completed=count[0],
         missing=count[1],
@@ -130,16 +110,50 @@ def analyze_step(si: StepInput, th: SaturationThresholds) -> LoadStep:
         backlog=backlog,
         backlog_slope_per_s=slope,
         backlog_end=backlog[-1][1] if backlog else None,
+        **_resource_fields(si, steady_ns, end_ns),
+        verdict="ok",
+    )
+    step.verdict, step.reasons = judge(step, th)
+    return step
+
+
+def _submission_fields(sub: pd.DataFrame, ok: pd.Series, si: StepInput, th: SaturationThresholds) -> dict:
+    """The step's submission errors and the generator's part in them, as LoadStep fields."""
+    lag = _generator_lag(sub)
+    unsent = sub["send_ns"].isna() if len(sub) else pd.Series(dtype=bool)
+    errors = int((~ok & ~unsent).sum()) if len(sub) else 0  # the platform's: a submission never sent is the generator's
+    pressure = back_pressure(acked_or_failed=sub[~unsent] if len(sub) else sub, limit=si.in_flight_limit)
+    return dict(
+        submissions=len(sub),
+        errors=errors,
+        error_share=errors / int((~unsent).sum()) if errors else 0.0,
+        error_samples=_error_samples(sub[~ok]) if errors else [],
+        retried=int((sub["retries"] > 0).sum()) if "retries" in sub else 0,
+        generator_workers=si.generator_workers,
+        generator_late=lag[0],
+        generator_lag_p99_ms=lag[1],
+        generator_unsent=int(unsent.sum()),
+        generator_limited=not pressure and (bool(unsent.sum()) or (lag[1] or 0) > th.generator_lag_p99_ms),
+        back_pressure=pressure,
+    )
+
+
+def _resource_fields(si: StepInput, steady_ns: int, end_ns: int) -> dict:
+    """The services' load over the step and the platform's CPU per task and memory growth, as LoadStep fields."""
+    services = service_loads(si.resources, si.start_ns, steady_ns, end_ns)
+    ends = pd.Series([s["body_end_ns"] for s in si.stamps], dtype="int64")
+    tasks_in_steady = int(((ends >= steady_ns) & (ends <= end_ns)).sum())
+    platform = [s for s in services if s.platform]
+    cpu_s = sum(s.cpu_s for s in platform) if platform else None
+    growth = _memory_growth(platform)
+    return dict(
         services=services,
         platform_cpu_s=cpu_s,
         tasks_in_steady=tasks_in_steady,
         cpu_ms_per_task=1000 * cpu_s / tasks_in_steady if cpu_s is not None and tasks_in_steady else None,
         memory_growth_mb=growth[0],
         memory_growth_of=growth[1],
-        verdict="ok",
     )
-    step.verdict, step.reasons = judge(step, th)
-    return step
 
 
 def judge(step: LoadStep, th: SaturationThresholds) -> tuple[str, list[str]]:

@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 import pandas as pd
 
 from harness.analysis import stats
-from harness.model.engine import EngineWorkflow, WorkflowRequest
+from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.record import EngineAnomalies, Repetition, ResourceSummaryRow, RunRecord, Summary
 from harness.model.spec import Workload
 
@@ -192,44 +192,51 @@ def _judge_workflow(
         if req.shape == "chain" and prev_end is not None and s["body_start_ns"] < prev_end:
             tally.reasons.append(f"{wf} task {s['index']}: overlaps the previous task of the chain")
         prev_end = s["body_end_ns"]
-        et = eng_tasks.get(s["index"])
-        tally.task_rows.append(
-            TaskRow(
-                repetition=rep,
-                phase=phase,
-                warmup=warmup,
-                workflow_id=wf,
-                shape=req.shape,
-                index=s["index"],
-                pid=s["pid"],
-                worker=s.get("worker"),
-                submit_ns=sub.submit_ns,
-                body_start_ns=s["body_start_ns"],
-                body_end_ns=s["body_end_ns"],
-                engine_created_ns=et.created_ns if et else None,
-                engine_queued_ns=et.queued_ns if et else None,
-                engine_started_ns=et.started_ns if et else None,
-                engine_finished_ns=et.finished_ns if et else None,
-                engine_attempts=et.attempts if et else None,
-            )
-        )
-    tally.workflow_rows.append(
-        WorkflowRow(
-            repetition=rep,
-            phase=phase,
-            warmup=warmup,
-            workflow_id=wf,
-            submit_ns=sub.submit_ns,
-            done_ns=sub.done_ns,
-            status=sub.status,
-            engine_status=eng.status if eng else None,
-            engine_created_ns=eng.created_ns if eng else None,
-            engine_started_ns=eng.started_ns if eng else None,
-            engine_finished_ns=eng.finished_ns if eng else None,
-            tasks_expected=req.tasks,
-            tasks_completed=len(unique),
-            duplicates=dup,
-        )
+        tally.task_rows.append(_task_row(rep, phase, warmup, sub, s, eng_tasks.get(s["index"])))
+    tally.workflow_rows.append(_workflow_row(rep, phase, warmup, sub, eng, len(unique), dup))
+
+
+def _task_row(rep: int, phase: str, warmup: bool, sub: Submission, s: dict, et: EngineTask | None) -> TaskRow:
+    """One task's row: its stamps, and the engine's record of it where there is one."""
+    return TaskRow(
+        repetition=rep,
+        phase=phase,
+        warmup=warmup,
+        workflow_id=sub.request.workflow_id,
+        shape=sub.request.shape,
+        index=s["index"],
+        pid=s["pid"],
+        worker=s.get("worker"),
+        submit_ns=sub.submit_ns,
+        body_start_ns=s["body_start_ns"],
+        body_end_ns=s["body_end_ns"],
+        engine_created_ns=et.created_ns if et else None,
+        engine_queued_ns=et.queued_ns if et else None,
+        engine_started_ns=et.started_ns if et else None,
+        engine_finished_ns=et.finished_ns if et else None,
+        engine_attempts=et.attempts if et else None,
+    )
+
+
+def _workflow_row(
+    rep: int, phase: str, warmup: bool, sub: Submission, eng: EngineWorkflow | None, completed: int, dup: int
+) -> WorkflowRow:
+    """One workflow run's row: its result, and the engine's record of it where there is one."""
+    return WorkflowRow(
+        repetition=rep,
+        phase=phase,
+        warmup=warmup,
+        workflow_id=sub.request.workflow_id,
+        submit_ns=sub.submit_ns,
+        done_ns=sub.done_ns,
+        status=sub.status,
+        engine_status=eng.status if eng else None,
+        engine_created_ns=eng.created_ns if eng else None,
+        engine_started_ns=eng.started_ns if eng else None,
+        engine_finished_ns=eng.finished_ns if eng else None,
+        tasks_expected=sub.request.tasks,
+        tasks_completed=completed,
+        duplicates=dup,
     )
 
 

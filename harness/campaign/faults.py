@@ -15,7 +15,7 @@ from typing import Callable
 
 from rich.table import Table
 
-from harness.analysis.faults import fault_report_context
+from harness.analysis.fault_table import fault_report_context
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
 from harness.model.fault_record import FAULT_MEASURES

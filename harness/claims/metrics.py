@@ -153,70 +153,84 @@ def _drain_speedup(outcomes: list[Any]) -> float | None:
     return ratios[len(ratios) // 2] if ratios else None
 
 
-def _all() -> dict[str, Metric]:
-    out = {
+def _latency_metrics() -> dict[str, Metric]:
+    """Each latency at each percentile."""
+    return {
         f"{m}.{pct}_ms": Metric(f"{words} {pct}", "ms", ".3f", "lower", _latency(m, pct))
         for m, words in LATENCY.items()
         for pct in PERCENTILES
     }
-    out.update(
-        {
-            "throughput_tasks_per_s": Metric("throughput", "tasks/s", ".0f", "higher", _throughput),
-            "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
-            "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
-            "setup.long_running_services": Metric(
-                "long-running services", "", ".0f", "lower", _setup("long_running_services")
-            ),
-            "deployment.server_services": Metric(
-                "server processes in the recorded deployment", "", ".0f", "lower", _server_services
-            ),
-            "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
-            "setup.ready_to_first_task_s": Metric(
-                "ready -> first task", "s", ".1f", "lower", _setup("ready_to_first_task_s")
-            ),
-            "setup.footprint_mb": Metric("install footprint", "MB", ".0f", "lower", _setup("footprint_bytes", 2**-20)),
-            # issue 8 (load sweeps): RunRecord.load
-            "load.max_sustainable_per_s": Metric(
-                "maximum sustainable rate", "runs/s", ".0f", "higher", _load("max_sustainable_per_s")
-            ),
-            "load.cpu_ms_per_task": Metric(
-                "CPU per task at the highest sustainable step, all services",
-                "CPU-ms",
-                ".2f",
-                "lower",
-                _load("cpu_ms_per_task"),
-            ),
-            # issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions
-            "fault.tasks_lost": Metric(
-                "tasks lost", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_lost for o in os))
-            ),
-            "fault.tasks_duplicated": Metric(
-                "tasks run twice", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_duplicated for o in os))
-            ),
-            "fault.runs_failed": Metric(
-                "workflow runs failed or unfinished",
-                "",
-                ".0f",
-                "lower",
-                _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os)),
-            ),
-            "fault.recovery_s": Metric(
-                "worst time from the undo (replacement, restart) to the first task completed",
-                "s",
-                ".1f",
-                "lower",
-                _fault(_worst_recovery),
-            ),
-            "fault.drain_speedup": Metric(
-                "backlog drain rate after adding workers / before (median)",
-                "x",
-                ".2f",
-                "higher",
-                _fault(_drain_speedup),
-            ),
-        }
-    )
-    return out
+
+
+def _setup_metrics() -> dict[str, Metric]:
+    """Throughput, idle resources and the stack's setup and deployment."""
+    return {
+        "throughput_tasks_per_s": Metric("throughput", "tasks/s", ".0f", "higher", _throughput),
+        "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
+        "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
+        "setup.long_running_services": Metric(
+            "long-running services", "", ".0f", "lower", _setup("long_running_services")
+        ),
+        "deployment.server_services": Metric(
+            "server processes in the recorded deployment", "", ".0f", "lower", _server_services
+        ),
+        "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
+        "setup.ready_to_first_task_s": Metric(
+            "ready -> first task", "s", ".1f", "lower", _setup("ready_to_first_task_s")
+        ),
+        "setup.footprint_mb": Metric("install footprint", "MB", ".0f", "lower", _setup("footprint_bytes", 2**-20)),
+    }
+
+
+def _load_metrics() -> dict[str, Metric]:
+    """issue 8 (load sweeps): RunRecord.load"""
+    return {
+        "load.max_sustainable_per_s": Metric(
+            "maximum sustainable rate", "runs/s", ".0f", "higher", _load("max_sustainable_per_s")
+        ),
+        "load.cpu_ms_per_task": Metric(
+            "CPU per task at the highest sustainable step, all services",
+            "CPU-ms",
+            ".2f",
+            "lower",
+            _load("cpu_ms_per_task"),
+        ),
+    }
+
+
+def _fault_metrics() -> dict[str, Metric]:
+    """issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions"""
+    return {
+        "fault.tasks_lost": Metric("tasks lost", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_lost for o in os))),
+        "fault.tasks_duplicated": Metric(
+            "tasks run twice", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_duplicated for o in os))
+        ),
+        "fault.runs_failed": Metric(
+            "workflow runs failed or unfinished",
+            "",
+            ".0f",
+            "lower",
+            _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os)),
+        ),
+        "fault.recovery_s": Metric(
+            "worst time from the undo (replacement, restart) to the first task completed",
+            "s",
+            ".1f",
+            "lower",
+            _fault(_worst_recovery),
+        ),
+        "fault.drain_speedup": Metric(
+            "backlog drain rate after adding workers / before (median)",
+            "x",
+            ".2f",
+            "higher",
+            _fault(_drain_speedup),
+        ),
+    }
+
+
+def _all() -> dict[str, Metric]:
+    return {**_latency_metrics(), **_setup_metrics(), **_load_metrics(), **_fault_metrics()}
 
 
 METRICS: dict[str, Metric] = _all()

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.claims.metrics import METRICS
 from harness.model.errors import BenchError, invalid
+from harness.model.fault_record import Behaviour
 from harness.model.paths import REPO_ROOT
+from harness.model.registry import platforms as registered
+from harness.model.spec import available
 from harness.model.yamlfile import read_yaml_mapping
 
 CLAIMS_FILE = REPO_ROOT / "claims" / "claims.yaml"
@@ -207,8 +210,6 @@ class _OneError:
 
 def _inconsistency(parsed: ClaimsFile) -> str | None:
     """What a well-formed file names that does not exist: ids twice, platforms, workloads, metrics, reasons."""
-    from harness.model.registry import platforms as registered
-    from harness.model.spec import available
 
     known = set(registered()) | set(parsed.planned_platforms)
     workloads = set(available()) | set(parsed.planned_workloads)
@@ -239,10 +240,6 @@ def _inconsistency(parsed: ClaimsFile) -> str | None:
 
 
 def _behaviours() -> set[str]:
-    from typing import get_args
-
-    from harness.model.fault_record import Behaviour
-
     return set(get_args(Behaviour))
 
 

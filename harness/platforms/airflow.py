@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.load.schedule import HttpTarget
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
 from harness.model.paths import REPO_ROOT
@@ -48,7 +49,7 @@ class AirflowAdapter(Adapter):
     }
 
     def connect(self, deployment: Deployment) -> None:
-        import httpx
+        import httpx  # lazy: only the HTTP submission path needs it
 
         self._deployment = deployment
         ep = deployment.endpoints
@@ -95,7 +96,6 @@ class AirflowAdapter(Adapter):
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """The REST call submit() makes, with the run's JWT; the DAG run id is the workflow id."""
-        from harness.load.schedule import HttpTarget
 
         return HttpTarget(
             base_url=deployment.endpoints["api"],

@@ -6,6 +6,7 @@ the driver takes every harness-side timestamp around their calls.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import shutil
 from abc import ABC, abstractmethod
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.model.engine import EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
+from harness.model.registry import platforms
 from harness.model.spec import WorkerPool, Workload
 from harness.stack.service import ServiceSpec
 from harness.workers.taskbody import WORKER_NAME_ENV
@@ -92,8 +94,6 @@ class _RegistryName:
     (the adapters' own tests) finds it here: the one platform whose `adapter:` is this class."""
 
     def __get__(self, obj: object, owner: type) -> str:
-        from harness.model.registry import platforms
-
         path = f"{owner.__module__}:{owner.__qualname__}"
         names = [n for n, info in platforms().items() if info.adapter == path]
         if len(names) != 1:
@@ -173,8 +173,6 @@ class EventLoop:
     _shared = None
 
     def __init__(self):
-        import asyncio
-
         self._asyncio = asyncio
         if EventLoop._shared is None or EventLoop._shared.is_closed():
             EventLoop._shared = asyncio.new_event_loop()

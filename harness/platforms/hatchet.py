@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from harness.load.schedule import HttpTarget
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
 from harness.model.spec import WorkerPool
@@ -76,11 +78,11 @@ class HatchetAdapter(Adapter):
         }
 
     def connect(self, deployment: Deployment) -> None:
-        from harness.workers.hatchet_worker import BenchInput, client
-
         self._deployment = deployment
         self._loop = EventLoop()
         ep = deployment.endpoints
+        from harness.workers.hatchet_worker import BenchInput, client  # lazy: hatchet_sdk (seconds, grpc)
+
         self._hatchet = client(ep["token"], ep["grpc"], ep["api"])
         self._name = deployment.names
         self._workflow = self._hatchet.workflow(name=self._name, input_validator=BenchInput)
@@ -121,7 +123,6 @@ class HatchetAdapter(Adapter):
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """Hatchet's REST trigger (what hatchet.runs.create calls), with the run's API token; the
         workflow id also goes into the run's additional metadata, so lookup() can find it."""
-        from harness.load.schedule import HttpTarget
 
         wl = deployment.workload
         return HttpTarget(
@@ -141,7 +142,7 @@ class HatchetAdapter(Adapter):
         return self._hatchet.runs.get_run_ref(rows[0].workflow_run_external_id) if len(rows) == 1 else None
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        from hatchet_sdk.exceptions import FailedTaskRunExceptionGroup
+        from hatchet_sdk.exceptions import FailedTaskRunExceptionGroup  # lazy: the SDK
 
         return self._loop.outcome(handle.aio_result(), timeout_s, FailedTaskRunExceptionGroup, handle.workflow_run_id)
 
@@ -184,8 +185,6 @@ class HatchetAdapter(Adapter):
         return wf
 
     def versions(self) -> dict[str, str]:
-        from importlib.metadata import version
-
         return {"hatchet-sdk": version("hatchet-sdk")}
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ distribution is published only as an image or a release download.
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import Any
 
 import yaml
@@ -140,7 +141,7 @@ def workflow_record(execution) -> EngineWorkflow:
 
 
 def api_client(endpoints: dict[str, str], timeout_s: float = 30):
-    from kestrapy import KestraClient
+    from kestrapy import KestraClient  # lazy: the SDK; loaded by the run that uses it
 
     return KestraClient(
         host=endpoints["api"], username=endpoints["username"], password=endpoints["password"], timeout=timeout_s
@@ -191,8 +192,6 @@ class KestraAdapter(Adapter):
         return workflow_record(self._execution(handle))
 
     def versions(self) -> dict[str, str]:
-        from importlib.metadata import version
-
         return {"kestrapy": version("kestrapy")}
 
     def close(self) -> None:
@@ -204,7 +203,7 @@ class KestraAdapter(Adapter):
 
     @staticmethod
     def _call(what: str, fn, *args, **kw):
-        from kestrapy.exceptions import ApiException
+        from kestrapy.exceptions import ApiException  # lazy: the SDK; loaded by the run that uses it
 
         try:
             return fn(*args, **kw)

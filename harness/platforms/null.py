@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+from harness.load.schedule import HttpTarget
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.platforms.base import Adapter, Deployment, request_params
 from harness.workers.taskbody import StampSink, run_task
@@ -50,8 +51,6 @@ class NullAdapter(Adapter):
         self._server: ThreadingHTTPServer | None = None
 
     def http_target(self, deployment: Deployment) -> HttpTarget:
-        from harness.load.schedule import HttpTarget
-
         if self._server is None:
             self._server = _serve(self)
         host, port = self._server.server_address[:2]

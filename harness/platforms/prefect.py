@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from harness.load.schedule import HttpTarget, RetryPolicy
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
 from harness.model.spec import WorkerPool
@@ -50,7 +51,7 @@ class PrefectAdapter(Adapter):
         }
 
     def connect(self, deployment: Deployment) -> None:
-        from prefect.client.orchestration import SyncPrefectClient
+        from prefect.client.orchestration import SyncPrefectClient  # lazy: the SDK
 
         self._deployment = deployment
         self._client = SyncPrefectClient(deployment.endpoints["api_url"])
@@ -87,7 +88,6 @@ class PrefectAdapter(Adapter):
         kept), 9 of 160 submissions whose retry after a 503 met a connection closed before the answer.
         The generator retries the same way; the workflow id is the idempotency key, so a retry can
         never start a second run."""
-        from harness.load.schedule import HttpTarget, RetryPolicy
 
         retry = RetryPolicy(
             statuses=frozenset({429, 502, 503}),
@@ -109,8 +109,8 @@ class PrefectAdapter(Adapter):
         )
 
     def lookup(self, workflow_id: str) -> Any | None:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-        from prefect.client.schemas.sorting import FlowRunSort
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName  # lazy: the SDK
+        from prefect.client.schemas.sorting import FlowRunSort  # lazy: the SDK
 
         # sort is explicit: the client sends null by default, which the 3.8 server refuses (422)
         runs = self._client.read_flow_runs(
@@ -132,8 +132,8 @@ class PrefectAdapter(Adapter):
         return "completed" if run.state.is_completed() else run.state.type.value.lower()
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-        from prefect.client.schemas.sorting import TaskRunSort
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # lazy: the SDK
+        from prefect.client.schemas.sorting import TaskRunSort  # lazy: the SDK
 
         run = self._client.read_flow_run(handle)
         wf = EngineWorkflow(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from harness.load.schedule import HttpTarget
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
 from harness.model.spec import WorkerPool
@@ -43,7 +44,7 @@ class TemporalAdapter(Adapter):
         }
 
     def connect(self, deployment: Deployment) -> None:
-        from temporalio.client import Client
+        from temporalio.client import Client  # lazy: the SDK (seconds to import); loaded by the run that uses it
 
         self._deployment = deployment
         self._loop = EventLoop()
@@ -71,7 +72,6 @@ class TemporalAdapter(Adapter):
     def http_target(self, deployment: Deployment) -> HttpTarget:
         """StartWorkflowExecution through the frontend's HTTP API (grpc-gateway): the workflow's
         argument is given as plain JSON, which the API turns into a json/plain payload."""
-        from harness.load.schedule import HttpTarget
 
         if "http" not in deployment.endpoints:
             raise BenchError(f"{self.name}: this deployment names no 'http' endpoint (the frontend's HTTP API)")
@@ -101,12 +101,12 @@ class TemporalAdapter(Adapter):
         )
 
     def wait(self, handle: Any, timeout_s: float) -> str:
-        from temporalio.client import WorkflowFailureError
+        from temporalio.client import WorkflowFailureError  # lazy: the SDK
 
         return self._loop.outcome(handle.result(), timeout_s, WorkflowFailureError, handle.id)
 
     def records(self, handle: Any, request: WorkflowRequest) -> EngineWorkflow:
-        from temporalio.api.enums.v1 import EventType
+        from temporalio.api.enums.v1 import EventType  # lazy: the SDK
 
         history = self._run(handle.fetch_history())
         wf = EngineWorkflow(status="running")

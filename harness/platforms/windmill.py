@@ -12,6 +12,7 @@ and response shapes follow Windmill's OpenAPI description (see stacks/windmill/R
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
@@ -144,7 +145,7 @@ class WindmillAdapter(Adapter):
     }
 
     def connect(self, deployment: Deployment) -> None:
-        from wmill import Windmill
+        from wmill import Windmill  # lazy: the SDK; loaded by the run that uses it
 
         ep = deployment.endpoints
         self._wm = Windmill(base_url=ep["base_url"], token=ep["token"], workspace=WORKSPACE)
@@ -237,8 +238,6 @@ class WindmillAdapter(Adapter):
         return workflow_record(flow_job, leaves)
 
     def versions(self) -> dict[str, str]:
-        from importlib.metadata import version
-
         out = {"wmill": version("wmill")}
         try:
             out["windmill server"] = self._wm.get("/version").text.strip()

@@ -31,7 +31,7 @@ th{{background:#f3f3f3}}td{{text-align:right}}td:first-child{{text-align:left}}c
 
 def render_html(comparison: Comparison) -> str:
     """The markdown rendered into a page with no external resource (styles inline, nothing fetched)."""
-    import markdown
+    import markdown  # lazy: only when the page is rendered
 
     body = markdown.markdown(render_markdown(comparison), extensions=["tables"])
     title = html.escape(f"bench compare: {comparison.label_a} against {comparison.label_b}")

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
 from harness.analysis import stats
+from harness.analysis.fault_table import fault_report_context
 from harness.model.errors import BenchError
 from harness.model.record import RunRecord, Spread
+from harness.model.registry import METADATA_FILE, platforms, seed_columns, shown_path
 
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
@@ -59,7 +61,6 @@ class Column:
 
 def doc_columns() -> dict[str, str]:
     """The document's columns in its order: platform -> title (each platform.yaml's seed_matrix)."""
-    from harness.model.registry import seed_columns
 
     return {i.name: i.seed_matrix.column for i in seed_columns() if i.seed_matrix}
 
@@ -67,7 +68,6 @@ def doc_columns() -> dict[str, str]:
 def doc_words() -> dict[str, dict[str, str]]:
     """The document's word per platform and aspect (seed_matrix.claims); every platform with a column
     words every row of ROWS and nothing else, or the report would lay out a different matrix."""
-    from harness.model.registry import METADATA_FILE, seed_columns, shown_path
 
     out = {}
     for info in seed_columns():
@@ -85,7 +85,6 @@ def doc_words() -> dict[str, dict[str, str]]:
 
 def columns(cells: dict[CellKey, Cell]) -> list[Column]:
     """The document's five platforms, plus reference platforms (Airflow) where measured."""
-    from harness.model.registry import platforms
 
     registry = platforms()
     titles = doc_columns()
@@ -207,12 +206,9 @@ def scaling_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | None, f
 
 
 def ha_cell(col: Column, _all) -> tuple[str, list[RunRecord], str | None, float | None]:
-    """What the platform did in the fault scenarios (harness.analysis.faults, where it has landed)."""
-    from harness.report.page import _provider
-
-    context = _provider("harness.analysis.faults", "fault_report_context")
+    """What the platform did in the fault scenarios (harness/analysis/fault_table.py)."""
     fault_cells = {(c.record.platform, "", w): c for w, c in col.cells.items() if w.startswith("fault-")}
-    rows = context(fault_cells).get("rows", []) if context and fault_cells else []
+    rows = fault_report_context(fault_cells).get("rows", []) if fault_cells else []
     if not rows:
         return "", [], None, None
     seen: dict[tuple[str, str], list[dict]] = {}

@@ -5,12 +5,15 @@ is too large to trust, and the markdown turned into one self-contained HTML page
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import jinja2
 
+from harness.analysis.fault_table import fault_report_context
 from harness.model.record import Machine
+from harness.report.compare import side_by_side
+from harness.report.load import load_charts, load_report_context
+from harness.report.published import published_comparison
 from harness.store.cells import claim_cells
 
 if TYPE_CHECKING:
@@ -18,49 +21,26 @@ if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
 
 
-def _provider(module: str, function: str) -> Callable[..., Any] | None:
-    """The function, or None while the module or function does not exist (that part of issue 9 has
-    not landed: its section is simply absent). A module that exists but fails to import for another
-    reason is an error, not an absent section."""
-    try:
-        found = import_module(module)
-    except ModuleNotFoundError as err:
-        parts = module.split(".")
-        if err.name in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}:
-            return None
-        raise
-    return getattr(found, function, None)
-
-
 def _published(cells: dict[CellKey, Cell], against) -> dict | None:
-    compare = _provider("harness.report.published", "published_comparison")
-    return {"published": compare(cells)} if compare else None
+    return {"published": published_comparison(cells)}
 
 
 def _load(cells: dict[CellKey, Cell], against) -> dict | None:
-    context = _provider("harness.report.load", "load_report_context") or _provider(
-        "harness.analysis.load", "load_report_context"
-    )
-    return context(cells) if context else None
+    return load_report_context(cells)
 
 
 def _faults(cells: dict[CellKey, Cell], against) -> dict | None:
-    context = _provider("harness.analysis.faults", "fault_report_context")
-    return {"faults": context(cells)} if context else None
+    return {"faults": fault_report_context(cells)}
 
 
 def extra_charts(cells: dict[CellKey, Cell], out) -> list[dict]:
-    """Charts other modules draw for their sections (the load sweeps), where they have landed."""
-    draw = _provider("harness.report.load", "load_charts")
-    return draw(cells, out) if draw else []
+    """Charts other modules draw for their sections (the load sweeps)."""
+    return load_charts(cells, out)
 
 
 def _compare(cells: dict[CellKey, Cell], against: tuple[str, dict] | None) -> dict | None:
     """Another result set given to the report, else, within this one, each platform's other stacks
     (native against compose, default variant against another) beside the stack the claims use."""
-    side_by_side = _provider("harness.report.compare", "side_by_side")
-    if side_by_side is None:
-        return None
     if against:
         return {"comparison": side_by_side(cells, against[1], "this set", against[0])}
     primary = {(r.platform, r.run_id) for r in claim_cells(cells).values()}
@@ -72,7 +52,7 @@ def _compare(cells: dict[CellKey, Cell], against: tuple[str, dict] | None) -> di
 
 
 # Sections other modules provide: name -> (template, context builder). A builder returns the
-# template's context, or None when its module is not there or there is nothing to show.
+# template's context, or None when there is nothing to show.
 PARTIALS: dict[str, tuple[str, Callable]] = {
     "published": ("published.md.j2", _published),
     "load": ("load.md.j2", _load),
@@ -215,7 +195,7 @@ VERDICT_CLASSES = (
 
 def html_page(markdown_text: str, charts: list[dict]) -> str:
     """The markdown report as one self-contained page: charts inlined as data URIs, no external resource."""
-    import markdown
+    import markdown  # lazy: only when the page is rendered
 
     body = markdown.markdown(markdown_text, extensions=["tables", "toc"])
     for c in charts:

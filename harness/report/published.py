@@ -19,8 +19,10 @@ from harness.analysis import stats
 from harness.analysis.runs import critical_path_s
 from harness.model.errors import BenchError
 from harness.model.paths import REPO_ROOT
+from harness.model.registry import get
 from harness.model.yamlfile import load_yaml_model
 from harness.report.compare import busy_text
+from harness.store.cells import stack_label
 
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
@@ -191,7 +193,6 @@ class PublishedComparison(BaseModel):
 
 def engine_of(platform: str) -> str:
     """The engine a platform measures (temporal-dev measures temporal), from the registry."""
-    from harness.model.registry import get
 
     try:
         return get(platform).represents or platform
@@ -205,7 +206,6 @@ def our_figure(cell: Cell) -> OurFigure | None:
     spread = stats.spread(paths.tolist())
     if spread is None:
         return None
-    from harness.store.cells import stack_label
 
     # in code spans: values such as `bench-<run id>` must survive markdown's HTML pass as text
     settings = [f"`{k}={s.value}` (default `{s.default}`)" for k, s in r.settings.items()]

@@ -140,7 +140,7 @@ def _compose_down(project: str) -> str:
     if compose.docker_unavailable() is not None:
         return f", could not remove compose project {project} (no Docker engine answers)"
     try:
-        from python_on_whales import DockerClient
+        from python_on_whales import DockerClient  # lazy: only where a compose stack runs
 
         DockerClient(compose_project_name=project).compose.down(volumes=True, remove_orphans=True, timeout=10)
     except Exception as err:  # python_on_whales.DockerException

@@ -141,11 +141,35 @@ def _run_step(
     machine_state = probe.end()
     session.phase_end()
     # Off the measured window: the engine's records of a sample of the step's runs.
-    engine, engine_errors, engine_error = _engine_sample(
-        session, sub, stamps.finished(acked, wl.tasks), sw.engine_sample
-    )
+    sample = _engine_sample(session, sub, stamps.finished(acked, wl.tasks), sw.engine_sample)
+    si = _step_input(session, index, phase, warmup, rate, sub, stamps, drain_end, sample, res, spec.max_in_flight)
+    step = analysis.analyze_step(si, sw.thresholds)
+    step.generator_setup = res.setup
+    _keep_raw(session, raw, phase, sub, si.stamps)
+    session.record.repetitions.append(_step_repetition(index, phase, warmup, step, machine_state))
+    session.progress("advance", amount=1)
+    return step
+
+
+def _step_input(
+    session: RunSession,
+    index: int,
+    phase: str,
+    warmup: bool,
+    rate: float,
+    sub: pd.DataFrame,
+    stamps: _StampPool,
+    drain_end: int,
+    sample: tuple[dict[str, EngineWorkflow], int, str | None],
+    res,
+    max_in_flight: int,
+) -> analysis.StepInput:
+    """What the step analysis judges: the generator's records, the step's own stamps (taken out of
+    the pool), the resource samples, the engine's sampled records and the generator's rates."""
+    wl, sw = session.wl, session.wl.sweep
+    engine, engine_errors, engine_error = sample
     start_ns = int(sub["intended_ns"].min()) if len(sub) else session.record.phases[-1].start_ns
-    si = analysis.StepInput(
+    return analysis.StepInput(
         step=index,
         phase=phase,
         warmup=warmup,
@@ -162,30 +186,27 @@ def _run_step(
         engine_errors=engine_errors,
         engine_error=engine_error,
         generator_workers=res.workers,
-        in_flight_limit=spec.max_in_flight * res.workers,
+        in_flight_limit=max_in_flight * res.workers,
         offered_per_s=res.offered_per_s,
         sent_per_s=res.sent_per_s,
         acked_per_s=res.acked_per_s,
     )
-    step = analysis.analyze_step(si, sw.thresholds)
-    step.generator_setup = res.setup
-    _keep_raw(session, raw, phase, sub, si.stamps)
-    session.record.repetitions.append(
-        Repetition(
-            repetition=index,
-            phase=phase,
-            warmup=warmup,
-            status="failed" if step.verdict == "failed" else "ok",
-            reasons=step.reasons,
-            tasks_expected=step.tasks_expected,
-            tasks_completed=step.tasks_completed,
-            duplicates=step.duplicates,
-            window_s=(step.end_ns - step.steady_start_ns) / 1e9,
-            machine_state=machine_state,
-        )
+
+
+def _step_repetition(index: int, phase: str, warmup: bool, step: LoadStep, machine_state) -> Repetition:
+    """The step as the record's repetition: failed only when the step's verdict is."""
+    return Repetition(
+        repetition=index,
+        phase=phase,
+        warmup=warmup,
+        status="failed" if step.verdict == "failed" else "ok",
+        reasons=step.reasons,
+        tasks_expected=step.tasks_expected,
+        tasks_completed=step.tasks_completed,
+        duplicates=step.duplicates,
+        window_s=(step.end_ns - step.steady_start_ns) / 1e9,
+        machine_state=machine_state,
     )
-    session.progress("advance", amount=1)
-    return step
 
 
 def _drain(session: RunSession, stamps: _StampPool, acked: set[str], tasks: int, drain_s: float) -> int:

@@ -127,7 +127,7 @@ def docker_unavailable(timeout_s: float = 3.0) -> str | None:
     if not host and not Path("/var/run/docker.sock").exists():
         return "no Docker engine answers (DOCKER_HOST is unset and /var/run/docker.sock does not exist)"
     try:
-        import docker
+        import docker  # lazy: the Docker SDK, only where a compose stack runs
 
         client = docker.from_env(timeout=timeout_s)
         try:
@@ -141,7 +141,7 @@ def docker_unavailable(timeout_s: float = 3.0) -> str | None:
 
 
 def make_whales(cdef: ComposeDef, env_file: Path, project: str):
-    from python_on_whales import DockerClient
+    from python_on_whales import DockerClient  # lazy: only where a compose stack runs
 
     return DockerClient(
         compose_files=[cdef.path],
@@ -152,7 +152,7 @@ def make_whales(cdef: ComposeDef, env_file: Path, project: str):
 
 
 def make_engine():
-    import docker
+    import docker  # lazy: the Docker SDK, only where a compose stack runs
 
     return docker.from_env()
 

@@ -22,6 +22,7 @@ from harness.model.errors import BenchError
 from harness.model.registry import stacks_root
 from harness.model.yamlfile import load_yaml_model
 from harness.stack.ports import free_port, free_port_below
+from harness.stack.postgres import postgres_service
 from harness.stack.service import ReadyCheck, ServiceSpec
 
 
@@ -254,8 +255,6 @@ class RenderedStack:
     def _spec(self, sdef: ServiceDef, vdef: VariantDef) -> ServiceSpec:
         ctx = self.ctx
         if sdef.builtin == "postgres":
-            from harness.stack.postgres import postgres_service
-
             return postgres_service(sdef.name, ctx, [ctx.render(a) for a in sdef.args])
         env = {k: ctx.render(v) for k, v in {**self.defn.env, **sdef.env, **vdef.env.get(sdef.name, {})}.items()}
         ready = None

@@ -69,7 +69,7 @@ def load_config(
 
 def parse_process_metrics(text: str) -> tuple[float | None, int | None]:
     """(process CPU seconds, resident bytes) from a Prometheus text exposition, summed over series."""
-    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.parser import text_string_to_metric_families  # lazy: the SDK
 
     cpu = rss = None
     for family in text_string_to_metric_families(text):

@@ -119,7 +119,7 @@ def go_binaries(platform: str, spec) -> Installed:
 
 def uv_bin() -> str:
     try:
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # lazy: only when installing
 
         return find_uv_bin()
     except (ImportError, FileNotFoundError):

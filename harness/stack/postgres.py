@@ -21,6 +21,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.model.errors import BenchError
@@ -120,17 +121,16 @@ def _system_user():
         return pwd.getpwnam(SYSTEM_USER)
 
 
-def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSpec:
-    port, password = ctx.port.postgres, ctx.secret.postgres
-    data = ctx.run_dir / "pgdata"
-    as_root = os.geteuid() == 0
-    user = SYSTEM_USER if as_root else None
-    bins = bin_dir()
+def _initdb_prepare(
+    name: str, run_dir: Path, data: Path, password: str, user: str | None, bins: Path
+) -> Callable[[], None]:
+    """The service's prepare step: initdb into data, as user (SYSTEM_USER when the harness is root)."""
+    as_root = user is not None
 
     def prepare() -> None:
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)
-        pwfile = ctx.run_dir / ".pgpass-init"
+        pwfile = run_dir / ".pgpass-init"
         pwfile.write_text(password)
         pwfile.chmod(0o600)
         if as_root:
@@ -162,6 +162,15 @@ def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSp
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise BenchError(f"{name}: initdb failed: {tail[0]}")
 
+    return prepare
+
+
+def postgres_service(name: str, ctx, args: list[str] | None = None) -> ServiceSpec:
+    port, password = ctx.port.postgres, ctx.secret.postgres
+    data = ctx.run_dir / "pgdata"
+    user = SYSTEM_USER if os.geteuid() == 0 else None
+    bins = bin_dir()
+    prepare = _initdb_prepare(name, ctx.run_dir, data, password, user, bins)
     return ServiceSpec(
         name=name,
         role="database",

@@ -40,8 +40,8 @@ def build(hatchet: Hatchet, name: str, shape: str, tasks: int, timeout_s: float)
 
 def client(token: str, grpc: str, api: str) -> Hatchet:
     """A client configured explicitly, with TLS off for loopback gRPC."""
-    from hatchet_sdk import ClientConfig
-    from hatchet_sdk.config import ClientTLSConfig
+    from hatchet_sdk import ClientConfig  # lazy: the SDK
+    from hatchet_sdk.config import ClientTLSConfig  # lazy: the SDK
 
     return Hatchet(
         config=ClientConfig(token=token, host_port=grpc, server_url=api, tls_config=ClientTLSConfig(strategy="none"))

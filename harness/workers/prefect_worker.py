@@ -44,7 +44,7 @@ def bench_flow(workflow_id: str, shape: str, tasks: int, op: str, n: int) -> int
 
 
 def main() -> None:
-    from prefect.runner import Runner
+    from prefect.runner import Runner  # lazy: the SDK (seconds to import); loaded by the run that uses it
 
     limit = {"limit": SLOTS} if SLOTS else {}  # else Prefect's default process limit
     runner = Runner(

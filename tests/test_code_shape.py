@@ -22,3 +22,21 @@ def test_module_and_function_sizes(path):
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, long
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if "harness" in p.parts], ids=lambda p: str(p.relative_to(REPO_ROOT))
+)
+def test_an_import_inside_a_function_says_why(path):
+    """Imports sit at the top of a module; one inside a function is there for a start-up cost (an
+    SDK, scipy, the CLI's own start) and says so on its line, `# lazy: <why>`."""
+    text = path.read_text()
+    lines = text.splitlines()
+    silent = [
+        f"line {node.lineno}: {lines[node.lineno - 1].strip()}"
+        for fn in ast.walk(ast.parse(text))
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and "# lazy:" not in lines[node.lineno - 1]
+    ]
+    assert not silent, silent

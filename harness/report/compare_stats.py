@@ -70,9 +70,7 @@ def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     if np.all(a == a[0]) and np.all(b == a[0]):
         return 1.0
-    from scipy.stats import (
-        mannwhitneyu,  # seconds to import: only when a test is made, not with the report
-    )
+    from scipy.stats import mannwhitneyu  # lazy: seconds to import, only when a test is made
 
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 

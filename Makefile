@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench lint test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
+.PHONY: install bench readme lint test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -79,6 +79,10 @@ claims-ci: install
 
 report: install
 	$(BENCH) report
+
+# The README's generated blocks (claim counts) from results/ and claims/claims.yaml.
+readme: install
+	.venv/bin/python -m harness.tools.readme_figures
 
 doctor: install
 	$(BENCH) doctor

@@ -1,12 +1,13 @@
 """Helpers of .ci/reproduce-claims: what to reproduce, and how its verdicts differ from the committed ones.
 
-  python .ci/claims_ci.py platforms     the seed document's platforms runnable natively here, on a stack that is
-                                        not a development server
-  python .ci/claims_ci.py workloads     the default workloads (`bench suite`'s) that a claim of claims/claims.yaml
-                                        names, most-named first (fault and rate-sweep workloads are longer: not here)
-  python .ci/claims_ci.py diff OLD NEW  verdicts that differ between two results folders (never a failure:
-                                        machines are noisy); exit 1 only when a claim could not be evaluated
+python .ci/claims_ci.py platforms     the seed document's platforms runnable natively here, on a stack that is
+                                      not a development server
+python .ci/claims_ci.py workloads     the default workloads (`bench suite`'s) that a claim of claims/claims.yaml
+                                      names, most-named first (fault and rate-sweep workloads are longer: not here)
+python .ci/claims_ci.py diff OLD NEW  verdicts that differ between two results folders (never a failure:
+                                      machines are noisy); exit 1 only when a claim could not be evaluated
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,6 +20,7 @@ import yaml
 def platforms() -> list[str]:
     from harness import platforms as registry
     from harness.cli.doctor import runnable
+
     out = []
     for name in registry.orchestrators():
         info = registry.get(name)
@@ -35,6 +37,7 @@ def platforms() -> list[str]:
 
 def workloads() -> list[str]:
     from harness.cli.app import DEFAULT_WORKLOADS
+
     try:
         from harness.claims import load
     except ImportError:  # claims as code (before issue 9): every default workload
@@ -47,7 +50,8 @@ def workloads() -> list[str]:
 def verdicts(results: Path) -> dict[str, tuple[str, str]]:
     """claim id -> (verdict, evidence), the way `bench claims` evaluates a results folder."""
     from harness.claims import table
-    return {r.id: (r.verdict, r.evidence) for r in table.results_for(results)}
+
+    return {r.id: (r.verdict, r.evidence.text) for r in table.results_for(results)}
 
 
 def diff(old: Path, new: Path) -> int:
@@ -55,9 +59,14 @@ def diff(old: Path, new: Path) -> int:
     was = {cid: a.get(cid, ("absent from the committed results", ""))[0] for cid in b}
     changed = [(cid, was[cid], verdict) for cid, (verdict, _) in b.items() if was[cid] != verdict]
     errors = [cid for cid, (verdict, _) in b.items() if verdict == "error"]
-    print(f"== verdicts against the committed results ({old}): {len(changed)} of {len(b)} differ"
-          + (" (a difference is not a failure: this machine and these short runs are not the reference's)"
-             if changed else ""))
+    print(
+        f"== verdicts against the committed results ({old}): {len(changed)} of {len(b)} differ"
+        + (
+            " (a difference is not a failure: this machine and these short runs are not the reference's)"
+            if changed
+            else ""
+        )
+    )
     width = max((len(cid) for cid, _, _ in changed), default=0)
     for cid, was, now in changed:
         print(f"   {cid:<{width}}  {was} -> {now}")
@@ -68,6 +77,7 @@ def diff(old: Path, new: Path) -> int:
 
 def main(argv: list[str]) -> int:
     from harness.model.errors import BenchError
+
     try:
         if argv[:1] == ["platforms"]:
             print(" ".join(platforms()))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
 
 from harness.model.record import (
     DeploymentShape,
@@ -68,3 +68,18 @@ def empty_summary(**fields: Any) -> Summary:
         engine_anomalies=EngineAnomalies(),
     )
     return Summary(**{**base, **fields})
+
+
+def around(value: float, rel: float = 0.02) -> list[float]:
+    """Five runs' figures with a small spread, the newest first and equal to `value` (so is the median)."""
+    return [value * (1 + rel * k) for k in (0, -1, 1, -2, 2)]
+
+
+def runs_of(build: Callable[[Any], RunRecord], values: Iterable[Any]) -> list[RunRecord]:
+    """Independent runs of one cell, newest first: build(value) for each, with its own run id and start."""
+    start = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    out = []
+    for i, value in enumerate(values):
+        r = build(value)
+        out.append(r.model_copy(update={"run_id": f"{r.run_id}-{i}", "started_at": start - timedelta(hours=i)}))
+    return out

@@ -3,7 +3,7 @@
 from harness import claims
 from harness.model.record import LatencySummary, ResourceSummaryRow, Setup, Spread
 
-from .record_factory import empty_summary, make_record
+from .record_factory import around, empty_summary, make_record, runs_of
 
 
 def row(role, rss, pss=None):
@@ -60,51 +60,72 @@ def verdicts(cells):
     return {v.id: v for v in claims.evaluate(cells)}
 
 
+def runs(platform, workload, field, values, **kw):
+    """One cell's runs, newest first: `field` (p50, throughput, idle_rss) takes each of `values`."""
+    return runs_of(lambda x: cell(platform, workload, **{field: x}, **kw), values)
+
+
+def judged(*groups):
+    """Verdicts over cells of several runs each (a group: one cell's runs, newest first)."""
+    series = {(g[0].platform, g[0].workload.name): g for g in groups}
+    return {v.id: v for v in claims.evaluate({k: g[0] for k, g in series.items()}, series=series)}
+
+
+def latest_only(*groups):
+    """The same cells with their newest run alone."""
+    return judged(*([g[0]] for g in groups))
+
+
 def test_nothing_measured_is_never_zero():
     v = verdicts({})
     measurable = [x for x in v.values() if x.measurable]
     assert {x.verdict for x in measurable} <= {"not measured", "not testable"}
     assert {x.verdict for x in measurable} == {"not measured"}  # strengthened: "not testable" is gone
-    assert all(x.missing and not x.evidence for x in measurable)  # what is missing, never a figure
+    assert all(
+        x.missing and not x.evidence.text and x.evidence.n is None for x in measurable
+    )  # what is missing, never a figure
     assert {x.verdict for x in v.values() if not x.measurable} == {"not measurable"}
     assert len(v) == len(claims.CLAIMS)
 
 
 def test_hatchet_latency_and_throughput():
-    fast = verdicts(
-        {
-            ("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=0.4),
-            ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=2500),
-        }
+    fast = [
+        runs("hatchet", "latency-probe", "p50", around(0.4)),
+        runs("hatchet", "fanout-100-noop", "throughput", around(2500)),
+    ]
+    v = judged(*fast)
+    assert v["hatchet-sub-ms"].verdict == "supported"
+    assert v["hatchet-thousands-per-s"].verdict == "supported"
+    ev = v["hatchet-sub-ms"].evidence
+    assert ev.n == 5 and ev.threshold == 1 and ev.threshold_source.startswith('seed: "sub-millisecond')
+    lo, hi = ev.interval
+    assert 0.38 <= lo <= 0.4 <= hi <= 0.42 and "over 5 runs: median 0.400 ms, 95% [" in ev.text
+    for one in latest_only(*fast).values():  # one run decides nothing, whatever it shows
+        if one.id in ("hatchet-sub-ms", "hatchet-thousands-per-s"):
+            assert one.verdict == "inconclusive" and "needs 4 more runs of hatchet" in one.evidence.decides
+    slow = judged(
+        runs("hatchet", "latency-probe", "p50", around(12.0)),
+        runs("hatchet", "fanout-100-noop", "throughput", around(300)),
     )
-    assert fast["hatchet-sub-ms"].verdict == "supported"
-    assert fast["hatchet-thousands-per-s"].verdict == "supported"
-    slow = verdicts(
-        {
-            ("hatchet", "latency-probe"): cell("hatchet", "latency-probe", p50=12.0),
-            ("hatchet", "fanout-100-noop"): cell("hatchet", "fanout-100-noop", throughput=300),
-        }
-    )
-    assert slow["hatchet-sub-ms"].verdict == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"].evidence
+    assert slow["hatchet-sub-ms"].verdict == "contradicted" and "12.000 ms" in slow["hatchet-sub-ms"].evidence.text
     assert slow["hatchet-thousands-per-s"].verdict == "contradicted"
 
 
 def test_temporal_resources_compared_without_the_harness():
-    heavy = verdicts(
-        {
-            ("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=800),
-            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
-        }
+    heavy = [
+        runs("temporal", "idle-60s", "idle_rss", around(800)),
+        runs("prefect", "idle-60s", "idle_rss", around(300)),
+    ]
+    v = judged(*heavy)["temporal-higher-resources"]
+    assert v.verdict == "supported" and v.evidence.p_values["prefect<temporal"] < 0.05
+    one = latest_only(*heavy)["temporal-higher-resources"]
+    assert one.verdict == "inconclusive" and "needs 4 more runs" in one.evidence.decides
+    light = judged(
+        runs("temporal", "idle-60s", "idle_rss", around(200)), runs("prefect", "idle-60s", "idle_rss", around(300))
     )
-    assert heavy["temporal-higher-resources"].verdict == "supported"
-    light = verdicts(
-        {
-            ("temporal", "idle-60s"): cell("temporal", "idle-60s", idle_rss=200),
-            ("prefect", "idle-60s"): cell("prefect", "idle-60s", idle_rss=300),
-        }
-    )
-    assert light["temporal-higher-resources"].verdict == "contradicted"
-    assert "temporal 200 MB" in light["temporal-higher-resources"].evidence
+    v = light["temporal-higher-resources"]
+    assert v.verdict == "contradicted" and "temporal 200 MB" in v.evidence.text
+    assert "out of order: prefect not below temporal (p=" in v.evidence.text
 
 
 def test_a_dev_server_cannot_settle_a_deployment_claim():
@@ -116,6 +137,7 @@ def test_a_dev_server_cannot_settle_a_deployment_claim():
     )
     assert v["temporal-higher-resources"].verdict == "inconclusive"
     assert v["temporal-most-complex"].verdict == "inconclusive"
+    assert "production-shaped stacks of temporal" in v["temporal-higher-resources"].evidence.decides
 
 
 def test_one_platform_alone_is_inconclusive():
@@ -124,27 +146,33 @@ def test_one_platform_alone_is_inconclusive():
 
 
 def test_resource_ranking_follows_the_matrix():
-    ok = verdicts(
-        {
-            (p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+    ok = judged(
+        *(
+            runs(p, "idle-60s", "idle_rss", around(m))
             for p, m in (("hatchet", 150), ("prefect", 300), ("temporal", 600))
-        }
+        )
     )
-    assert ok["resource-ranking"].verdict == "supported"
-    bad = verdicts(
-        {
-            (p, "idle-60s"): cell(p, "idle-60s", idle_rss=m)
+    v = ok["resource-ranking"]
+    assert v.verdict == "supported" and v.evidence.n == 5
+    assert set(v.evidence.p_values) == {"hatchet<prefect", "hatchet<temporal", "prefect<temporal"}
+    assert all(p < 0.05 for p in v.evidence.p_values.values())
+    assert [part.text for part in v.evidence.parts] == ["hatchet", "prefect", "temporal"]
+    assert v.evidence.conditions["cores"] == "2"
+    bad = judged(
+        *(
+            runs(p, "idle-60s", "idle_rss", around(m))
             for p, m in (("hatchet", 500), ("prefect", 300), ("temporal", 600))
-        }
+        )
     )
     assert bad["resource-ranking"].verdict == "contradicted"
+    assert "out of order: hatchet not below prefect" in bad["resource-ranking"].evidence.text
 
 
 def test_throughput_straddling_the_threshold_is_inconclusive():
-    c = cell("hatchet", "fanout-100-noop", throughput=900)
-    c.summary.throughput_tasks_per_s = Spread(median=900, min=300, max=1500, n=5, cv=0.5, unstable=True)
-    v = verdicts({("hatchet", "fanout-100-noop"): c})
-    assert v["hatchet-thousands-per-s"].verdict == "inconclusive"
+    v = judged(runs("hatchet", "fanout-100-noop", "throughput", [900, 600, 1400, 800, 1200]))["hatchet-thousands-per-s"]
+    assert v.verdict == "inconclusive" and v.evidence.n == 5
+    lo, hi = v.evidence.interval
+    assert lo < 1000 < hi and "the 95% interval spans the threshold" in v.evidence.decides
 
 
 def test_pss_counts_where_sampled_and_rss_elsewhere():
@@ -156,8 +184,10 @@ def test_evidence_names_the_stack_the_run_recorded():
     c = cell("hatchet", "latency-probe", p50=0.4)
     c.deployment.description = "hatchet-engine + api on PostgreSQL"
     v = verdicts({("hatchet", "latency-probe"): c})
-    assert "measured on: hatchet-engine + api on PostgreSQL" in v["hatchet-sub-ms"].evidence
-    assert "2 cores" in v["hatchet-sub-ms"].evidence
+    assert "measured on: hatchet-engine + api on PostgreSQL" in v["hatchet-sub-ms"].evidence.text
+    assert "2 cores" in v["hatchet-sub-ms"].evidence.text
+    conditions = v["hatchet-sub-ms"].evidence.conditions
+    assert conditions["cores"] == "2" and "hatchet-engine + api on PostgreSQL" in conditions["stack"]
 
 
 def test_a_stand_in_is_not_the_seed_platform():

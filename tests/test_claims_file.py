@@ -21,7 +21,7 @@ claims:
   section: "4. Hatchet"
   quote: "fast"
   needs: {measures: [{metric: submit_to_first_start.p50_ms, workload: latency-probe}]}
-  predicate: {kind: threshold, op: "<", value: 1}
+  predicate: {kind: threshold, op: "<", value: 1, source: 'seed: "fast"'}
 - {id: cloud, platforms: [hatchet], section: "4. Hatchet", quote: "cloud",
     predicate: {kind: not_measurable, reason: offering}}
 """
@@ -104,6 +104,46 @@ def test_each_kind_needs_what_it_evaluates():
     )
 
 
+def test_a_threshold_ratio_or_fault_predicate_states_its_source():
+    assert refused(GOOD.replace(", source: 'seed: \"fast\"'", "")) == (
+        "claims.yaml: claims.fast.predicate.threshold.source: Field required"
+    )
+    for bad in ("'seed:fast'", "'Seed: fast'", "'seed: '", "'measured: fast'", "'fast'"):
+        line = refused(GOOD.replace("'seed: \"fast\"'", bad))
+        assert line.startswith("claims.yaml: claims.fast.predicate.threshold.source: ") and "'seed: '" in line, bad
+    for good in ("'vendor: Hatchet docs: Benchmarks'", "'operationalisation: ours, because'"):
+        assert parse(GOOD.replace("'seed: \"fast\"'", good)).claims[0].predicate.source == good.strip("'")
+    ratio = GOOD.replace(
+        'kind: threshold, op: "<", value: 1, source', "kind: ratio, baseline: prefect, at_least: 13, x"
+    )
+    assert refused(ratio).startswith("claims.yaml: claims.fast.predicate.ratio.source: Field required")
+    fault = GOOD.replace(
+        "  needs: {measures: [{metric: submit_to_first_start.p50_ms, workload: latency-probe}]}\n"
+        '  predicate: {kind: threshold, op: "<", value: 1, ',
+        "  needs: {fault: x, measures: [{workload: fault-x}]}\n"
+        '  predicate: {kind: fault, expect: [{metric: fault.tasks_lost, op: "==", value: 0}], ',
+    )
+    assert parse(fault).claims[0].predicate.min_share == 0.5
+    assert parse(fault.replace("source:", "min_share: 0.9, source:")).claims[0].predicate.min_share == 0.9
+    assert "claims.fast.predicate.fault.min_share" in refused(fault.replace("source:", "min_share: 1.5, source:"))
+    assert (
+        refused(fault.replace("source:", "sauce: 1, source:"))
+        == "claims.yaml: unknown key 'claims.fast.predicate.fault.sauce'"
+    )
+    assert "claims.fast.predicate.fault.source: Field required" in refused(
+        fault.replace(", source: 'seed: \"fast\"'", "")
+    )
+
+
+def test_a_ranking_needs_no_source_but_may_state_one():
+    ranking = GOOD.replace(
+        'kind: threshold, op: "<", value: 1, source', "kind: ranking, levels: {hatchet: 1, prefect: 2}, x"
+    )
+    assert parse(ranking.replace(", x: 'seed: \"fast\"'", "")).claims[0].predicate.source is None
+    assert parse(ranking.replace(", x:", ", source:")).claims[0].predicate.source == 'seed: "fast"'
+    assert "claims.fast.predicate.ranking.source: " in refused(ranking.replace("x: 'seed:", "source: 'seeds:"))
+
+
 def test_a_not_measurable_row_needs_a_reason():
     assert "claims.cloud.predicate.not_measurable.reason: Field required" in refused(
         GOOD.replace(", reason: offering", "")
@@ -138,6 +178,16 @@ def test_every_claim_of_the_seed_document_is_a_row_quoted_exactly():
     assert all(any(q.startswith(f"{aspect} |") for q in quotes) for aspect in matrix)
     headings = set(re.findall(r"^#+ (.+)$", text, re.M))
     assert all(part in headings for c in parsed.claims for part in c.section.split(" / "))
+
+
+def test_every_deciding_predicate_of_the_real_file_states_its_source_and_a_seed_source_quotes_the_claim():
+    """The seed's words a `seed: "..."` source quotes are the claim's own words (so, the seed's)."""
+    claims = model.load().claims
+    deciding = [c for c in claims if c.kind in ("threshold", "ratio", "fault")]
+    assert len(deciding) >= 13 and all(c.predicate.source for c in deciding)
+    for c in (c for c in claims if (getattr(c.predicate, "source", None) or "").startswith("seed: ")):
+        words = re.findall(r'"([^"]+)"', c.predicate.source)
+        assert words and all(w in c.quote for w in words), c.id
 
 
 def test_every_fault_claim_names_the_scenario_of_each_workload_it_measures():

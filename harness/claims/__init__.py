@@ -14,6 +14,7 @@ from typing import Iterable
 from pydantic import BaseModel, ConfigDict
 
 from harness.claims.evaluators import EVALUATORS, Outcome, describe
+from harness.claims.evidence import Evidence
 from harness.claims.facts import Facts, Incomplete, seed_platforms
 from harness.claims.model import CLAIMS_FILE, Claim, ClaimsFile, load, parse
 from harness.model.record import RunRecord
@@ -51,7 +52,7 @@ class ClaimResult(BaseModel):
     kind: str  # the predicate's kind
     measurable: bool
     verdict: str
-    evidence: str
+    evidence: Evidence  # the figure, its n, 95% interval, threshold and its source; `text` in words
     conditions: str = ""  # what the figures hold under: cores, stack, workers
     runs: list[str] = []  # platform/run-id of every run the verdict rests on
     machines: list[str] = []
@@ -77,11 +78,13 @@ def evaluate(
     cells: dict[tuple[str, str], RunRecord],
     incomplete: Iterable[Incomplete] = (),
     claims_file: ClaimsFile | Path | None = None,
+    series: dict[tuple[str, str], list[RunRecord]] | None = None,
 ) -> list[ClaimResult]:
-    """Every claim's verdict over one run per (platform, workload), each carrying its summary.
+    """Every claim's verdict over one run per (platform, workload), each carrying its summary, and
+    `series`: every independent run behind each of those (default: that run alone).
     `incomplete`: runs that did not complete, named when a claim is not measured because of them."""
     parsed = claims_file if isinstance(claims_file, ClaimsFile) else load(claims_file)
-    facts = Facts(cells, incomplete, parsed.planned_platforms, parsed.planned_workloads)
+    facts = Facts(cells, incomplete, parsed.planned_platforms, parsed.planned_workloads, series)
     return [_result(claim, _outcome(claim, facts, parsed)) for claim in parsed.claims]
 
 
@@ -114,7 +117,7 @@ def _result(claim: Claim, outcome: Outcome) -> ClaimResult:
         kind=claim.kind,
         measurable=claim.measurable,
         verdict=outcome.verdict,
-        evidence=outcome.evidence,
+        evidence=outcome.as_evidence(),
         conditions=conditions,
         runs=runs,
         machines=machines,

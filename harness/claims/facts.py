@@ -32,6 +32,7 @@ class Found:
     record: RunRecord | None
     problem: str = ""  # when record is None: what is missing, and the command that measures it
     dev: bool = False  # the run measured a development server where a deployment is claimed
+    runs: tuple[RunRecord, ...] = ()  # every run of the record's cell, newest first (record first)
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Pick:
     metric: str = ""
     dev: bool = False
     skipped: list[str] = field(default_factory=list)  # measures preferred over the one used, and why not
+    values: list[float] = field(default_factory=list)  # the figure in each run of the cell, newest first
+    runs: list[RunRecord] = field(default_factory=list)  # those runs
 
     @property
     def missing(self) -> str:
@@ -66,8 +69,13 @@ class Facts:
         incomplete: Iterable[Incomplete] = (),
         planned_platforms: dict[str, str] | None = None,
         planned_workloads: dict[str, str] | None = None,
+        series: dict[tuple[str, str], list[RunRecord]] | None = None,
     ):
         self.cells = {k: r for k, r in cells.items() if r.status == "complete"}
+        # every complete run behind each cell's figure (one stack lifecycle each), newest first
+        self.series = {
+            k: [r for r in (series or {}).get(k, [c]) if r.status == "complete"] for k, c in self.cells.items()
+        }
         latest: dict[tuple[str, str], Incomplete | RunRecord] = {}
         for key, run in [
             *((k, r) for k, r in cells.items() if r.status != "complete"),
@@ -121,11 +129,13 @@ class Facts:
             return Found(None, f"{platform} is not a platform of this harness yet ({why})")
         record = self.get(platform, workload)
         if record is not None:
-            return Found(record, dev=deployment == "production" and record.deployment.kind not in DEPLOYED)
+            dev = deployment == "production" and record.deployment.kind not in DEPLOYED
+            return Found(record, dev=dev, runs=tuple(self.series[(platform, workload)]))
         stand_ins = [(s, self.get(s, workload)) for s in self.stand_ins(platform)]
         stand_ins = [(s, r) for s, r in stand_ins if r is not None]
         if stand_ins and deployment == "any":
-            return Found(stand_ins[0][1])
+            s, r = stand_ins[0]
+            return Found(r, runs=tuple(self.series[(s, workload)]))
         problem = f"no complete {workload} run of {platform}"
         if (platform, workload) in self.failed:
             problem += f" (the latest {self.failed[(platform, workload)]})"
@@ -159,15 +169,19 @@ class Facts:
                 m.metric,
                 found.dev,
             )
+            each = [(r, METRICS[m.metric].read(r)) for r in found.runs or (found.record,)]
+            out.runs = [r for r, f in each if f is not None]
+            out.values = [f.value for _, f in each if f is not None]
             return out
         return out
 
     def runs_of(self, platform: str, deployment: str) -> list[RunRecord]:
-        """Every complete run of the platform (for deployment 'any', else of a stand-in)."""
-        own = [r for (p, _), r in self.cells.items() if p == platform]
+        """Every complete run of the platform, all the runs of each cell (for deployment 'any', else of a
+        stand-in)."""
+        own = [r for (p, _), runs in self.series.items() if p == platform for r in runs]
         if own or deployment == "production":
             return own
-        return [r for (p, _), r in self.cells.items() if p in self.stand_ins(platform)]
+        return [r for (p, _), runs in self.series.items() if p in self.stand_ins(platform) for r in runs]
 
     def command(self, platform: str, workload: str) -> str:
         """The command that would measure it, and what it needs first."""
@@ -222,3 +236,26 @@ def measured_on(record: RunRecord) -> str:
 def machine(record: RunRecord) -> str:
     m = record.machine
     return f"{m.cpu_model}, {m.logical_cores} cores, {m.ram_bytes / 2**30:.0f} GiB, Python {m.python}"
+
+
+def condition_fields(record: RunRecord) -> dict[str, str]:
+    """What a figure was measured under, as fields: machine, stack, and the state it was taken in."""
+    m, d, wl = record.machine, record.deployment, record.workload.spec
+    if wl.get("shape") == "idle":
+        state = f"idle, {wl.get('duration_s', 0):g} s after the deploy"
+    elif wl.get("shape") == "sweep":
+        state = "open-loop rate steps, each after the previous one drained"
+    else:
+        state = f"after {wl.get('warmup', 0)} warmup repetition(s), {wl.get('repetitions', '?')} measured per run"
+    if wl.get("fault"):
+        state += f"; fault {wl['fault'].get('scenario', '?')}"
+    return {
+        "cores": str(m.logical_cores),
+        "memory": f"{m.ram_bytes / 2**30:.0f} GiB",
+        "cpu": m.cpu_model,
+        "stack": f"{stack_label(record)} ({d.kind}{': ' + d.description if d.description else ''})",
+        "variant": f"{d.variant} ({'default' if d.default_variant else 'not the default'})"
+        if d.default_variant is not None
+        else d.variant,
+        "state": state,
+    }

@@ -8,6 +8,7 @@ they are simply not measured, and claims naming them turn into verdicts when suc
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -38,6 +39,9 @@ class Metric:
     fmt: str
     better: Literal["lower", "higher"]
     read: Callable[[RunRecord], Figure | None]
+    # a fault metric: the figure of any set of experiments (one, to judge each on its own)
+    of_outcomes: Callable[[list[Any]], float | None] | None = None
+    exact: bool = False  # a count the stack's files fix (services), not a measurement that varies run to run
 
     def show(self, value: float) -> str:
         return f"{format(value, self.fmt)} {self.unit}".rstrip()
@@ -145,12 +149,17 @@ def _worst_recovery(outcomes: list[Any]) -> float | None:
 
 
 def _drain_speedup(outcomes: list[Any]) -> float | None:
-    ratios = sorted(
+    """The median ratio (of an even number: the mean of the middle two)."""
+    ratios = [
         o.throughput.after / o.throughput.before
         for o in outcomes
         if o.throughput.after is not None and o.throughput.before
-    )
-    return ratios[len(ratios) // 2] if ratios else None
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def _fault_metric(label: str, unit: str, fmt: str, better: str, total: Callable[[list[Any]], float | None]) -> Metric:
+    return Metric(label, unit, fmt, better, _fault(total), of_outcomes=total)
 
 
 def _latency_metrics() -> dict[str, Metric]:
@@ -169,10 +178,10 @@ def _setup_metrics() -> dict[str, Metric]:
         "idle_memory_mb": Metric("idle memory (PSS), all services", "MB", ".0f", "lower", _idle_memory),
         "idle_cpu_pct": Metric("idle CPU, all services", "% of a core", ".1f", "lower", _idle_cpu),
         "setup.long_running_services": Metric(
-            "long-running services", "", ".0f", "lower", _setup("long_running_services")
+            "long-running services", "", ".0f", "lower", _setup("long_running_services"), exact=True
         ),
         "deployment.server_services": Metric(
-            "server processes in the recorded deployment", "", ".0f", "lower", _server_services
+            "server processes in the recorded deployment", "", ".0f", "lower", _server_services, exact=True
         ),
         "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
         "setup.ready_to_first_task_s": Metric(
@@ -201,30 +210,30 @@ def _load_metrics() -> dict[str, Metric]:
 def _fault_metrics() -> dict[str, Metric]:
     """issue 10 (fault scenarios): repetitions[].fault, summed over the measured repetitions"""
     return {
-        "fault.tasks_lost": Metric("tasks lost", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_lost for o in os))),
-        "fault.tasks_duplicated": Metric(
-            "tasks run twice", "", ".0f", "lower", _fault(lambda os: sum(o.tasks_duplicated for o in os))
+        "fault.tasks_lost": _fault_metric("tasks lost", "", ".0f", "lower", lambda os: sum(o.tasks_lost for o in os)),
+        "fault.tasks_duplicated": _fault_metric(
+            "tasks run twice", "", ".0f", "lower", lambda os: sum(o.tasks_duplicated for o in os)
         ),
-        "fault.runs_failed": Metric(
+        "fault.runs_failed": _fault_metric(
             "workflow runs failed or unfinished",
             "",
             ".0f",
             "lower",
-            _fault(lambda os: sum(o.runs_failed + o.runs_unfinished for o in os)),
+            lambda os: sum(o.runs_failed + o.runs_unfinished for o in os),
         ),
-        "fault.recovery_s": Metric(
+        "fault.recovery_s": _fault_metric(
             "worst time from the undo (replacement, restart) to the first task completed",
             "s",
             ".1f",
             "lower",
-            _fault(_worst_recovery),
+            _worst_recovery,
         ),
-        "fault.drain_speedup": Metric(
+        "fault.drain_speedup": _fault_metric(
             "backlog drain rate after adding workers / before (median)",
             "x",
             ".2f",
             "higher",
-            _fault(_drain_speedup),
+            _drain_speedup,
         ),
     }
 

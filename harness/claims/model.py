@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.claims.metrics import METRICS
 from harness.model.errors import BenchError, invalid
@@ -26,6 +26,22 @@ from harness.model.yamlfile import read_yaml_mapping
 CLAIMS_FILE = REPO_ROOT / "claims" / "claims.yaml"
 Op = Literal["<", "<=", ">", ">=", "=="]
 Deployment = Literal["any", "production"]
+SOURCES = ("seed: ", "vendor: ", "operationalisation: ")
+
+
+def _sourced(text: str) -> str:
+    """Where a predicate's number or rule comes from: the seed's own words, a vendor document, or ours."""
+    prefix = next((p for p in SOURCES if text.startswith(p)), None)
+    if prefix is None or not text[len(prefix) :].strip():
+        raise ValueError(
+            "must start with 'seed: ' (the seed's exact words), 'vendor: ' (a vendor document's title) or "
+            "'operationalisation: ' (why the value stands for the claim's words), followed by text"
+        )
+    return text
+
+
+# Required on every predicate that carries a number or rule deciding the verdict (threshold, ratio, fault).
+Source = Annotated[str, AfterValidator(_sourced)]
 
 
 class _Strict(BaseModel):
@@ -53,6 +69,7 @@ class Threshold(_Strict):
     kind: Literal["threshold"]
     op: Op
     value: float
+    source: Source
 
 
 class Ranking(_Strict):
@@ -62,6 +79,7 @@ class Ranking(_Strict):
     kind: Literal["ranking"]
     levels: dict[str, int]
     focus: str | None = None
+    source: Source | None = None  # optional: the ordering is the seed's own claimed levels
 
 
 class Ratio(_Strict):
@@ -70,6 +88,7 @@ class Ratio(_Strict):
     kind: Literal["ratio"]
     baseline: str
     at_least: float = Field(gt=0)
+    source: Source
 
 
 class Expect(_Strict):
@@ -79,12 +98,16 @@ class Expect(_Strict):
 
 
 class Fault(_Strict):
-    """Every fault experiment of the scenario (each workload of needs.measures) meets every expectation;
-    `behaviours`: what the platform may have done with the interrupted work (fault_record.Behaviour)."""
+    """A fault experiment of the scenario (each workload of needs.measures) holds when it meets every
+    expectation; `behaviours`: what the platform may have done with the interrupted work
+    (fault_record.Behaviour). `min_share`: the claim holds in a share of experiments above this (the
+    verdict uses an exact binomial interval over experiments); the rationale is in claims.yaml's header."""
 
     kind: Literal["fault"]
     expect: list[Expect] = Field(default_factory=list)
     behaviours: list[str] = Field(default_factory=list)
+    source: Source
+    min_share: float = Field(default=0.5, ge=0, lt=1)
 
 
 class Capability(_Strict):

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.claims import ClaimResult, counts, evaluate, load
 from harness.model.errors import BenchError
-from harness.store.cells import claim_cells, collect
+from harness.store.cells import claim_cells, claim_series, collect
 
 FORMATS = ("table", "markdown", "json")
 STYLE = {
@@ -29,7 +29,7 @@ def results_for(results: Path, claims_file: Path | None = None) -> list[ClaimRes
     if not results.is_dir():
         raise BenchError(f"{results}: no such results folder")
     cells, incomplete = collect(results)
-    return evaluate(claim_cells(cells), incomplete, parsed)
+    return evaluate(claim_cells(cells), incomplete, parsed, claim_series(cells))
 
 
 def show(results: list[ClaimResult], fmt: str, out: Console) -> None:
@@ -53,7 +53,7 @@ def errors(results: list[ClaimResult]) -> BenchError | None:
     if not failed:
         return None
     more = f" (and {len(failed) - 1} more claims)" if len(failed) > 1 else ""
-    return BenchError(f"claim {failed[0].id} could not be evaluated: {failed[0].evidence}{more}")
+    return BenchError(f"claim {failed[0].id} could not be evaluated: {failed[0].evidence.text}{more}")
 
 
 def _rich(results: list[ClaimResult]) -> Table:
@@ -72,8 +72,8 @@ def _rich(results: list[ClaimResult]) -> Table:
             table.add_row(
                 f"{r.id}\n[dim]{r.quote}[/dim]",
                 r.platform,
-                f"[{style}]{r.verdict}[/{style}]",
-                _plain(r.evidence),
+                f"[{style}]{r.verdict}[/{style}]" + (f"\n{_plain(r.evidence.brief())}" if r.evidence.brief() else ""),
+                _plain(r.evidence.text + (f"; decides: {r.evidence.decides}" if r.evidence.decides else "")),
                 _plain("; ".join(filter(None, [r.conditions, r.missing]))),
             )
     return table
@@ -88,7 +88,7 @@ def _unmeasurable_lines(results: list[ClaimResult]) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for r in results:
         if not r.measurable:
-            by_reason.setdefault(r.evidence, []).append(r.id)
+            by_reason.setdefault(r.evidence.text, []).append(r.id)
     lines = [f"\nnot measurable ({sum(len(v) for v in by_reason.values())} claims):"] if by_reason else []
     for reason, ids in by_reason.items():
         lines.append(f"- {reason} ({len(ids)}): {', '.join(ids)}")
@@ -110,11 +110,23 @@ def markdown(results: list[ClaimResult]) -> str:
     for r in results:
         if r.measurable:
             lines.append(
-                f"| {_cell(r.quote)} ({r.id}) | {r.platform} | **{r.verdict}** | {_cell(r.evidence)} | "
+                f"| {_cell(r.quote)} ({r.id}) | {r.platform} | **{r.verdict}**{_brief(r)} | "
+                f"{_cell(r.evidence.text)}{_cell(_decides(r))} | "
                 f"{_cell(r.conditions)} | {_cell(', '.join(r.runs))} | {_cell(r.missing)} |"
             )
     lines += ["", "Not measurable:", "", "| claim | platform | section | reason |", "|---|---|---|---|"]
     for r in results:
         if not r.measurable:
-            lines.append(f"| {_cell(r.quote)} ({r.id}) | {r.platform} | {_cell(r.section)} | {_cell(r.evidence)} |")
+            lines.append(
+                f"| {_cell(r.quote)} ({r.id}) | {r.platform} | {_cell(r.section)} | {_cell(r.evidence.text)} |"
+            )
     return "\n".join(lines)
+
+
+def _decides(r: ClaimResult) -> str:
+    return f"; would decide it: {r.evidence.decides}" if r.evidence.decides else ""
+
+
+def _brief(r: ClaimResult) -> str:
+    brief = r.evidence.brief()
+    return f" {_cell(brief)}" if brief else ""

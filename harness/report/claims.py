@@ -34,6 +34,8 @@ class ClaimView:
     conditions: str
     measurable: bool
     runs: list[RunRecord] = field(default_factory=list)
+    stats: str = ""  # n and the 95% interval behind the verdict ("n=5, 95% [1.2, 3.4]")
+    decides: str = ""  # inconclusive: what would decide it
 
     @property
     def platform(self) -> str:
@@ -128,6 +130,8 @@ def views(results: list[Any], chosen: dict[tuple[str, str], RunRecord]) -> list[
                 conditions=_text(getattr(res, "conditions", "")),
                 measurable=getattr(res, "measurable", verdict not in NOT_MEASURABLE),
                 runs=runs,
+                stats=_brief(getattr(res, "evidence", None)),
+                decides=str(getattr(getattr(res, "evidence", None), "decides", "") or ""),
             )
         )
     return out
@@ -143,3 +147,8 @@ def counts(claim_views: list[ClaimView]) -> ClaimCounts:
 def run_link(record: RunRecord, results: Path, out: Path) -> str:
     """A relative link from the report's folder to the run's run.json."""
     return os.path.relpath(results / record.platform / record.run_id / "run.json", out)
+
+
+def _brief(evidence: Any) -> str:
+    brief = getattr(evidence, "brief", None)
+    return brief() if callable(brief) else ""

@@ -24,7 +24,7 @@ from harness.report.compare_stats import (  # noqa: F401  mann_whitney_p: tests 
     mann_whitney_p,
     per_run_delta,
 )
-from harness.store.cells import Cell, claim_cells, collect, stack_label
+from harness.store.cells import Cell, claim_cells, claim_series, collect, stack_label
 from harness.store.results import load_run
 
 if TYPE_CHECKING:
@@ -264,11 +264,14 @@ def harness_changes(cells_a: dict, cells_b: dict) -> list[str]:
 def claim_verdicts(cells: dict[CellKey, Cell]) -> dict[str, tuple[str, str]]:
     """claim id -> (verdict, evidence) over one result set. The one place that calls the claims module,
     so a change to its interface is adapted here only."""
-    results = claims.evaluate(claim_cells(cells))
+    results = claims.evaluate(claim_cells(cells), series=claim_series(cells))
     out = {}
     for r in results:
         verdict = getattr(r, "verdict")
-        out[str(getattr(r, "id"))] = (str(getattr(verdict, "value", verdict)), str(getattr(r, "evidence", "")))
+        out[str(getattr(r, "id"))] = (
+            str(getattr(verdict, "value", verdict)),
+            str(getattr(getattr(r, "evidence", ""), "text", getattr(r, "evidence", ""))),
+        )
     return out
 
 

@@ -23,13 +23,7 @@ from harness.report import claims as report_claims
 from harness.report import matrix as report_matrix
 from harness.report import page as report_page
 from harness.report.model import SETUP_TIMES, LatencyRow, SetupRow
-from harness.store.cells import (
-    Cell,
-    CellKey,
-    IncompleteRun,
-    claim_cells,
-    collect,
-)
+from harness.store.cells import Cell, CellKey, IncompleteRun, claim_cells, claim_series, collect
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=False, trim_blocks=True, lstrip_blocks=True
@@ -68,7 +62,8 @@ def _context(
     results: Path, out: Path, cells: dict[CellKey, Cell], incomplete: list[IncompleteRun], drawn: list[dict]
 ) -> dict:
     chosen = claim_cells(cells)
-    claim_views = report_claims.views(claims.evaluate(chosen, incomplete), chosen)  # as `bench claims` does
+    verdicts = claims.evaluate(chosen, incomplete, series=claim_series(cells))  # as `bench claims` does
+    claim_views = report_claims.views(verdicts, chosen)
     columns, matrix = report_matrix.matrix(cells, claim_views)
     machines = _machines(cells)
     labels = {report_page.machine_key(m): f"M{i + 1}" for i, m in enumerate(machines)}

@@ -4,7 +4,7 @@ and the claims both start from here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis import runs as analysis
@@ -20,6 +20,9 @@ class Cell:
 
     record: RunRecord
     data: RunData
+    # Every complete run of the cell with the same workload definition, newest first (the record
+    # above among them), each with its summary recomputed: the independent runs behind a figure.
+    runs: list[RunRecord] = field(default_factory=list)
 
     @property
     def summary(self) -> Summary:
@@ -43,6 +46,7 @@ def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
     """Latest complete run per (platform, stack, workload); and every run that did not complete
     (or whose run.json cannot be read: listed with the one-line reason, never a traceback)."""
     latest: dict[CellKey, RunRecord] = {}
+    every: dict[CellKey, list[RunRecord]] = {}
     incomplete = []
     for run_dir in iter_runs(results):
         if run_dir.parent.name == "report":
@@ -58,14 +62,26 @@ def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
             )
             continue
         key = (record.platform, stack_label(record), record.workload.name)
+        every.setdefault(key, []).append(record)
         if key not in latest or record.started_at > latest[key].started_at:
             latest[key] = record
     cells = {}
     for key, record in latest.items():
         data = load_run(results / record.platform / record.run_id)
-        summary = analysis.summarize_tables(data.record, data.tasks, data.workflows, data.resources)
-        cells[key] = Cell(record.model_copy(update={"summary": summary}), data)
+        chosen = _summarized(record, data)
+        others = sorted(  # the same workload as run (file and overrides): samples of one figure
+            (r for r in every[key] if r.run_id != record.run_id and r.workload.spec == record.workload.spec),
+            key=lambda r: r.started_at,
+            reverse=True,
+        )
+        runs = [chosen, *(_summarized(r, load_run(results / r.platform / r.run_id)) for r in others)]
+        cells[key] = Cell(chosen, data, runs)
     return cells, incomplete
+
+
+def _summarized(record: RunRecord, data: RunData) -> RunRecord:
+    summary = analysis.summarize_tables(data.record, data.tasks, data.workflows, data.resources)
+    return record.model_copy(update={"summary": summary})
 
 
 def stack_label(record: RunRecord) -> str:
@@ -75,6 +91,15 @@ def stack_label(record: RunRecord) -> str:
     if shape.kind == "in-process":
         return "in-process"
     return f"native {shape.variant}" if shape.backend == "native" else shape.backend
+
+
+def claim_series(cells: dict[CellKey, Cell]) -> dict[tuple[str, str], list[RunRecord]]:
+    """For claims: every run behind the run claim_cells chose, newest first (the chosen one first)."""
+    chosen = claim_cells(cells)
+    return {
+        key: next(c.runs or [c.record] for (p, _, w), c in cells.items() if (p, w) == key and c.record is r)
+        for key, r in chosen.items()
+    }
 
 
 def claim_cells(cells: dict[CellKey, Cell]) -> dict[tuple[str, str], RunRecord]:

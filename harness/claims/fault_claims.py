@@ -5,6 +5,7 @@ claim's min_share (claims.yaml)."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from harness.claims.facts import Facts, condition_fields, measured_on
@@ -109,4 +110,19 @@ def _figures(claim: Claim, done: list[Any]) -> list[str]:
             f"what it did: {', '.join(f'{b} x{seen.count(b)}' for b in dict.fromkeys(seen))} "
             f"(claimed {' or '.join(pred.behaviours)})"
         )
-    return parts
+    return parts + _times(done)
+
+
+def _times(done: list[Any]) -> list[str]:
+    """How long the platform took, and what it ran twice: figures beside the verdict, never its condition."""
+    after = sorted(o.first_completion_after_fault_s for o in done if o.first_completion_after_fault_s is not None)
+    out = []
+    if after:
+        out.append(
+            f"first task completed after the fault: median {statistics.median(after):.1f} s "
+            f"[{after[0]:.1f}-{after[-1]:.1f}] over {len(after)} experiment(s)"
+        )
+    twice = sum(o.tasks_duplicated for o in done)
+    if twice:
+        out.append(f"tasks run twice {twice}")
+    return out

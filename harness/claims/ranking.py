@@ -48,7 +48,9 @@ def _ranked(claim: Claim, facts: Facts, got: dict[str, Pick], missing: dict[str,
     first = next(iter(got.values())).record
     stats = {
         "n": min(m.n for m in medians.values()),
-        "statistic": f"median over runs of {metric.label} per platform; pairs by Mann-Whitney U (alpha {ALPHA:g})",
+        "statistic": f"{metric.label} per platform, an exact count compared as it is"
+        if metric.exact
+        else f"median over runs of {metric.label} per platform; pairs by Mann-Whitney U (alpha {ALPHA:g})",
         "threshold_source": getattr(pred, "source", None) or "seed: the claimed order of the platforms",
         "conditions": {k: v for k, v in condition_fields(first).items() if k in ("cores", "memory", "cpu")}
         | {"stacks": "; ".join(f"{p}: {condition_fields(g.record)['stack']}" for p, g in got.items())},

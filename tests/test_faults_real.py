@@ -86,6 +86,7 @@ def test_a_worker_added_mid_workload_takes_queued_work_on_a_real_platform(tmp_pa
     assert out.added_workers == ["worker-scale1-1"] and out.tasks_lost == out.tasks_duplicated == 0
     assert out.behaviour == "used-added-workers" and out.tasks_on_added >= 1, out.behaviour_detail
     assert out.first_task_on_added_s is not None and out.throughput.after > 0
+    assert [w.name for w in out.drain_windows] == ["as-designed", "from-first-end", "steady"]
     assert "worker-scale1-1" in {p.name for p in run_processes}  # the added worker is among what the run recorded
     assert not leftovers(run_processes)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.analysis.drain import ScaleOut, TaskSpan, drain_windows
 from harness.analysis.fault_detail import describe_death, describe_probe, probe_verdict
 from harness.analysis.fault_table import fault_report_context  # noqa: F401  report/page.py looks it up here
 from harness.analysis.runs import Submission
@@ -105,6 +106,17 @@ def outcome(x: FaultInputs) -> FaultOutcome:
     else:
         out.interrupted = interrupted_tasks(x, mine)
     _timings(out, mine, x.submissions)
+    if x.spec.action == "scale-out" and log.undone_ns is not None:
+        out.drain_windows = drain_windows(
+            [TaskSpan(str(s.get("worker")), s["body_start_ns"], s["body_end_ns"]) for s in mine],
+            ScaleOut(
+                first_submit_ns=min((s.submit_ns for s in x.submissions), default=log.fired_ns),
+                fired_ns=log.fired_ns,
+                undone_ns=log.undone_ns,
+                added=frozenset(log.added),
+                settle_s=x.spec.settling_s(),
+            ),
+        )
     out.behaviour, out.behaviour_detail = classify(out, x.worker_start_s)
     if log.probe is not None:
         out.probe = probe_verdict(log.probe, x.stamps)

@@ -74,6 +74,15 @@ class Throughput(_FaultModel):
     after: float | None = None  # undone -> last end stamp
 
 
+class DrainWindow(_FaultModel):
+    """A scale-out's before and after rates under one window choice (analysis/drain.py WINDOWS)."""
+
+    name: str
+    before_per_s: float | None = None
+    after_per_s: float | None = None
+    speedup: float | None = None  # after / before; None when either window holds no figure
+
+
 class SubmissionProbe(_FaultModel):
     """One workflow run (one task) submitted while the fault was in force, as a client would (fault_probe.py)."""
 
@@ -130,6 +139,7 @@ class FaultOutcome(_FaultModel):
     added_workers: list[str] = Field(default_factory=list)
     tasks_on_added: int | None = None
     first_task_on_added_s: float | None = None
+    drain_windows: list[DrainWindow] = Field(default_factory=list)  # the speed-up under each window choice
     # the harness's status reads the platform answered with an error (e.g. a server answering 500
     # while its database is paused); each was asked again until the run's deadline
     refused_reads: int = 0

@@ -115,6 +115,9 @@ class FaultTrigger(Strict):
         return self
 
 
+DEFAULT_SETTLE_S = 1.0  # a worker's first task after a change runs beside its start-up's last work
+
+
 class FaultSpec(Strict):
     """A fault in every measured repetition (never in warmup, which is the undisturbed baseline)."""
 
@@ -129,12 +132,22 @@ class FaultSpec(Strict):
     )
     target: FaultTarget
     trigger: FaultTrigger
+    settle_s: float | None = Field(
+        None,
+        ge=0,
+        le=60,
+        description="scale-out only: time left out of the steady windows after each change of the "
+        f"worker set (the first task started, an added worker's first task started); unset: {DEFAULT_SETTLE_S:g}",
+    )
     undo_after_s: list[float] = Field(
         default_factory=list,
         description="kill: start the service again, "
         "pause: resume it, this long after the fault; measured repetition k uses "
         "entry k (cycling); empty: never undone",
     )
+
+    def settling_s(self) -> float:
+        return DEFAULT_SETTLE_S if self.settle_s is None else self.settle_s
 
     @model_validator(mode="after")
     def _undo_fits(self) -> "FaultSpec":
@@ -146,8 +159,8 @@ class FaultSpec(Strict):
             raise ValueError(f"a {self.action} is not undone after a delay: leave undo_after_s empty")
         if self.action in ("scale-out", "partition") and self.target.role != "worker":
             raise ValueError(f"a {self.action} acts on the harness's workers: its target is {{role: worker}}")
-        if self.action != "scale-out" and self.add_workers is not None:
-            raise ValueError("add_workers is for a scale-out")
+        if self.action != "scale-out" and (self.add_workers is not None or self.settle_s is not None):
+            raise ValueError("add_workers and settle_s are for a scale-out")
         return self
 
 
@@ -221,8 +234,10 @@ class Workload(Strict):
             for name in ("description", "workers", "sweep", "fault", "submit")
             if name == "description" or getattr(self, name) is None
         }
-        if self.fault is not None and self.fault.add_workers is None:
-            exclude["fault"] = {"add_workers": True}
+        if self.fault is not None:  # its optional fields added since, when unset
+            unset = {f: True for f in ("add_workers", "settle_s") if getattr(self.fault, f) is None}
+            if unset:
+                exclude["fault"] = unset
         canonical = self.model_dump_json(exclude=exclude)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

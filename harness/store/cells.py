@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis import runs as analysis
+from harness.analysis.drain import with_drain_windows
 from harness.model.errors import BenchError
 from harness.model.record import RunRecord, Summary, load_record
 from harness.store.results import RunData, iter_runs, load_run
@@ -81,7 +82,7 @@ def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
 
 def _summarized(record: RunRecord, data: RunData) -> RunRecord:
     summary = analysis.summarize_tables(data.record, data.tasks, data.workflows, data.resources)
-    return record.model_copy(update={"summary": summary})
+    return with_drain_windows(record, data.tasks, data.workflows).model_copy(update={"summary": summary})
 
 
 def stack_label(record: RunRecord) -> str:

@@ -72,7 +72,9 @@ ceiling: install
 
 # The seed document's claims reproduced at small scale (what .ci/run does after the tests, there within a
 # 150 s budget): short runs of the workloads the claims name on the native seed platforms into
-# results/_scratch/ci, then `bench claims`. Here every cell runs (over 13 minutes on 2 cores).
+# results/_scratch/ci, then `bench claims` and the gate against results/ (harness/report/gate.py: a flipped
+# verdict or a figure moved significantly beyond CLAIMS_CI_TOLERANCE fails). Here every cell runs (over
+# 13 minutes on 2 cores).
 CLAIMS_CI_BUDGET_S ?= 3600
 claims-ci: install
 	CLAIMS_CI_BUDGET_S=$(CLAIMS_CI_BUDGET_S) .ci/reproduce-claims

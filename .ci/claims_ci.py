@@ -6,6 +6,9 @@ python .ci/claims_ci.py workloads     the default workloads (`bench suite`'s) th
                                       names, most-named first (fault and rate-sweep workloads are longer: not here)
 python .ci/claims_ci.py diff OLD NEW  verdicts that differ between two results folders (never a failure:
                                       machines are noisy); exit 1 only when a claim could not be evaluated
+
+The gate that fails CI (a flipped verdict, a figure moved beyond the tolerance) is not here: it is
+`python -m harness.tools.claims_gate OLD NEW` (harness/report/gate.py), which .ci/reproduce-claims runs.
 """
 
 from __future__ import annotations

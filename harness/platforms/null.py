@@ -9,6 +9,7 @@ parameters as JSON) that enqueues into the same queue.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -19,11 +20,33 @@ from typing import TYPE_CHECKING
 
 from harness.load.schedule import HttpTarget
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
+from harness.model.errors import BenchError
 from harness.platforms.base import Adapter, Deployment, request_params
 from harness.workers.taskbody import StampSink, run_task
 
 if TYPE_CHECKING:
     from harness.load.schedule import HttpTarget
+    from harness.model.spec import Workload
+
+# A delay slept before every task starts, in milliseconds: a slowed adapter for one test only
+# (tests/test_claims_gate.py proves with it that .ci/reproduce-claims fails when a figure moves). It is
+# read here and nowhere else, only when a run records its settings (settings_for), and a run with it
+# recorded "test.inject_delay_ms" among its non-default settings: no figure taken with it passes for a
+# normal one (the report and `bench compare` show the setting). Never set it outside that test.
+INJECT_DELAY_ENV = "BENCH_TEST_INJECT_DELAY_MS"
+INJECT_DELAY_SETTING = "test.inject_delay_ms"
+
+
+def injected_delay_ms() -> float:
+    """BENCH_TEST_INJECT_DELAY_MS as milliseconds (0 when unset or empty)."""
+    raw = os.environ.get(INJECT_DELAY_ENV, "").strip()
+    try:
+        delay = float(raw or 0)
+    except ValueError:
+        raise BenchError(f"{INJECT_DELAY_ENV}={raw!r}: not a number of milliseconds") from None
+    if not 0 <= delay < 60_000:
+        raise BenchError(f"{INJECT_DELAY_ENV}={raw!r}: must lie in [0, 60000) milliseconds")
+    return delay
 
 
 @dataclass
@@ -38,6 +61,16 @@ class _NullRun:
 
 class NullAdapter(Adapter):
     wait_poll_s = None  # wait() blocks on an event the dispatcher sets
+    _delay_s = 0.0  # BENCH_TEST_INJECT_DELAY_MS, set only where the run records it (settings_for)
+
+    def settings_for(self, workload: Workload) -> dict[str, dict]:
+        settings = super().settings_for(workload)
+        delay_ms = injected_delay_ms()
+        self._delay_s = delay_ms / 1000
+        if not delay_ms:
+            return settings
+        why = f"{INJECT_DELAY_ENV}: a delay before every task, for the CI gate's test only"
+        return {**settings, INJECT_DELAY_SETTING: {"value": delay_ms, "default": 0, "why": why}}
 
     def connect(self, deployment: Deployment) -> None:
         self._sink = StampSink(str(deployment.stamps_dir))
@@ -104,6 +137,8 @@ class NullAdapter(Adapter):
             run.done.set()
 
     def _task(self, req: WorkflowRequest, index: int, queued_ns: int | None = None) -> EngineTask:
+        if self._delay_s:
+            time.sleep(self._delay_s)  # the injected delay: a slower scheduler, as the test's gate must see
         start = time.time_ns()
         run_task(req.workflow_id, index, req.op, req.n, start, self._sink)
         return EngineTask(

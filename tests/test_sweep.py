@@ -97,6 +97,7 @@ def test_report_context_and_partial_state_the_sweep(tmp_path):
     assert ctx["load_rows"][0]["memory_growth_of"] == "RSS"  # the synthetic steps have no samples
     assert "saturated at 100/s" in text and text.count("| step-") == 3
     assert "ran with SCHED_FIFO 10; idle CPUs poll" in text and "also wake without a halted vCPU" in text
+    assert "These projections assume: CPU per task of each service stays" in text  # printed once, below the rows
     assert [c["file"] for c in load_charts(cells, tmp_path)] == ["load-rate-sweep-noop.png"]
     assert (tmp_path / "load-rate-sweep-noop.png").stat().st_size > 1000
 

@@ -105,6 +105,7 @@ def _result(claim: Claim, outcome: Outcome) -> ClaimResult:
         if needs.load_step and any(getattr(r, "load", None) for r in outcome.records)
         else "",
         "a claim about a deployment: production-shaped stacks only" if needs.deployment == "production" else "",
+        _equal_rate(outcome),
     ]
     if conditions:
         conditions = "; ".join([conditions, *filter(None, extra)])
@@ -123,6 +124,12 @@ def _result(claim: Claim, outcome: Outcome) -> ClaimResult:
         machines=machines,
         missing=outcome.missing,
     )
+
+
+def _equal_rate(outcome: Outcome) -> str:
+    """The offered rate a ranking also compared every platform at (harness/claims/equal_rate.py)."""
+    rate = (outcome.stats.get("conditions") or {}).get("equal_rate")
+    return f"equal offered rate {rate.split(':')[0]}" if rate else ""
 
 
 def counts(results: list[ClaimResult]) -> Counts:

@@ -13,11 +13,12 @@ from typing import Callable
 
 from harness.claims.facts import Facts, Pick, condition_fields, conditions_of, machine, measured_on
 from harness.claims.fault_claims import fault
-from harness.claims.metrics import METRICS
+from harness.claims.metrics import METRICS, Metric
 from harness.claims.model import Claim, ClaimsFile, reason_text
 from harness.claims.outcome import Outcome, also, combine, dev_note, estimate_fields, more_runs, not_measured, over_runs
 from harness.claims.ranking import ranking
 from harness.claims.stats import MIN_RUNS, exact_over_runs, median_over_runs, ratio_over_runs, side_of
+from harness.claims.topology import on_replicated_topology
 
 
 # -- threshold ------------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ def _threshold_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
     who = platform if got.record.platform == platform else f"{platform} (as {got.record.platform})"
     ev = (
         f"{who}, {got.workload}: {metric.label} {metric.describe(got.figure)} in the latest run"
-        f"{over_runs(metric, est)}{also(claim, got.record)}{measured_on(got.record)}; "
+        f"{over_runs(metric, est)}{also(claim, got.record)}{measured_on(got.record)}{_assuming(metric)}; "
         f"claimed {pred.op} {metric.show(pred.value)}{_preferred(got)}"
     )
     stats = estimate_fields(metric, est, got.record) | {"threshold": pred.value, "threshold_source": _source(claim)}
@@ -57,6 +58,10 @@ def _threshold_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
     else:
         out.stats["decides"] = "more runs: the 95% interval spans the threshold"
     return out
+
+
+def _assuming(metric: Metric) -> str:
+    return f"; assuming: {'; '.join(metric.assumes)}" if metric.assumes else ""
 
 
 def _preferred(got: Pick) -> str:
@@ -139,6 +144,12 @@ def _capability_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
     return Outcome("supported", ev, [r], stats=stats | {"conditions": condition_fields(r)})
 
 
+# -- fault ----------------------------------------------------------------------------------------
+def fault_on_topology(claim: Claim, facts: Facts, parsed: ClaimsFile) -> Outcome:
+    """A fault claim; one about failover or high availability only where the failing component has replicas."""
+    return on_replicated_topology(claim, fault(claim, facts, parsed))
+
+
 # -- not measurable -------------------------------------------------------------------------------
 def not_measurable(claim: Claim, _: Facts, parsed: ClaimsFile) -> Outcome:
     return Outcome("not measurable", reason_text(claim, parsed))
@@ -148,7 +159,7 @@ EVALUATORS: dict[str, Callable[[Claim, Facts, ClaimsFile], Outcome]] = {
     "threshold": threshold,
     "ranking": ranking,
     "ratio": ratio,
-    "fault": fault,
+    "fault": fault_on_topology,
     "capability": capability,
     "not_measurable": not_measurable,
 }

@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
+from harness.analysis.load_projection import ASSUMPTIONS, TARGET_PER_S, project_sweep, step_at
 from harness.model.record import ResourceSummaryRow, RunRecord, Spread
 
 LATENCY = {  # analysis.LATENCY_METRICS, in words short enough for a verdict line
@@ -42,6 +43,9 @@ class Metric:
     # a fault metric: the figure of any set of experiments (one, to judge each on its own)
     of_outcomes: Callable[[list[Any]], float | None] | None = None
     exact: bool = False  # a count the stack's files fix (services), not a measurement that varies run to run
+    # a sweep figure that can also be read at any sustained offered rate (to compare platforms at one rate)
+    at_rate: Callable[[RunRecord, float], Figure | None] | None = None
+    assumes: tuple[str, ...] = ()  # a projection: what it takes for granted, printed with the verdict
 
     def show(self, value: float) -> str:
         return f"{format(value, self.fmt)} {self.unit}".rstrip()
@@ -127,6 +131,19 @@ def _load(field: str) -> Callable[[RunRecord], Figure | None]:
     return read
 
 
+def _cpu_at_rate(r: RunRecord, rate_per_s: float) -> Figure | None:
+    """CPU per task, all services, at one sustained step of the sweep (None: not sustained there)."""
+    load = getattr(r, "load", None)
+    step = step_at(load, rate_per_s) if load is not None else None
+    return Figure(step.cpu_ms_per_task) if step is not None and step.cpu_ms_per_task is not None else None
+
+
+def _projected_cores(r: RunRecord) -> Figure | None:
+    load = getattr(r, "load", None)
+    got = project_sweep(load) if load is not None else None
+    return Figure(got.cores, caveat=got.describe()) if got is not None else None
+
+
 def fault_outcomes(r: RunRecord) -> list[Any]:
     """The fault experiments of a run that ran as designed (issue 10: repetitions[].fault), measured
     repetitions only; what the platform did in them, whatever it was, is the outcome."""
@@ -198,11 +215,20 @@ def _load_metrics() -> dict[str, Metric]:
             "maximum sustainable rate", "runs/s", ".0f", "higher", _load("max_sustainable_per_s")
         ),
         "load.cpu_ms_per_task": Metric(
-            "CPU per task at the highest sustainable step, all services",
+            "CPU per task at a sustained step, all services",
             "CPU-ms",
             ".2f",
             "lower",
             _load("cpu_ms_per_task"),
+            at_rate=_cpu_at_rate,
+        ),
+        "load.cores_for_1000_per_s": Metric(
+            f"cores projected for {TARGET_PER_S:,.0f} tasks/s from the highest sustainable step, all services",
+            "cores",
+            ".1f",
+            "lower",
+            _projected_cores,
+            assumes=ASSUMPTIONS,
         ),
     }
 

@@ -60,6 +60,9 @@ class Needs(_Strict):
     measures: list[Measure] = Field(default_factory=list)
     load_step: str | None = None  # which step of a load sweep the figure comes from
     fault: str | list[str] | None = None  # the fault scenario(s) whose outcomes decide
+    # a claim about failover or high availability: judged only on a run whose stack ran at least this
+    # many instances of the component the fault hit (harness/claims/topology.py)
+    replicas: int | None = Field(default=None, ge=2)
 
     def fault_scenarios(self) -> list[str]:
         return [self.fault] if isinstance(self.fault, str) else list(self.fault or [])
@@ -156,6 +159,8 @@ class Claim(_Strict):
             raise ValueError(f"a {kind} claim needs needs.measures")
         if kind == "fault" and (not needs.fault or not needs.measures):
             raise ValueError("a fault claim needs needs.fault and needs.measures (the fault workloads)")
+        if needs.replicas and kind != "fault":
+            raise ValueError("needs.replicas is for a fault claim (the failing component's instances)")
         if kind == "fault" and not (self.predicate.expect or self.predicate.behaviours):
             raise ValueError("a fault claim needs predicate.expect or predicate.behaviours")
         if kind == "not_measurable" and (needs.measures or needs.fault or needs.load_step):

@@ -94,5 +94,10 @@ def estimate_fields(metric: Metric, est: Estimate, record: RunRecord) -> dict[st
         "value": est.value,
         "interval": est.interval,
         "interval_method": est.method,
-        "conditions": condition_fields(record),
+        "conditions": condition_fields(record) | assumed(metric),
     }
+
+
+def assumed(metric: Metric) -> dict[str, str]:
+    """A projected figure's assumptions, as a condition it holds under."""
+    return {"assumptions": "; ".join(metric.assumes)} if metric.assumes else {}

@@ -3,6 +3,7 @@ pair by Mann-Whitney U over each platform's independent runs."""
 
 from __future__ import annotations
 
+from harness.claims.equal_rate import at_equal_rate, both_conditions
 from harness.claims.evidence import Evidence
 from harness.claims.facts import Facts, Pick, condition_fields
 from harness.claims.metrics import METRICS
@@ -30,10 +31,19 @@ def ranking(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
                 stats={"decides": "a second platform of another claimed level measured"},
             )
         return not_measured(f"needs at least two of {claimed} measured: " + "; ".join(missing.values()))
-    return _ranked(claim, facts, got, missing, claimed)
+    own = _ranked(claim, facts, got, missing, claimed)
+    metric = METRICS[got[next(iter(got))].metric]
+    if metric.at_rate is None:
+        return own
+    return both_conditions(
+        own, at_equal_rate(got, metric), lambda eq: _ranked(claim, facts, eq, {}, claimed, brief=True)
+    )
 
 
-def _ranked(claim: Claim, facts: Facts, got: dict[str, Pick], missing: dict[str, str], claimed: str) -> Outcome:
+def _ranked(
+    claim: Claim, facts: Facts, got: dict[str, Pick], missing: dict[str, str], claimed: str, brief: bool = False
+) -> Outcome:
+    """The ordering over one condition; `brief`: the figures alone (a second condition of the same claim)."""
     pred = claim.predicate
     metric = METRICS[got[next(iter(got))].metric]
     medians = {p: median_over_runs(g.values) for p, g in got.items()}
@@ -41,7 +51,8 @@ def _ranked(claim: Claim, facts: Facts, got: dict[str, Pick], missing: dict[str,
         f"{p} {metric.show(medians[p].value)} ({medians[p].n} run{'s' if medians[p].n > 1 else ''})"
         for p in sorted(got, key=lambda p: medians[p].value)
     )
-    ev += f" (claimed order: {claimed})" + _also_each(claim, got)
+    if not brief:
+        ev += f" (claimed order: {claimed})" + _also_each(claim, got)
     if missing:
         ev += "; not measured: " + ", ".join(missing)
     records = [r for g in got.values() for r in (g.runs or [g.record])]

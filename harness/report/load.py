@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from harness.analysis.load_projection import ASSUMPTIONS, project_sweep  # noqa: E402
 from harness.model.record import LoadResult, LoadStep, RunRecord  # noqa: E402
 from harness.report.charts import save_chart  # noqa: E402
 
@@ -39,7 +40,7 @@ def load_report_context(cells: dict[CellKey, Cell]) -> dict[str, Any]:
         load = record.load
         rows.append(_row(platform, label, workload, record, load))
         steps += [_step_row(platform, label, workload, s) for s in load.steps]
-    return {"load_rows": rows, "load_steps": steps}
+    return {"load_rows": rows, "load_steps": steps, "load_assumptions": list(ASSUMPTIONS)}
 
 
 def _row(platform: str, label: str, workload: str, record: RunRecord, load: LoadResult) -> dict[str, Any]:
@@ -48,9 +49,11 @@ def _row(platform: str, label: str, workload: str, record: RunRecord, load: Load
     needs = []
     if load.cpu_ms_per_task:
         for rate in CLAIMED_RATES:
+            got = project_sweep(load, rate)  # the claims' projection (harness/analysis/load_projection.py)
             needs.append(
                 f"{rate:,} tasks/s at {load.cpu_ms_per_task:.2f} CPU-ms per task needs at least "
                 f"{rate * load.cpu_ms_per_task / 1000:.1f} cores of this kind"
+                + (f" ({got.breakdown()}, from the {got.measured_at_per_s:g} runs/s step)" if got else "")
             )
     return {
         "platform": platform,

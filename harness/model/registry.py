@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.model import paths
 from harness.model.errors import BenchError
+from harness.model.setup_guide import SetupCounts, SetupGuide, setup_counts
 from harness.model.yamlfile import load_yaml_model
 
 METADATA_FILE = "platform.yaml"
@@ -53,6 +54,9 @@ class _PlatformFile(BaseModel):
     # outcome lists them first. Absent: those of the platform it represents (temporal-dev: temporal's).
     recovery_defaults: list[str] | None = None
     chaos_default: bool = False  # the platform `make chaos` interrupts unless told another (one platform only)
+    # What the vendor's own self-hosting guide starts and asks the user to set (harness/model/setup_guide.py).
+    # Absent: that of the platform it represents (temporal-dev: temporal's).
+    setup_guide: SetupGuide | None = None
 
 
 class PlatformInfo(_PlatformFile):
@@ -112,6 +116,21 @@ def recovery_defaults(name: str, root: Path | None = None) -> list[str]:
     if info is not None and info.recovery_defaults is None and info.represents:
         info = known.get(info.represents, info)
     return list(info.recovery_defaults or []) if info is not None else []
+
+
+def setup_guide(name: str, root: Path | None = None) -> SetupGuide | None:
+    """The vendor guide's facts for a platform: its own, else those of the platform it represents;
+    None where there are none (the harness's null, a name not registered)."""
+    info = platforms(root).get(name)
+    if info is not None and info.setup_guide is None and info.represents:
+        info = platforms(root).get(info.represents, info)
+    return info.setup_guide if info is not None else None
+
+
+def setup_counts_by_platform(root: Path | None = None) -> dict[str, SetupCounts]:
+    """Per platform with a guide of its own, in registry order: services, one-shot jobs and required
+    configuration keys, each counted from the guide's lists."""
+    return {n: setup_counts(i.setup_guide) for n, i in platforms(root).items() if i.setup_guide}
 
 
 def chaos_platform(root: Path | None = None) -> str:
@@ -182,6 +201,8 @@ def _inconsistency(info: PlatformInfo) -> str | None:
         return "kind: a seed or reference platform needs native.yaml or compose.yaml beside its platform.yaml"
     if info.seed_matrix and not (info.kind == "seed" and info.represents == info.name):
         return "seed_matrix: only a seed-document platform that represents itself has a column of its own"
+    if info.setup_guide and info.represents != info.name:
+        return "setup_guide: only a platform that represents itself has one (a stand-in inherits its platform's)"
     if info.native_missing and info.has_native:
         return "native_missing: set, but native.yaml exists"
     if not info.native_missing and not info.has_native and not info.in_process:

@@ -3,11 +3,16 @@ maximum and at one offered rate, both needed to decide; "thousands of tasks per 
 stated projection; failover judged only on a topology with a second instance of the failing component."""
 
 import re
+from pathlib import Path
+
+import pytest
 
 from harness import claims
+from harness.claims import evaluate, load
 from harness.claims.topology import instances
 from harness.model.fault_record import FaultOutcome
 from harness.model.record import Repetition, ServiceRef
+from harness.store.cells import claim_cells, claim_series, collect
 
 from .load_factory import rates
 from .record_factory import around, make_record, runs_of
@@ -175,3 +180,23 @@ def test_every_measured_failover_or_ha_claim_needs_replicas():
     rows = [c for c in claims.CLAIMS if c.measurable and words.search(c.quote)]
     assert [c.id for c in rows] == ["temporal-automatic-failover"]
     assert all(c.needs.replicas and c.needs.replicas >= 2 for c in rows)
+
+
+def test_a_setup_ranking_stands_only_where_every_figure_agrees():
+    """Setup complexity (claims.yaml): the vendor guides' services and keys, install size and
+    start -> ready, ranked each; one figure short of runs leaves the whole inconclusive, naming it."""
+    cells, incomplete = collect(Path("results"))
+    if not cells:
+        pytest.skip("no committed results")
+    by_id = {r.id: r for r in evaluate(claim_cells(cells), incomplete, load(), claim_series(cells))}
+    v = by_id["setup-complexity-ranking"]
+    for label in (
+        "the vendor's self-hosting guide starts",
+        "configuration keys",
+        "install footprint",
+        "start -> ready",
+    ):
+        assert label in v.evidence.text, label
+    assert v.evidence.statistic == "the claimed order on each figure; decided only where all agree"
+    if v.verdict == "inconclusive":
+        assert v.evidence.decides.startswith(("the figures disagree", "every decided figure agrees"))

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 from harness.analysis.load_projection import ASSUMPTIONS, TARGET_PER_S, project_sweep, step_at
+from harness.model import registry
 from harness.model.record import ResourceSummaryRow, RunRecord, Spread
+from harness.model.setup_guide import setup_counts
 
 LATENCY = {  # analysis.LATENCY_METRICS, in words short enough for a verdict line
     "submit_to_first_start": "submit -> task start",
@@ -111,6 +113,17 @@ def _setup(field: str, scale: float = 1.0) -> Callable[[RunRecord], Figure | Non
     return read
 
 
+def _guide(count: str) -> Callable[[RunRecord], Figure | None]:
+    """A count of the vendor's self-hosting guide for the run's platform (stacks/<name>/platform.yaml
+    setup_guide): what a user of that guide starts and sets, not what our stack files hold."""
+
+    def read(r: RunRecord) -> Figure | None:
+        guide = registry.setup_guide(r.platform)
+        return None if guide is None else Figure(float(getattr(setup_counts(guide), count)))
+
+    return read
+
+
 def _server_services(r: RunRecord) -> Figure | None:
     services = r.deployment.services
     return Figure(sum(1 for s in services if s.role == "server")) if services else None
@@ -201,6 +214,22 @@ def _setup_metrics() -> dict[str, Metric]:
             "server processes in the recorded deployment", "", ".0f", "lower", _server_services, exact=True
         ),
         "setup.start_to_ready_s": Metric("start -> ready", "s", ".1f", "lower", _setup("start_to_ready_s")),
+        "guide.services": Metric(
+            "long-running services the vendor's self-hosting guide starts (optional ones left out)",
+            "",
+            ".0f",
+            "lower",
+            _guide("essential_services"),
+            exact=True,
+        ),
+        "guide.config_keys": Metric(
+            "configuration keys the vendor's guide has the user set",
+            "",
+            ".0f",
+            "lower",
+            _guide("config_keys"),
+            exact=True,
+        ),
         "setup.ready_to_first_task_s": Metric(
             "ready -> first task", "s", ".1f", "lower", _setup("ready_to_first_task_s")
         ),

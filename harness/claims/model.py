@@ -83,6 +83,9 @@ class Ranking(_Strict):
     levels: dict[str, int]
     focus: str | None = None
     source: Source | None = None  # optional: the ordering is the seed's own claimed levels
+    # further metrics the same order is judged on, on the same workload (claims/dimensions.py): the
+    # claim is decided only where the order comes out the same on needs.measures' metric and every one
+    dimensions: list[str] = Field(default_factory=list)
 
 
 class Ratio(_Strict):
@@ -280,6 +283,7 @@ def _compared(c: Claim) -> list[str]:
 
 def _metrics(c: Claim) -> list[str]:
     names = [m.metric for m in c.needs.measures if m.metric] + list(c.also)
+    names += list(c.predicate.dimensions) if c.predicate.kind == "ranking" else []
     return names + ([e.metric for e in c.predicate.expect] if c.predicate.kind == "fault" else [])
 
 

@@ -3,6 +3,7 @@ pair by Mann-Whitney U over each platform's independent runs."""
 
 from __future__ import annotations
 
+from harness.claims.dimensions import on_each_dimension
 from harness.claims.equal_rate import at_equal_rate, both_conditions
 from harness.claims.evidence import Evidence
 from harness.claims.facts import Facts, Pick, condition_fields
@@ -12,8 +13,10 @@ from harness.claims.outcome import Outcome, estimate_fields, more_runs, not_meas
 from harness.claims.stats import ALPHA, MIN_RUNS, mann_whitney_p, median_over_runs
 
 
-def ranking(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
+def ranking(claim: Claim, facts: Facts, parsed: ClaimsFile) -> Outcome:
     pred = claim.predicate
+    if pred.dimensions:
+        return on_each_dimension(claim, facts, parsed, ranking)
     picks = {p: facts.pick(p, claim.needs.measures, claim.needs.deployment) for p in pred.levels}
     got = {p: g for p, g in picks.items() if g.figure is not None}
     missing = {p: g.missing for p, g in picks.items() if g.figure is None}

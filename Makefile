@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench readme lint test test-unit test-integration harness-bench chaos faults ceiling claims-ci report doctor clean
+.PHONY: install bench readme lint test test-unit test-integration harness-bench chaos faults evidence ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -63,6 +63,17 @@ chaos: install
 FAULTS_ARGS ?=
 faults: install
 	$(BENCH) faults $(if $(PLATFORM),--platform $(PLATFORM)) $(FAULTS_ARGS)
+
+# The evidence behind the claims' verdicts (figures, not a test): every cell a measurable claim in
+# claims/claims.yaml needs, on every platform that runs natively here, run until it has 5 complete runs
+# (a fault cell: 3 fault experiments), counting what results/ holds already, so a stopped campaign resumes
+# where it stopped (harness/campaign/evidence.py); then the report. Commit results/ afterwards.
+# EVIDENCE_ARGS: --dry-run (the plan and its cost), --all-faults (every fault workload on every platform,
+# the fault table's matrix), --min-runs N, --workload W, --no-skip-done. Cost here, estimated from the
+# durations of the runs committed on 2026-12-07: 30 runs, about 1.5 h (with --all-faults 41, about 1.9 h).
+EVIDENCE_ARGS ?=
+evidence: install
+	$(BENCH) evidence $(if $(PLATFORM),--platform $(PLATFORM)) $(EVIDENCE_ARGS)
 
 # The load generator's own ceiling against the null server (figures, not a test): the highest rate
 # per Locust worker process with send lag p99 < 1 ms. Goal >= 10,000/s. LOAD_WORKERS=N for more.

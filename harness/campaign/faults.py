@@ -19,7 +19,8 @@ from harness.analysis.fault_table import fault_report_context
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
 from harness.model.fault_record import FAULT_MEASURES
-from harness.model.record import load_record
+from harness.model.record import RunRecord, load_record
+from harness.model.registry import get as get_platform
 from harness.model.spec import FaultTarget, Workload
 from harness.stack import definition
 from harness.stack.definition import ServiceDef, StackDef
@@ -110,26 +111,51 @@ def plan(platforms: list[str], workloads: list[Workload]) -> list[FaultCell]:
 def already_done(cell: FaultCell, results: Path) -> Path | None:
     """A complete native run of this cell (the workload as it is now, not an older version of it, and
     measured by a harness that measures all a fault outcome holds now) under `results`, if any."""
-    variant = cell.variant or definition.load(cell.platform).default_variant()
-    digest = spec.load(cell.workload).digest()
+    found = cell_runs(cell.platform, cell.workload, cell.variant, complete_runs(results, cell.platform))
+    return found[0][0] if found else None
+
+
+def complete_runs(results: Path, platform: str | None = None) -> list[tuple[Path, RunRecord]]:
+    """Every complete run under `results` (of `platform` only, if named), read once: a campaign matches
+    each of its cells against them. An unreadable run.json is left out (`bench report` names it)."""
+    found = []
     for run_dir in iter_runs(results):
-        if run_dir.parent.name != cell.platform or cell.workload not in run_dir.name:
+        if run_dir.parent.name == "report" or (platform is not None and run_dir.parent.name != platform):
             continue
         try:
             record = load_record(run_dir / "run.json")
         except BenchError:
             continue
-        shape = record.deployment
-        if (
-            record.status == "complete"
-            and record.workload.name == cell.workload
-            and record.workload.hash == digest
-            and shape.backend == "native"
-            and shape.variant == variant
-            and all(r.fault.measures >= FAULT_MEASURES for r in record.repetitions if r.fault is not None)
-        ):
-            return run_dir
-    return None
+        if record.status == "complete":
+            found.append((run_dir, record))
+    return found
+
+
+def stack_variant(platform: str, variant: str | None) -> str:
+    """The variant a run of the platform records: the named one, the stack's default, or "in-process"
+    for a platform without a stack (null)."""
+    if get_platform(platform).in_process:
+        return "in-process"
+    return variant or definition.load(platform).default_variant()
+
+
+def cell_runs(
+    platform: str, workload: str, variant: str | None, runs: list[tuple[Path, RunRecord]]
+) -> list[tuple[Path, RunRecord]]:
+    """The runs among `runs` that count for one cell: native, of the variant, of the workload as it is
+    now (its hash), with every fault outcome measured as this harness measures one."""
+    recorded_variant = stack_variant(platform, variant)
+    digest = spec.load(workload).digest()
+    return [
+        (run_dir, record)
+        for run_dir, record in runs
+        if record.platform == platform
+        and record.workload.name == workload
+        and record.workload.hash == digest
+        and record.deployment.backend == "native"
+        and record.deployment.variant == recorded_variant
+        and all(r.fault.measures >= FAULT_MEASURES for r in record.repetitions if r.fault is not None)
+    ]
 
 
 def table_rows(results: Path) -> list[dict]:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from harness import platforms as registry
 from harness.cli import doctor as doctor_mod
 from harness.cli.common import _docker_probe_once, _ports, _progress, _RichProgress, app, console, out
+from harness.cli.common import render_report as _report
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted, invalid
 from harness.model.paths import RESULTS_DIR
@@ -156,13 +157,6 @@ def faults(
         raise BenchError(f"{len(failures)} fault cell(s) did not complete: {', '.join(failures)}")
 
 
-def _report(results: Path) -> None:
-    from harness.report.render import render  # lazy: matplotlib, jinja2 (seconds)
-
-    md, html = render(results)
-    out.print(f"report: {md}\n        {html}", soft_wrap=True)
-
-
 @app.command()
 def compare(
     old: Path = typer.Argument(..., help="results folder or run folder (A)"),
@@ -208,8 +202,9 @@ def report(results: Path = typer.Option(RESULTS_DIR, help="results folder to rea
     _report(results)
 
 
-# install, list, doctor, up, down: imported here, after the commands above, so `bench --help` lists them after those
-from harness.cli import stacks  # noqa: E402, F401
+# evidence, then install, list, doctor, up, down: imported here, after the commands above, so `bench --help`
+# lists them after those
+from harness.cli import evidence, stacks  # noqa: E402, F401
 
 
 def _reap_orphans() -> None:

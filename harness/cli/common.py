@@ -1,9 +1,10 @@
 """What the `bench` commands share: the typer app they register on, the consoles, progress bars and
-option parsing. harness/cli/app.py and harness/cli/stacks.py both import it (never each other's)."""
+option parsing. harness/cli/app.py, stacks.py and evidence.py import it (never each other's)."""
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -55,6 +56,14 @@ def _progress() -> Progress:
         console=console,
         transient=True,
     )
+
+
+def render_report(results: Path) -> None:
+    """The markdown and HTML report of `results`, and where they are (after a suite or a campaign)."""
+    from harness.report.render import render  # lazy: matplotlib, jinja2 (seconds)
+
+    md, html = render(results)
+    out.print(f"report: {md}\n        {html}", soft_wrap=True)
 
 
 def _docker_probe_once():

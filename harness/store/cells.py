@@ -70,8 +70,8 @@ def collect(results: Path) -> tuple[dict[CellKey, Cell], list[IncompleteRun]]:
     for key, record in latest.items():
         data = load_run(results / record.platform / record.run_id)
         chosen = _summarized(record, data)
-        others = sorted(  # the same workload as run (file and overrides): samples of one figure
-            (r for r in every[key] if r.run_id != record.run_id and r.workload.spec == record.workload.spec),
+        others = sorted(  # the same workload as run (its hash: file and overrides; fields added since leave it alone)
+            (r for r in every[key] if r.run_id != record.run_id and r.workload.hash == record.workload.hash),
             key=lambda r: r.started_at,
             reverse=True,
         )

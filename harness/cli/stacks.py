@@ -20,16 +20,33 @@ from harness.stack.backends import BACKENDS, BackendUnavailable, available, reso
 
 
 @app.command("install")
-def install_cmd(platforms: list[str] = typer.Argument(None, help="default: every registered platform with a stack")):
-    """Obtain each platform's artifacts (Python environment, Go binaries) into the cache, timed."""
+def install_cmd(
+    platforms: list[str] = typer.Argument(None, help="default: every registered platform with a stack"),
+    source: Optional[Path] = typer.Option(
+        None, "--source", help="a source checkout to build from (Kestra, Windmill); one platform only"
+    ),
+):
+    """Obtain each platform's artifacts (Python environment, Go binaries, source builds) into the cache, timed.
+    With no platform named, a source-built platform with neither a cached build nor a checkout is
+    skipped with its reason."""
+    if source is not None and len(platforms or []) != 1:
+        raise BenchError("--source names one platform's checkout: give exactly one platform")
     names = platforms or [p for p in registry.orchestrators() if registry.get(p).has_native]
     for name in names:
         if not registry.get(name).has_native:
             raise BenchError(f"{name} has nothing to install natively (compose stacks pull images at run time)")
+        defn = definition.load(name)
+        if source is not None and defn.install.source is None:
+            raise BenchError(f"{name} is not built from a source checkout: --source does not apply")
+        why = install.cannot_build(defn, source)
+        if why and not platforms:
+            out.print(f"{name}: skipped: {why}", soft_wrap=True)
+            continue
         with _progress() as p:
-            p.add_task(f"installing {name}", total=None)
+            task = p.add_task(f"installing {name}", total=None)
             t = time.monotonic()
-            done = install.platform(definition.load(name))
+            step = lambda text: p.update(task, description=f"installing {name}: {text}")
+            done = install.platform(defn, source, step)
         took = time.monotonic() - t
         out.print(
             f"{name}: {'cached' if done.cached else 'installed'} in {took:.1f}s "

@@ -89,12 +89,23 @@ class GoInstallDef(_Strict):
     requires_go: str  # the module's `go` directive: the oldest toolchain that builds it
 
 
+class SourceBuildDef(_Strict):
+    """A server built from a source checkout outside the repository (harness/stack/source_build.py)."""
+
+    builder: Literal["kestra", "windmill"]  # the module harness/stack/builders/<builder>.py: our recipe
+    version: str  # the upstream release the checkout must hold (a tag or release commit)
+    env_var: str  # where the checkout is named when `--source` is not given, e.g. KESTRA_SOURCE
+    how_to_get: str  # one line: how a user obtains the checkout
+    options: dict[str, Any] = Field(default_factory=dict)  # the builder's own settings (part of the cache key)
+
+
 class InstallDef(_Strict):
     python: list[str] = Field(default_factory=list)  # distributions installed into the platform's environment
     # A requirements lock file with hashes, relative to the stack's folder: the environment is installed
     # from it alone, for a platform whose pins clash with this project's uv.lock (then `python` is empty).
     python_lock: str | None = None
     go: GoInstallDef | None = None
+    source: SourceBuildDef | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "InstallDef":
@@ -183,6 +194,7 @@ class RenderContext:
     env_bin: Path
     pinned_ports: dict[str, int] = field(default_factory=dict)
     go_bin: Path | None = None
+    build_dir: Path | None = None  # a source build's cache entry ({build_dir} in a stack file)
 
     def __post_init__(self):
         self.port = _Lazy(free_port, self.pinned_ports)
@@ -198,6 +210,7 @@ class RenderContext:
                 run_dir=self.run_dir,
                 env_bin=self.env_bin,
                 go_bin=self.go_bin,
+                build_dir=self.build_dir,
                 run_id=self.run_id,
             )
         except (KeyError, AttributeError, IndexError) as err:

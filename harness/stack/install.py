@@ -24,6 +24,9 @@ from pathlib import Path
 
 from harness.model.errors import BenchError
 from harness.model.paths import CACHE_DIR, REPO_ROOT
+from harness.stack import source_build
+from harness.stack.builders import recipe_module
+from harness.stack.source_build import cache_lock, tree_size
 
 MARKER = ".bench-installed.json"
 
@@ -36,28 +39,65 @@ class Installed:
     footprint_bytes: int
     first_install_s: float | None  # how long the uncached install took when it happened
     go_bin: Path | None = None
+    build_dir: Path | None = None  # a source build's cache entry (install.source)
 
     @property
     def bin_dir(self) -> Path:
         return self.env_dir / "bin"
 
 
-def platform(defn) -> Installed:
-    """Everything a stack definition's `install:` names, as one result."""
+def platform(defn, source: Path | None = None, step=lambda text: None) -> Installed:
+    """Everything a stack definition's `install:` names, as one result. `source`: the checkout a
+    source build uses (else its environment variable); step(text) reports a long build's progress."""
     lock = defn.install.python_lock
     env = python_env_from_lock(defn.platform, Path(lock)) if lock else python_env(defn.platform, defn.install.python)
-    if defn.install.go is None:
+    extra = [go_binaries(defn.platform, defn.install.go)] if defn.install.go else []
+    if defn.install.source:
+        extra.append(source_built(defn.platform, defn.install.source, source, step))
+    if not extra:
         return env
-    go = go_binaries(defn.platform, defn.install.go)
-    firsts = [x for x in (env.first_install_s, go.first_install_s) if x is not None]
+    parts = [env, *extra]
+    firsts = [x.first_install_s for x in parts if x.first_install_s is not None]
     return Installed(
         env.env_dir,
-        env.cached and go.cached,
-        {**env.versions, **go.versions},
-        env.footprint_bytes + go.footprint_bytes,
+        all(x.cached for x in parts),
+        {k: v for x in parts for k, v in x.versions.items()},
+        sum(x.footprint_bytes for x in parts),
         sum(firsts) if firsts else None,
-        go_bin=go.bin_dir,
+        go_bin=next((x.go_bin for x in extra if x.go_bin), None),
+        build_dir=next((x.build_dir for x in extra if x.build_dir), None),
     )
+
+
+def _source_key(spec) -> str:
+    recipe = recipe_module(spec.builder)
+    return source_build.recipe_key(spec.model_dump(), recipe.RECIPE, recipe.toolchain())
+
+
+def cannot_build(defn, given: Path | None = None) -> str | None:
+    """Why `bench install` cannot provide this platform here (a source build neither cached nor
+    given a checkout), or None."""
+    spec = defn.install.source
+    if spec is None or source_build.is_built(f"{defn.platform}-{spec.version}", _source_key(spec)):
+        return None
+    try:
+        source_build.source_checkout(defn.platform, given, spec.env_var, spec.how_to_get)
+    except BenchError as err:
+        return str(err)
+    return None
+
+
+def source_built(platform: str, spec, given: Path | None, step) -> Installed:
+    """A server built by our recipe from a source checkout, cached by version, recipe and toolchain:
+    a cached build needs no checkout."""
+    recipe, key = recipe_module(spec.builder), _source_key(spec)
+
+    def build(root: Path) -> dict[str, str]:
+        source = source_build.source_checkout(platform, given, spec.env_var, spec.how_to_get)
+        return recipe.build(spec, source, root, step)
+
+    got = source_build.cached_build(f"{platform}-{spec.version}", key, build)
+    return Installed(got.root, got.cached, got.versions, got.footprint_bytes, got.build_s, build_dir=got.root)
 
 
 def go_version() -> str | None:
@@ -82,10 +122,16 @@ def go_binaries(platform: str, spec) -> Installed:
     root = CACHE_DIR / "go" / f"{platform}-{spec.version}-{key}"
     bin_dir, marker = root / "bin", root / MARKER
     versions = {spec.module: spec.version, "go": have}
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        return Installed(root, True, versions, info["footprint_bytes"], info["install_s"], go_bin=bin_dir)
+    # Under a lock: two installs sharing the cache once broke each other's Go build here.
+    with cache_lock(root.name):
+        if marker.is_file():
+            info = json.loads(marker.read_text())
+            return Installed(root, True, versions, info["footprint_bytes"], info["install_s"], go_bin=bin_dir)
+        return _go_build(spec, have, root, versions)
 
+
+def _go_build(spec, have: str, root: Path, versions: dict[str, str]) -> Installed:
+    bin_dir, marker = root / "bin", root / MARKER
     shutil.rmtree(root, ignore_errors=True)
     build = root / "build"
     build.mkdir(parents=True)
@@ -192,9 +238,15 @@ def _cached_env(env_dir: Path, versions: dict[str, str], fill) -> Installed:
     that fill(python) installs into. The marker is written last: a directory without it is a broken
     earlier attempt, removed first; a failed or interrupted install is removed too."""
     marker = env_dir / MARKER
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        return Installed(env_dir, True, versions, info["footprint_bytes"], info["install_s"])
+    with cache_lock(env_dir.name):
+        if marker.is_file():
+            info = json.loads(marker.read_text())
+            return Installed(env_dir, True, versions, info["footprint_bytes"], info["install_s"])
+        return _fill_env(env_dir, versions, fill)
+
+
+def _fill_env(env_dir: Path, versions: dict[str, str], fill) -> Installed:
+    marker = env_dir / MARKER
     shutil.rmtree(env_dir, ignore_errors=True)
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -243,17 +295,6 @@ def python_env_from_lock(platform: str, lock: Path) -> Installed:
         versions,
         lambda python: _run([uv_bin(), "pip", "sync", "--quiet", "--require-hashes", "--python", python, str(lock)]),
     )
-
-
-def tree_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _run(cmd: list[str], **kw) -> str:

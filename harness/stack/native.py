@@ -172,7 +172,9 @@ class NativeStack(HostStack):
         self.rendered = definition.render(
             self.defn,
             self.variant,
-            definition.RenderContext(self.run_id, self.run_dir, got.bin_dir, self.pinned_ports, go_bin=got.go_bin),
+            definition.RenderContext(
+                self.run_id, self.run_dir, got.bin_dir, self.pinned_ports, go_bin=got.go_bin, build_dir=got.build_dir
+            ),
         )
         yield "install"
 

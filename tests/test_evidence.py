@@ -208,3 +208,13 @@ def test_a_campaign_on_null_resumes_where_it_stopped(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "nothing left to run" in again.stdout
     assert len(list((results / "null").glob("*/run.json"))) == 2
+
+
+def test_claims_about_a_deployment_are_planned_on_the_vendor_production_variant():
+    planned = ev.plan(model.load(), NATIVE, COMMITTED)
+    hatchet = {(c.workload, c.variant): c for c in planned.cells if c.platform == "hatchet"}
+    assert "hatchet-sub-ms" in hatchet["latency-probe", "rabbitmq"].claims  # needs.deployment: production
+    assert all("hatchet-sub-ms" not in c.claims for (_, v), c in hatchet.items() if v != "rabbitmq")
+    # a claim that is not about the deployment stays on the default variant (CPU per task at equal rates)
+    assert ("rate-sweep-noop", None) in hatchet
+    assert all(c.variant is None for c in planned.cells if c.platform == "prefect" and c.unit == "runs")

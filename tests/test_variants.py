@@ -98,6 +98,9 @@ def test_a_variant_naming_no_service_is_refused():
 @pytest.mark.parametrize("platform,variant", list(_variants(shaped=True)))
 def test_variant_runs(tmp_path, platform, variant, run_processes):
     require_runnable(platform)
+    missing = [n.package for n in definition.load(platform).variants[variant].system if not Path(n.path).exists()]
+    if missing:  # .ci/run installs them; elsewhere the run would stop with the same advice
+        pytest.skip(f"{platform} variant {variant} needs Debian packages {', '.join(missing)} (apt-get install)")
     path = run(
         RunOptions(
             platform,
@@ -117,3 +120,10 @@ def test_variant_runs(tmp_path, platform, variant, run_processes):
         database = [p for p in run_processes if p.name == "postgres"]  # what this run started, by pid
         assert database, "the run recorded no postgres process"
         assert not leftovers(database), "postgres left running"
+    if variant == "rabbitmq":  # Hatchet's production shape: the broker is the run's own, and stops with it
+        assert doc["deployment"]["vendor_production"] is True
+        assert {"epmd", "rabbitmq"} <= set(doc["setup"]["services_ready_s"])
+        assert {"epmd", "rabbitmq"} <= set(res.loc[res["role"] == "queue", "service"])
+        broker = [p for p in run_processes if p.name in ("epmd", "rabbitmq")]
+        assert broker, "the run recorded no broker process"
+        assert not leftovers(broker), "the broker (epmd or the Erlang VM) left running"

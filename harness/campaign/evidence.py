@@ -26,8 +26,10 @@ from harness.claims.model import Claim, ClaimsFile
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
 from harness.model.record import RunRecord, load_record
+from harness.model.registry import get as get_platform
 from harness.model.registry import platforms as registered
 from harness.model.spec import Workload
+from harness.stack import definition
 
 MIN_RUNS = 5  # issue 21: fewer than 5 runs of a continuous figure is inconclusive
 MIN_EXPERIMENTS = 3  # issue 21: at least 3 experiments per fault cell
@@ -154,9 +156,33 @@ def plan(
     runs = fc.complete_runs(results)
     here = sorted((key for key in wanted if key[0] in runnable), key=lambda key: _order(key, runnable))
     cells = [
-        _cell(platform, workload, tuple(wanted[platform, workload]), runs, needs, claims) for platform, workload in here
+        cell
+        for platform, workload in here
+        for cell in _cells_for(platform, workload, tuple(wanted[platform, workload]), runs, needs, claims)
     ]
     return EvidencePlan(cells, left_out)
+
+
+def _cells_for(platform: str, workload: str, ids: tuple[str, ...], runs, needs: Needs, claims: ClaimsFile):
+    """The cell on the default variant; the claims about how a platform is deployed on the variant its
+    vendor documents for production instead, where the stack has one (they are judged on its runs)."""
+    by_id = {c.id: c for c in claims.claims}
+    production = tuple(i for i in ids if i in by_id and by_id[i].needs.deployment == "production")
+    variant = _production_variant(platform) if production and workload in spec.available() else None
+    if variant is None or spec.load(workload).fault is not None:
+        return [_cell(platform, workload, ids, runs, needs, claims)]
+    rest = tuple(i for i in ids if i not in production)
+    return [
+        *([_cell(platform, workload, rest, runs, needs, claims)] if rest else []),
+        _cell(platform, workload, production, runs, needs, claims, variant),
+    ]
+
+
+def _production_variant(platform: str) -> str | None:
+    if get_platform(platform).in_process or not get_platform(platform).has_native:
+        return None
+    variants = definition.load(platform).variants
+    return next((name for name, v in variants.items() if v.vendor_production), None)
 
 
 def _order(key: tuple[str, str], runnable: list[str]) -> tuple:
@@ -179,12 +205,16 @@ def _cell(
     runs: list[tuple[Path, RunRecord]],
     needs: Needs,
     claims: ClaimsFile,
+    variant: str | None = None,
 ) -> EvidenceCell:
     if workload not in spec.available():
         why = claims.planned_workloads.get(workload, "no such file")
         return EvidenceCell(platform, workload, None, ids, skipped=f"workloads/{workload}.yaml not written yet ({why})")
     wl = spec.load(workload)
-    variant, skipped = _variant(platform, wl)
+    if variant is None:
+        variant, skipped = _variant(platform, wl)
+    else:
+        skipped = None
     unit: Unit = "experiments" if wl.fault is not None else "runs"
     required = needs.min_experiments if wl.fault is not None else needs.min_runs
     if skipped:

@@ -77,6 +77,9 @@ class DeploymentShape(_Model):
     # Whether this was the stack's default variant, for choosing one run per platform in the
     # claims. None: the stack has no variants (compose, external), or the record predates this.
     default_variant: bool | None = None
+    # Whether this was the variant the vendor's guide documents for production (claims about how a
+    # platform is deployed prefer such runs). None: not a native variant, or the record predates this.
+    vendor_production: bool | None = None
 
 
 class Setting(_Model):

@@ -126,6 +126,7 @@ def _new_record(opts: RunOptions, run_id: str, stack: Stack, wait_poll_s: float 
             variant=shape.variant,
             description=shape.description,
             default_variant=shape.default_variant,
+            vendor_production=shape.vendor_production,
         ),
         wait_poll_s=wait_poll_s,
     )

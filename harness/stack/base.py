@@ -54,6 +54,7 @@ class Shape:
     variant: str
     description: str
     default_variant: bool | None = None  # native: whether this is the stack's default variant
+    vendor_production: bool | None = None  # native: the variant the vendor documents for production
 
 
 class FaultUnsupported(BenchError):

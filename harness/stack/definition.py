@@ -69,9 +69,20 @@ class FileDef(_Strict):
     content: str
 
 
+class SystemNeed(_Strict):
+    """A program a variant runs from the machine's own packages, and the package that provides it."""
+
+    path: str
+    package: str  # the Debian package: `apt-get install <package>`
+
+
 class VariantDef(_Strict):
     default: bool = False
+    # The configuration the vendor's own guide documents for production; claims about how a platform
+    # is deployed (needs.deployment: production) are judged on its runs where there are any.
+    vendor_production: bool = False
     description: str = ""
+    system: list[SystemNeed] = Field(default_factory=list)
     env: dict[str, dict[str, str]] = Field(default_factory=dict)  # service -> extra env
     args: dict[str, list[str]] = Field(default_factory=dict)  # service -> arguments appended to its command
     files: list[FileDef] = Field(default_factory=list)  # written after the stack's; a file at the same path replaces it

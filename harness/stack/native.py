@@ -157,6 +157,12 @@ class NativeStack(HostStack):
         self.rendered: definition.RenderedStack | None = None
 
     def prepare(self) -> Iterator[str]:
+        missing = [n for n in self.defn.variants[self.variant].system if not Path(n.path).exists()]
+        if missing:
+            raise BenchError(
+                f"{self.defn.platform} variant {self.variant} needs {', '.join(n.path for n in missing)}: "
+                f"apt-get install {' '.join(sorted({n.package for n in missing}))}"
+            )
         got = install.platform(self.defn)
         footprint = got.footprint_bytes
         if self._uses_postgres():
@@ -228,8 +234,9 @@ class NativeStack(HostStack):
             self.defn.deployment,
             "native",
             self.variant,
-            self.defn.description,
+            self.defn.variants[self.variant].description or self.defn.description,
             default_variant=self.variant == self.defn.default_variant(),
+            vendor_production=self.defn.variants[self.variant].vendor_production,
         )
 
     def _uses_postgres(self) -> bool:

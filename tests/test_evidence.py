@@ -217,4 +217,5 @@ def test_claims_about_a_deployment_are_planned_on_the_vendor_production_variant(
     assert all("hatchet-sub-ms" not in c.claims for (_, v), c in hatchet.items() if v != "rabbitmq")
     # a claim that is not about the deployment stays on the default variant (CPU per task at equal rates)
     assert ("rate-sweep-noop", None) in hatchet
-    assert all(c.variant is None for c in planned.cells if c.platform == "prefect" and c.unit == "runs")
+    prefect = {(c.workload, c.variant) for c in planned.cells if c.platform == "prefect"}
+    assert ("idle-60s", "postgres") in prefect and ("rate-sweep-noop", None) in prefect  # memory ranking vs CPU

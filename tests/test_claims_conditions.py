@@ -119,12 +119,12 @@ def test_a_sweep_that_sustained_nothing_projects_nothing():
 
 
 # -- failover on one instance ----------------------------------------------------------------------
-def restart_runs(services, n=2):
+def restart_runs(services, n=2, hits=("frontend", "history", "frontend", "history")):
     def build(_):
         r = make_record("temporal", "temporal-restart", "fault-server-restart", kind="production", status="complete")
         reps = [
             Repetition(repetition=i, phase=f"rep-{i}", warmup=False, status="ok", fault=restart(svc))
-            for i, svc in enumerate(("frontend", "history", "frontend", "history"), 1)
+            for i, svc in enumerate(hits, 1)
         ]
         shape = r.deployment.model_copy(update={"services": [ServiceRef(name=s, role="server") for s in services]})
         return r.model_copy(update={"repetitions": reps, "deployment": shape})
@@ -162,9 +162,17 @@ def test_failover_on_replicas_is_decided_as_any_fault_claim():
     assert v.verdict == "supported" and "topology" not in v.evidence.conditions
 
 
+def test_failover_on_the_replicated_variant_counts_each_hit_replica_as_its_component():
+    # stacks/temporal replicated: the fault's targets in turn are frontend-1, frontend-2, history, history-2
+    both = ["postgres", "frontend-lb", "frontend-1", "frontend-2", "history", "history-2", "system-worker"]
+    hits = ("frontend-1", "frontend-2", "history", "history-2")
+    v = judged(restart_runs(both, hits=hits))["temporal-automatic-failover"]
+    assert v.verdict == "supported" and "topology" not in v.evidence.conditions, v.evidence.text
+
+
 def test_instances_count_replica_suffixes_but_not_other_services():
     r = make_record("temporal", kind="production")
-    names = ["history", "history-2", "history_b", "historyx", "history-scanner-worker", "frontend"]
+    names = ["history", "history-2", "history-3", "historyx", "history-scanner-worker", "frontend-1", "frontend-2"]
     r = r.model_copy(
         update={
             "deployment": r.deployment.model_copy(
@@ -172,7 +180,8 @@ def test_instances_count_replica_suffixes_but_not_other_services():
             )
         }
     )
-    assert instances(r, "history") == 3 and instances(r, "frontend") == 1 and instances(r, "matching") == 0
+    assert instances(r, "history") == 3 and instances(r, "frontend") == 2 and instances(r, "matching") == 0
+    assert instances(r, "frontend-1") == 2  # a hit replica counts as its component
 
 
 def test_every_measured_failover_or_ha_claim_needs_replicas():

@@ -48,3 +48,12 @@ def test_without_a_production_run_a_production_claim_falls_back_to_the_default()
     cells = {k: c for k, c in _cells().items() if "rabbitmq" not in k[1]}
     facts = Facts(claim_cells(cells), series=claim_series(cells))
     assert facts.find("hatchet", "latency-probe", "production").record.deployment.variant == "postgres"
+
+
+def test_the_command_that_would_add_a_run_names_the_variant_it_adds_to():
+    cells = _cells()
+    facts = Facts(claim_cells(cells), series=claim_series(cells))
+    found = facts.find("hatchet", "latency-probe", "production")
+    assert facts.command("hatchet", "latency-probe", found.record).endswith("WORKLOAD=latency-probe VARIANT=rabbitmq`")
+    default = facts.find("hatchet", "latency-probe", "any").record
+    assert "VARIANT" not in facts.command("hatchet", "latency-probe", default)

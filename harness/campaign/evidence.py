@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -23,6 +24,7 @@ from typing import Callable, Literal
 from harness.campaign import faults as fc
 from harness.claims.metrics import fault_outcomes
 from harness.claims.model import Claim, ClaimsFile
+from harness.claims.topology import component
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
 from harness.model.record import RunRecord, load_record
@@ -167,15 +169,34 @@ def _cells_for(platform: str, workload: str, ids: tuple[str, ...], runs, needs: 
     """The cell on the default variant; the claims about how a platform is deployed on the variant its
     vendor documents for production instead, where the stack has one (they are judged on its runs)."""
     by_id = {c.id: c for c in claims.claims}
-    production = tuple(i for i in ids if i in by_id and by_id[i].needs.deployment == "production")
-    variant = _production_variant(platform) if production and workload in spec.available() else None
-    if variant is None or spec.load(workload).fault is not None:
+    if workload not in spec.available():
         return [_cell(platform, workload, ids, runs, needs, claims)]
-    rest = tuple(i for i in ids if i not in production)
+    if spec.load(workload).fault is not None:  # failover claims: on a variant with replicas of the target
+        special = tuple(i for i in ids if i in by_id and by_id[i].needs.replicas)
+        variant = _replicated_variant(platform, max((by_id[i].needs.replicas for i in special), default=2))
+    else:
+        special = tuple(i for i in ids if i in by_id and by_id[i].needs.deployment == "production")
+        variant = _production_variant(platform)
+    if not special or variant is None:
+        return [_cell(platform, workload, ids, runs, needs, claims)]
+    rest = tuple(i for i in ids if i not in special)
     return [
         *([_cell(platform, workload, rest, runs, needs, claims)] if rest else []),
-        _cell(platform, workload, production, runs, needs, claims, variant),
+        _cell(platform, workload, special, runs, needs, claims, variant),
     ]
+
+
+def _replicated_variant(platform: str, replicas: int) -> str | None:
+    """The first variant that runs some server component as `replicas` or more instances."""
+    if get_platform(platform).in_process or not get_platform(platform).has_native:
+        return None
+    d = definition.load(platform)
+    for name in d.variants:
+        servers = [s.name for s in d.services if s.role == "server" and (s.variants is None or name in s.variants)]
+        counts = Counter(component(n) for n in servers)
+        if counts and max(counts.values()) >= replicas:
+            return name
+    return None
 
 
 def _production_variant(platform: str) -> str | None:

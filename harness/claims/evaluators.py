@@ -47,7 +47,7 @@ def _threshold_one(claim: Claim, facts: Facts, platform: str) -> Outcome:
         out.evidence += dev_note(platform, got.record)
         out.stats["decides"] = f"a run of a production-shaped {platform} stack"
     elif not enough:
-        out.stats["decides"] = more_runs(facts, got.record.platform, got.workload, est.n)
+        out.stats["decides"] = more_runs(facts, got.record, got.workload, est.n)
     elif side == "holds":
         out.verdict = "supported"
     elif side == "fails" and got.figure.lower_bound and pred.op in (">", ">="):
@@ -101,7 +101,7 @@ def ratio(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
         out.stats["decides"] = "runs of production-shaped stacks"
     elif short:
         out.stats["decides"] = "; ".join(
-            more_runs(facts, g.record.platform, g.workload, len(g.values)) for _, g in short
+            more_runs(facts, g.record, g.workload, len(g.values)) for _, g in short
         )
     elif side is not None:
         out.verdict = "supported" if side == "holds" else "contradicted"

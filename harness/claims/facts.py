@@ -3,11 +3,12 @@ deployment that run recorded, and when there is none, exactly what is missing an
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
 from harness.claims.metrics import METRICS, Figure, idle_rows
-from harness.model.record import LatencySummary, RunRecord, Summary
+from harness.model.record import LatencySummary, RunRecord, Summary, component_of
 from harness.model.registry import platforms
 from harness.model.registry import seed_platforms as registered
 from harness.model.spec import available
@@ -83,11 +84,10 @@ class Facts:
         ]:
             if key not in latest or run.run_id > latest[key].run_id:  # run ids begin with their UTC start
                 latest[key] = run
-        # runs of the variant the vendor documents for production, where measured (store/cells.ClaimSeries)
-        self.production = {
-            k: runs
-            for k, rs in getattr(series, "production", {}).items()
-            if (runs := [r for r in rs if r.status == "complete"])
+        # the runs of every stack each (platform, workload) was measured on (store/cells.ClaimSeries)
+        self.variants = {
+            k: [runs for rs in cells_runs if (runs := [r for r in rs if r.status == "complete"])]
+            for k, cells_runs in getattr(series, "variants", {}).items()
         }
         self.failed = {k: f"run {r.run_id} {r.status}" + (f": {r.error}" if r.error else "") for k, r in latest.items()}
         self.registry = platforms()
@@ -126,15 +126,29 @@ class Facts:
         """Registered stacks that stand for a seed platform (temporal-dev for temporal)."""
         return [n for n, i in self.registry.items() if i.represents == platform and n != platform]
 
-    def find(self, platform: str, workload: str, deployment: str) -> Found:
+    def special(self, platform: str, workload: str, deployment: str, replicas: int | None) -> list[RunRecord]:
+        """The runs a claim is judged on in preference to the default variant's: for a claim about
+        failover, those of a stack with `replicas` instances of some server component; for one about a
+        deployment, those of the variant the vendor documents for production. The newest such cell."""
+
+        def fits(r: RunRecord) -> bool:
+            if replicas:
+                servers = Counter(component_of(s.name) for s in r.deployment.services if s.role == "server")
+                return bool(servers) and max(servers.values()) >= replicas
+            return deployment == "production" and bool(r.deployment.vendor_production)
+
+        cells = [runs for runs in self.variants.get((platform, workload), []) if fits(runs[0])]
+        return max(cells, key=lambda runs: runs[0].started_at, default=[])
+
+    def find(self, platform: str, workload: str, deployment: str, replicas: int | None = None) -> Found:
         """The platform's own run; for a claim that is not about a deployment, else a stand-in's.
         A claim about a deployment is never judged on a stand-in, and a run that recorded a
         development server is returned marked, so the claim says it cannot decide."""
         if platform not in self.registry:
             why = self.planned_platforms.get(platform, "not registered")
             return Found(None, f"{platform} is not a platform of this harness yet ({why})")
-        if deployment == "production" and (platform, workload) in self.production:
-            runs = self.production[(platform, workload)]
+        runs = self.special(platform, workload, deployment, replicas)
+        if runs:
             return Found(runs[0], runs=tuple(runs))
         record = self.get(platform, workload)
         if record is not None:
@@ -192,12 +206,15 @@ class Facts:
             return own
         return [r for (p, _), runs in self.series.items() if p in self.stand_ins(platform) for r in runs]
 
-    def command(self, platform: str, workload: str) -> str:
-        """The command that would measure it, and what it needs first."""
+    def command(self, platform: str, workload: str, like: RunRecord | None = None) -> str:
+        """The command that would measure it (on the stack variant of `like`, a run it would add to),
+        and what it needs first."""
         info = self.registry.get(platform)
         if info is None:
             return f"add the platform ({self.planned_platforms.get(platform, 'not registered')})"
         cmd = f"make bench PLATFORM={platform} WORKLOAD={workload}"
+        if like is not None and like.deployment.backend == "native" and like.deployment.default_variant is False:
+            cmd += f" VARIANT={like.deployment.variant}"
         needs = []
         if not info.has_native and info.has_compose:
             cmd += " BACKEND=compose"

@@ -74,7 +74,7 @@ def _decided(held: int, n: int, min_share: float) -> str:
 def _fault_one(claim: Claim, facts: Facts, platform: str, workload: str) -> Outcome:
     pred, scenarios = claim.predicate, claim.needs.fault_scenarios()
     scenario = " or ".join(scenarios)
-    found = facts.find(platform, workload, claim.needs.deployment)
+    found = facts.find(platform, workload, claim.needs.deployment, claim.needs.replicas)
     if found.record is None:
         return not_measured(f"fault scenario {scenario}: {found.problem}")
     runs = list(found.runs or (found.record,))
@@ -134,7 +134,7 @@ def _verdict(out: Outcome, found: Any, held_in: dict[str, int], n: int, min_shar
         held = min(held_in.values())
         more = experiments_to_decide(held, n, min_share)
         out.stats["decides"] = (
-            f"{more} more experiment(s) coming out as most have: {facts.command(platform, workload)}"
+            f"{more} more experiment(s) coming out as most have: {facts.command(platform, workload, found.record)}"
             if more is not None
             else "more experiments"
         )

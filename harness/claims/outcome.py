@@ -81,10 +81,10 @@ def over_runs(metric: Metric, est: Estimate) -> str:
     return text
 
 
-def more_runs(facts: Facts, platform: str, workload: str, n: int) -> str:
-    need = runs_needed(n)
+def more_runs(facts: Facts, record: RunRecord, workload: str, n: int) -> str:
+    need, platform = runs_needed(n), record.platform
     runs = f"run{'s' if need > 1 else ''}"
-    return f"needs {need} more {runs} of {platform} ({workload}): {facts.command(platform, workload)}"
+    return f"needs {need} more {runs} of {platform} ({workload}): {facts.command(platform, workload, record)}"
 
 
 def estimate_fields(metric: Metric, est: Estimate, record: RunRecord) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def _ranked(
         out.evidence += "; out of order: " + ", ".join(f"{a} not below {b}{_p(p_values, a, b)}" for a, b in wrong)
     elif short:
         out.stats["decides"] = "; ".join(
-            more_runs(facts, got[p].record.platform, got[p].workload, len(got[p].values)) for p in short
+            more_runs(facts, got[p].record, got[p].workload, len(got[p].values)) for p in short
         )
     elif undecided:
         out.evidence += "; not significant: " + ", ".join(f"{a} vs {b}{_p(p_values, a, b)}" for a, b in undecided)

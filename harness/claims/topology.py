@@ -5,26 +5,27 @@ the verdict is inconclusive, the measured figures kept in its evidence."""
 
 from __future__ import annotations
 
-import re
-
 from harness.claims.metrics import fault_outcomes
 from harness.claims.model import Claim
 from harness.claims.outcome import Outcome
-from harness.model.record import RunRecord
+from harness.model.record import RunRecord, component_of
 
 UNDECIDED = ("not measured", "not measurable", "error")  # nothing measured to re-judge
 
 
-def instances(record: RunRecord, component: str) -> int:
-    """Services of the run's recorded deployment that are instances of `component`: its own name, or
-    the name with a replica suffix ('history', 'history-2', 'history_b')."""
-    same = re.compile(rf"^{re.escape(component)}([-_][0-9a-z]+)?$")
-    return sum(1 for s in record.deployment.services if same.match(s.name))
+component = component_of  # the component a service is an instance of (model/record.py)
+
+
+def instances(record: RunRecord, name: str) -> int:
+    """Services of the run's recorded deployment that are instances of the component `name`: its own
+    name, or the name with a replica suffix ('history', 'history-2'; 'frontend-1', 'frontend-2')."""
+    return sum(1 for s in record.deployment.services if component(s.name) == component(name))
 
 
 def hit_components(records: list[RunRecord]) -> list[str]:
-    """The components the fault experiments hit (by service name, else role), each once."""
-    hit = (o.service or o.role for r in records for o in fault_outcomes(r))
+    """The components the fault experiments hit (by service name without a replica suffix, else role),
+    each once."""
+    hit = (component(o.service) if o.service else o.role for r in records for o in fault_outcomes(r))
     return list(dict.fromkeys(c for c in hit if c))
 
 

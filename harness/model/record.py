@@ -9,6 +9,7 @@ refused by name, and a malformed file gets one line naming the file and the fiel
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,9 +62,17 @@ class WorkloadRef(_Model):
     spec: dict[str, Any]  # the workload as run (after --runs/--repetitions overrides)
 
 
+REPLICA_SUFFIX = re.compile(r"-[0-9]+$")  # a replica's suffix: 'history-2', 'frontend-1'
+
+
+def component_of(service: str) -> str:
+    """The component a service is an instance of: its name without a replica suffix."""
+    return REPLICA_SUFFIX.sub("", service)
+
+
 class ServiceRef(_Model):
     name: str
-    role: str  # server | database | queue | worker | oneshot | unrecorded
+    role: str  # server | database | queue | worker | oneshot | balancer | unrecorded
 
 
 class DeploymentShape(_Model):

@@ -96,29 +96,27 @@ def stack_label(record: RunRecord) -> str:
 
 class ClaimSeries(dict):
     """(platform, workload) -> every run behind the run claim_cells chose, newest first (the chosen one
-    first); and `production`: the same for the runs of a variant the vendor's guide documents for
-    production (vendor_production in the run's record), where one was measured. Claims about how a
-    platform is deployed are judged on those (claims/facts.py)."""
+    first); and `variants`: the runs of every stack the (platform, workload) was measured on, one list
+    per cell, newest first. Claims about how a platform is deployed are judged on a variant the
+    vendor documents for production, claims about failover on one with replicas (claims/facts.py)."""
 
-    def __init__(self, chosen: dict, production: dict[tuple[str, str], list[RunRecord]]):
+    def __init__(self, chosen: dict, variants: dict[tuple[str, str], list[list[RunRecord]]]):
         super().__init__(chosen)
-        self.production = production
+        self.variants = variants
 
 
 def claim_series(cells: dict[CellKey, Cell]) -> ClaimSeries:
     """For claims: every run behind the run claim_cells chose, newest first (the chosen one first)."""
     chosen = claim_cells(cells)
-    production: dict[tuple[str, str], list[RunRecord]] = {}
+    variants: dict[tuple[str, str], list[list[RunRecord]]] = {}
     for (platform, _, workload), cell in cells.items():
-        best = production.get((platform, workload))
-        if cell.record.deployment.vendor_production and (best is None or cell.record.started_at > best[0].started_at):
-            production[(platform, workload)] = cell.runs or [cell.record]
+        variants.setdefault((platform, workload), []).append(cell.runs or [cell.record])
     return ClaimSeries(
         {
             key: next(c.runs or [c.record] for (p, _, w), c in cells.items() if (p, w) == key and c.record is r)
             for key, r in chosen.items()
         },
-        production,
+        variants,
     )
 
 

@@ -6,7 +6,7 @@ BACKEND ?=
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 BENCH = .venv/bin/bench
 
-.PHONY: install bench readme lint test test-unit test-integration harness-bench chaos faults evidence ceiling claims-ci report doctor clean
+.PHONY: install bench readme docs docs-figures lint test test-unit test-integration harness-bench chaos faults evidence ceiling claims-ci report doctor clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -37,7 +37,7 @@ lint: install
 	.venv/bin/ruff format --check harness tests
 	.venv/bin/lint-imports --no-cache
 
-test: lint
+test: lint docs
 	$(PYTEST)
 
 test-unit: lint
@@ -69,8 +69,8 @@ faults: install
 # (a fault cell: 3 fault experiments), counting what results/ holds already, so a stopped campaign resumes
 # where it stopped (harness/campaign/evidence.py); then the report. Commit results/ afterwards.
 # EVIDENCE_ARGS: --dry-run (the plan and its cost), --all-faults (every fault workload on every platform,
-# the fault table's matrix), --min-runs N, --workload W, --no-skip-done. Cost here, estimated from the
-# durations of the runs committed on 2026-12-07: 30 runs, about 1.5 h (with --all-faults 41, about 1.9 h).
+# the fault table's matrix), --min-runs N, --workload W, --no-skip-done. What it would run and cost here:
+# `bench evidence --dry-run` (estimated from the durations of the committed runs).
 EVIDENCE_ARGS ?=
 evidence: install
 	$(BENCH) evidence $(if $(PLATFORM),--platform $(PLATFORM)) $(EVIDENCE_ARGS)
@@ -93,12 +93,25 @@ claims-ci: install
 report: install
 	$(BENCH) report
 
-# The README's generated blocks (claim counts) from results/ and claims/claims.yaml.
-readme: install
-	.venv/bin/python -m harness.tools.readme_figures
+# Every generated block of README.md and docs/ (counts, tables, platform pages) from results/,
+# claims/claims.yaml, stacks/ and workloads/ (tests/test_docs_figures.py fails when one is stale).
+docs-figures: install
+	.venv/bin/python -m harness.tools.docs_figures
+readme: docs-figures
+
+# The docs site (mkdocs-material) into site/; --strict: a broken link or page fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet -d site
 
 doctor: install
 	$(BENCH) doctor
+
+# Windmill from source (about 45 min cold on 2 cores, instant once cached): WINDMILL_SOURCE names a
+# checkout at its release commit, WINDMILL_DEPS a folder of its git dependencies (stacks/windmill/README.md).
+.PHONY: windmill
+windmill: install
+	$(if $(WINDMILL_SOURCE),,$(error set WINDMILL_SOURCE to a Windmill checkout (stacks/windmill/README.md)))
+	$(BENCH) install windmill --source "$(WINDMILL_SOURCE)"
 
 clean:
 	rm -rf .venv .venv-tools .bench

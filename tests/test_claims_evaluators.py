@@ -291,13 +291,14 @@ def test_bench_claims_prints_the_table_and_the_counts(tmp_path, claims_file):
     args = ["claims", "--results", str(tmp_path), "--claims-file", str(claims_file)]
     done = runner.invoke(app, args, catch_exceptions=False)
     assert done.exit_code == 0
-    assert "10 claims in the document, 9 measurable, 0 with a verdict (9 not measured, 1 not measurable)" in done.output
+    summary = "10 claims in the document, 9 measurable, 0 with a verdict (9 not measured, 1 not measurable)"
+    assert summary in " ".join(done.output.split())  # the summary folds at 80 columns
     doc = json.loads(runner.invoke(app, [*args, "--format", "json"]).output)
     assert doc["counts"]["measurable"] == 9 and doc["claims"][0]["id"] == "tp"
     md = runner.invoke(app, [*args, "--format", "markdown"]).output
     assert "| thousands per second (tp) | hatchet | **not measured** " in md
     bad = runner.invoke(app, [*args, "--format", "html"])
-    assert isinstance(bad.exception, BenchError) and "--format: 'html' is not one of" in str(bad.exception)
+    assert bad.exit_code == 2  # a usage error, refused before any work
 
 
 def test_bench_claims_exits_non_zero_naming_a_claim_it_could_not_evaluate(tmp_path, claims_file, monkeypatch):

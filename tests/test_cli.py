@@ -71,8 +71,19 @@ def test_run_list_report_on_null(tmp_path):
 
 
 def test_report_without_results_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
     done = bench("report", "--results", str(tmp_path / "empty"), results=tmp_path)
     assert done.returncode == 1 and "no complete runs" in one_error_line(done)
+
+
+@pytest.mark.parametrize("command", ["report", "claims"])
+def test_a_path_that_is_not_a_results_folder_is_one_line_worded_alike(tmp_path, command):
+    missing = bench(command, "--results", str(tmp_path / "nope"), results=tmp_path)
+    assert missing.returncode == 1 and one_error_line(missing) == f"error: {tmp_path / 'nope'}: no such results folder"
+    platform = REPO / "results" / "temporal"  # one platform's runs, not a results folder
+    done = bench(command, "--results", str(platform), results=tmp_path)
+    assert done.returncode == 1
+    assert one_error_line(done).startswith(f"error: {platform}: not a results folder but one platform's runs")
 
 
 def test_doctor_names_what_each_platform_needs(tmp_path):
@@ -91,7 +102,7 @@ def test_doctor_names_what_each_platform_needs(tmp_path):
             "(see `bench run --help`)",
         ),
         (["run", "null"], "error: Missing argument 'workload'. (see `bench run --help`)"),
-        (["list", "--bogus"], "error: No such option: --bogus (see `bench list --help`)"),
+        (["list", "--bogus"], "error: No such option: --bogus (Possible options: --long) (see `bench list --help`)"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):

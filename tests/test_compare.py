@@ -8,6 +8,7 @@ import pytest
 from harness.analysis import runs as analysis
 from harness.model.engine import EngineTask, EngineWorkflow, WorkflowRequest
 from harness.model.errors import BenchError
+from harness.model.paths import REPO_ROOT
 from harness.model.record import Machine, MachineState, Setup
 from harness.model.spec import TaskSpec, Workload
 from harness.report import compare, compare_render
@@ -160,7 +161,11 @@ def test_fail_on_regression_exits_3_with_one_line(tmp_path):
 def test_bad_input_is_one_line(tmp_path):
     done = bench("compare", str(tmp_path / "nothing"), str(tmp_path / "nothing"), results=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip() == f"error: {tmp_path / 'nothing'}: not a results folder or a run folder"
+    assert done.stderr.strip() == f"error: {tmp_path / 'nothing'}: no such results folder"
+    platform_folder = write_chain_run(tmp_path / "res1").parent
+    done = bench("compare", str(platform_folder), str(platform_folder), results=tmp_path)
+    assert done.returncode == 1 and "not a results folder but one platform's runs" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     (tmp_path / "empty").mkdir()
     with pytest.raises(BenchError, match="no complete run to compare"):
         compare.load_set(tmp_path / "empty")
@@ -276,3 +281,37 @@ def test_repetitions_on_a_busy_machine_are_counted_per_side(tmp_path):
     (run / "run.json").write_text(json.dumps(doc))
     cell = compare.compare_paths(tmp_path / "old", tmp_path / "new").cells[0]
     assert (cell.busy_a, cell.busy_b) == ("not probed", "2 of 5")
+
+
+def _committed_run(platform: str, workload: str):
+    """The first complete committed run of platform/workload (results/ as the repository holds it)."""
+    for run_json in sorted((REPO_ROOT / "results" / platform).glob(f"*-{workload}-*/run.json")):
+        doc = json.loads(run_json.read_text())
+        if doc["status"] == "complete":
+            return run_json.parent, doc
+    pytest.skip(f"no complete committed {platform}/{workload} run")
+
+
+def test_a_temporal_run_against_a_temporal_dev_run_names_each_side_from_its_own_record():
+    (dir_a, doc_a), (dir_b, doc_b) = _committed_run("temporal", "idle-60s"), _committed_run("temporal-dev", "idle-60s")
+    comp = compare.compare_paths(dir_a, dir_b)
+    [side] = comp.platforms
+    assert (side.platform, side.platform_b) == ("temporal", "temporal-dev")
+    assert side.side_a == f"temporal (native, default variant {doc_a['deployment']['variant']})"
+    assert side.side_b == f"temporal-dev (native, default variant {doc_b['deployment']['variant']})"
+    # every version side B records is found on side B: alike, or differing with B's value, never "–"
+    shown = side.versions + side.versions_same
+    for name, version in doc_b["versions"].items():
+        assert any(
+            line.startswith(f"{name} ") and (line.endswith(f"-> {version}") or line == f"{name} {version}")
+            for line in shown
+        ), (name, shown)
+    ready = next(d for d in side.deltas if d.metric == "start_to_ready_s")
+    assert ready.delta_text != "missing" and ready.b == pytest.approx(doc_b["setup"]["start_to_ready_s"])
+    assert ready.a == pytest.approx(doc_a["setup"]["start_to_ready_s"]) and ready.p_value is None  # one run each
+    [cell] = comp.cells
+    assert (cell.platform, cell.platform_b, cell.run_b) == ("temporal", "temporal-dev", doc_b["run_id"])
+    text = compare_render.render_markdown(comp)
+    assert f"### {side.side_a} against {side.side_b}" in text
+    assert "temporal (native sqlite)" not in text and "temporal: native postgres against native sqlite" not in text
+    assert "#### temporal · idle-60s against temporal-dev · idle-60s" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -13,12 +14,23 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from harness import platforms as registry
+from harness.cli import claims_cache, claims_view
 from harness.cli import doctor as doctor_mod
-from harness.cli.common import _docker_probe_once, _ports, _progress, _RichProgress, app, console, out
+from harness.cli.claims_view import Format
+from harness.cli.common import (
+    _docker_probe_once,
+    _ports,
+    _progress,
+    _RichProgress,
+    app,
+    console,
+    out,
+    results_folder,
+)
 from harness.cli.common import render_report as _report
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted, invalid
-from harness.model.paths import RESULTS_DIR
+from harness.model.paths import RESULTS_DIR, STATE_DIR
 from harness.model.record import load_record
 
 DEFAULT_WORKLOADS = ["idle-60s", "latency-probe", "chain-40x-fib10", "chain-10x-fib33", "fanout-100-noop"]
@@ -170,6 +182,9 @@ def compare(
     from harness.report import compare as compare_mod  # lazy: pandas, scipy (seconds)
     from harness.report import compare_render  # lazy: markdown, jinja2
 
+    for side in (old, new):
+        if not (side / "run.json").is_file():
+            results_folder(side)  # worded as every command words a path that is not a results folder
     comparison = compare_mod.compare_paths(old, new)
     typer.echo(compare_render.render_markdown(comparison), nl=False)  # verbatim markdown, never restyled
     if html is not None:
@@ -182,33 +197,51 @@ def compare(
 
 @app.command("claims")
 def claims_cmd(
+    claim_ids: list[str] = typer.Argument(None, metavar="CLAIM", help="show these claims in full"),
     results: Path = typer.Option(RESULTS_DIR, help="results folder to read"),
-    fmt: str = typer.Option("table", "--format", help="table | markdown | json"),
+    fmt: Format = typer.Option(Format.table, "--format", help="table: for a terminal; markdown; json: every field"),
+    long: bool = typer.Option(False, "--long", help="table: every claim in full (evidence, conditions, runs)"),
     claims_file: Optional[Path] = typer.Option(None, "--claims-file", help="default: claims/claims.yaml"),
+    cache: bool = typer.Option(
+        True, help="reuse the verdicts while results/, the claims and the harness are unchanged"
+    ),
 ):
-    """Every claim of the seed document with its verdict against the results (exit 1 if one could not be evaluated)."""
-    from harness.claims import table  # lazy: pandas, the claims (seconds)
-
-    verdicts = table.results_for(results, claims_file)
-    table.show(verdicts, fmt, out)
-    failed = table.errors(verdicts)
-    if failed:
-        raise failed
+    """Every claim of the seed document with its verdict against the results, the counts first
+    (exit 1 if a claim could not be evaluated)."""
+    results_folder(results)
+    doc, _ = claims_cache.verdicts(results, claims_file, use_cache=cache)
+    unknown = [c for c in claim_ids or [] if c not in {r.id for r in doc.claims}]
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], [r.id for r in doc.claims], n=3)
+        raise BenchError(f"unknown claim {unknown[0]!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
+    if claim_ids and fmt is Format.table:
+        claims_view.show_some(doc, claim_ids, out)
+    else:
+        shown = doc.model_copy(update={"claims": [r for r in doc.claims if r.id in claim_ids]}) if claim_ids else doc
+        claims_view.show(shown, fmt, out, long)
+    if doc.error:
+        raise BenchError(doc.error)
 
 
 @app.command()
 def report(results: Path = typer.Option(RESULTS_DIR, help="results folder to read")):
     """Render the latest run of each platform and workload into markdown and HTML."""
-    _report(results)
+    _report(results_folder(results))
 
 
 # evidence, then install, list, doctor, up, down: imported here, after the commands above, so `bench --help`
 # lists them after those
 from harness.cli import evidence, stacks  # noqa: E402, F401
 
+# harness.run.ledger's STATE_DIR/LEDGER_DIR_NAME, named here: importing the ledger costs seconds (pandas
+# via the store), and every command would pay them even with no ledger to look at (the common case)
+LEDGERS = STATE_DIR / "runs"
+
 
 def _reap_orphans() -> None:
     """What a harness killed outright left running (see harness/run/ledger.py), stopped with one line each."""
+    if not any(LEDGERS.glob("*.json")):
+        return
     from harness.run.ledger import reap_orphans  # lazy: pandas via the store (seconds)
 
     try:
@@ -265,6 +298,8 @@ def main() -> None:
         sys.exit(err.exit_code)
     except click_errors as err:
         sys.exit(_usage_error(err, help_error))
+    except BrokenPipeError:
+        raise  # a closed pipe is not a bug of ours: harness/cli/entry.py ends quietly
     except Exception as err:  # a bug of ours: still one line; BENCH_DEBUG=1 shows the traceback
         if os.environ.get("BENCH_DEBUG"):
             raise

@@ -19,8 +19,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Benchmark workflow orchestrators with measurements: setup, resources, latency, throughput.",
 )
+
+
+class _Out(Console):
+    """stdout, where a closed pipe ends the command as its reader wanted (`bench list | head`): exit 0,
+    where rich's default exits 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # harness/cli/entry.py points stdout at /dev/null and exits 0
+
+
 console = Console(stderr=True)
-out = Console()
+out = _Out()
 
 
 def _ports(values: list[str]) -> dict[str, int]:
@@ -56,6 +66,23 @@ def _progress() -> Progress:
         console=console,
         transient=True,
     )
+
+
+def results_folder(path: Path) -> Path:
+    """`path` if it is a results folder (<platform>/<run-id>/run.json below it, or nothing yet), else one
+    line saying what it is instead: every command words each of these the same way."""
+    if not path.exists():
+        raise BenchError(f"{path}: no such results folder")
+    if not path.is_dir():
+        raise BenchError(f"{path}: not a results folder (a file)")
+    if (path / "run.json").is_file():
+        raise BenchError(f"{path}: not a results folder but one run's folder (results/<platform>/<run-id>/)")
+    if next(path.glob("*/run.json"), None) is not None:
+        raise BenchError(
+            f"{path}: not a results folder but one platform's runs; a results folder holds "
+            f"<platform>/<run-id>/run.json (here: {path.parent})"
+        )
+    return path
 
 
 def render_report(results: Path) -> None:

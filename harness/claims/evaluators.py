@@ -100,9 +100,7 @@ def ratio(claim: Claim, facts: Facts, _: ClaimsFile) -> Outcome:
         out.evidence += f"; {', '.join(devs)} measured only as a development server"
         out.stats["decides"] = "runs of production-shaped stacks"
     elif short:
-        out.stats["decides"] = "; ".join(
-            more_runs(facts, g.record, g.workload, len(g.values)) for _, g in short
-        )
+        out.stats["decides"] = "; ".join(more_runs(facts, g.record, g.workload, len(g.values)) for _, g in short)
     elif side is not None:
         out.verdict = "supported" if side == "holds" else "contradicted"
     else:

@@ -24,10 +24,9 @@ from typing import Callable, Literal
 from harness.campaign import faults as fc
 from harness.claims.metrics import fault_outcomes
 from harness.claims.model import Claim, ClaimsFile
-from harness.claims.topology import component
 from harness.model import spec
 from harness.model.errors import BenchError, RunInterrupted
-from harness.model.record import RunRecord, load_record
+from harness.model.record import RunRecord, component_of, load_record
 from harness.model.registry import get as get_platform
 from harness.model.registry import platforms as registered
 from harness.model.spec import Workload
@@ -186,24 +185,27 @@ def _cells_for(platform: str, workload: str, ids: tuple[str, ...], runs, needs: 
     ]
 
 
+def _native_stack(platform: str) -> definition.StackDef | None:
+    info = get_platform(platform)
+    return None if info.in_process or not info.has_native else definition.load(platform)
+
+
 def _replicated_variant(platform: str, replicas: int) -> str | None:
     """The first variant that runs some server component as `replicas` or more instances."""
-    if get_platform(platform).in_process or not get_platform(platform).has_native:
+    d = _native_stack(platform)
+    if d is None:
         return None
-    d = definition.load(platform)
     for name in d.variants:
         servers = [s.name for s in d.services if s.role == "server" and (s.variants is None or name in s.variants)]
-        counts = Counter(component(n) for n in servers)
+        counts = Counter(component_of(n) for n in servers)
         if counts and max(counts.values()) >= replicas:
             return name
     return None
 
 
 def _production_variant(platform: str) -> str | None:
-    if get_platform(platform).in_process or not get_platform(platform).has_native:
-        return None
-    variants = definition.load(platform).variants
-    return next((name for name, v in variants.items() if v.vendor_production), None)
+    d = _native_stack(platform)
+    return None if d is None else next((n for n, v in d.variants.items() if v.vendor_production), None)
 
 
 def _order(key: tuple[str, str], runnable: list[str]) -> tuple:

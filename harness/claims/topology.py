@@ -13,19 +13,16 @@ from harness.model.record import RunRecord, component_of
 UNDECIDED = ("not measured", "not measurable", "error")  # nothing measured to re-judge
 
 
-component = component_of  # the component a service is an instance of (model/record.py)
-
-
 def instances(record: RunRecord, name: str) -> int:
     """Services of the run's recorded deployment that are instances of the component `name`: its own
     name, or the name with a replica suffix ('history', 'history-2'; 'frontend-1', 'frontend-2')."""
-    return sum(1 for s in record.deployment.services if component(s.name) == component(name))
+    return sum(1 for s in record.deployment.services if component_of(s.name) == component_of(name))
 
 
 def hit_components(records: list[RunRecord]) -> list[str]:
     """The components the fault experiments hit (by service name without a replica suffix, else role),
     each once."""
-    hit = (component(o.service) if o.service else o.role for r in records for o in fault_outcomes(r))
+    hit = (component_of(o.service) if o.service else o.role for r in records for o in fault_outcomes(r))
     return list(dict.fromkeys(c for c in hit if c))
 
 
